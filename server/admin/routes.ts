@@ -1,0 +1,134 @@
+/**
+ * /api/admin: user and device administration. Every route requires a session whose user is an
+ * admin according to the database at the time of the request; every action writes an audit row.
+ */
+import { Router, type Request } from 'express';
+import { eq, asc } from 'drizzle-orm';
+import { z } from 'zod';
+import { auditQuery, role } from '../../shared/api.js';
+import type { AppContext } from '../context.js';
+import { users } from '../db/schema.js';
+import { invalidRequest, notFound } from '../errors.js';
+import { endpoint } from '../http/endpoint.js';
+import { announceRevocation, findDevice, listDevices, presentDevice, revokeDevices, revokeDevicesIn } from '../devices/devices.js';
+import { findUser, presentUser, type UserRow } from '../users/users.js';
+import { listAudit, recordAudit } from './audit.js';
+
+const roleBody = z.strictObject({ role });
+
+export function adminRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const actor = (req: Request, id: string) => ({ id, ip: req.ip ?? null });
+  const loadUser = async (id: string): Promise<UserRow> => {
+    const u = await findUser(ctx.db, id);
+    if (!u) throw notFound('User');
+    return u;
+  };
+
+  router.get(
+    '/users',
+    endpoint(ctx, { access: 'admin' }, async () => {
+      const rows = await ctx.db.select().from(users).orderBy(asc(users.username));
+      const online = await ctx.presence.onlineUsers(rows.map((r) => r.id));
+      return {
+        users: rows.map((u) => ({
+          ...presentUser(u),
+          disabled: u.disabled,
+          createdAt: u.createdAt.toISOString(),
+          online: online.has(u.id),
+        })),
+      };
+    }),
+  );
+
+  router.get(
+    '/users/:id/devices',
+    endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
+      const u = await loadUser(String(req.params.id));
+      return { devices: await listDevices(ctx, u.id, auth.device.id) };
+    }),
+  );
+
+  router.post(
+    '/devices/:id/revoke',
+    endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
+      const device = await findDevice(ctx.db, String(req.params.id));
+      if (!device) throw notFound('Device');
+      const [revoked] = await revokeDevices(ctx, { deviceId: device.id }, 'device_revoked', actor(req, auth.user.id));
+      return { device: presentDevice(revoked ?? device, { currentDeviceId: auth.device.id, online: new Set() }) };
+    }),
+  );
+
+  router.post(
+    '/users/:id/revoke-devices',
+    endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
+      const u = await loadUser(String(req.params.id));
+      const revoked = await revokeDevices(ctx, { userId: u.id }, 'device_revoked', actor(req, auth.user.id));
+      return { revoked: revoked.length };
+    }),
+  );
+
+  router.post(
+    '/users/:id/disable',
+    endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
+      const target = await loadUser(String(req.params.id));
+      if (target.id === auth.user.id) throw invalidRequest('id: you cannot disable your own account');
+      const { user, revoked } = await ctx.db.transaction(async (tx) => {
+        const [u] = await tx.update(users).set({ disabled: true }).where(eq(users.id, target.id)).returning();
+        await recordAudit(tx, { actorId: auth.user.id, action: 'user.disable', targetType: 'user', targetId: u.id, ip: req.ip ?? null });
+        const r = await revokeDevicesIn(tx, { userId: u.id }, 'account_disabled', actor(req, auth.user.id));
+        return { user: u, revoked: r };
+      });
+      await announceRevocation(
+        ctx,
+        revoked.map((d) => d.id),
+        'account_disabled',
+      );
+      return { user: presentUser(user) };
+    }),
+  );
+
+  router.post(
+    '/users/:id/enable',
+    endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
+      const target = await loadUser(String(req.params.id));
+      const user = await ctx.db.transaction(async (tx) => {
+        const [u] = await tx.update(users).set({ disabled: false }).where(eq(users.id, target.id)).returning();
+        await recordAudit(tx, { actorId: auth.user.id, action: 'user.enable', targetType: 'user', targetId: u.id, ip: req.ip ?? null });
+        return u;
+      });
+      return { user: presentUser(user) };
+    }),
+  );
+
+  // Added to the contract: change a user's role (the UI's promote/demote). Takes effect at once,
+  // because every request reads the role from the database.
+  router.post(
+    '/users/:id/role',
+    endpoint(ctx, { access: 'admin', body: roleBody }, async ({ req, auth, body }) => {
+      const target = await loadUser(String(req.params.id));
+      if (target.id === auth.user.id && body.role !== 'admin') throw invalidRequest('role: you cannot demote yourself');
+      const user = await ctx.db.transaction(async (tx) => {
+        const [u] = await tx.update(users).set({ role: body.role }).where(eq(users.id, target.id)).returning();
+        await recordAudit(tx, {
+          actorId: auth.user.id,
+          action: 'user.role',
+          targetType: 'user',
+          targetId: u.id,
+          ip: req.ip ?? null,
+          details: { from: target.role, to: body.role },
+        });
+        return u;
+      });
+      return { user: presentUser(user) };
+    }),
+  );
+
+  router.get(
+    '/audit',
+    endpoint(ctx, { access: 'admin', query: auditQuery }, async ({ query }) => ({ events: await listAudit(ctx.db, query.limit) })),
+  );
+
+  return router;
+}
+

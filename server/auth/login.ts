@@ -1,0 +1,88 @@
+/**
+ * Signing a device in: the one place that turns verified credentials into a device row, a
+ * regenerated session and a device token, so login and register can never drift apart (the
+ * design this replaces set a session but issued no token).
+ *
+ * Guarantees: the session id is regenerated (no fixation); the device row, the session and the
+ * fingerprint cookie are created together or not at all; the token carries the SHA-256 of the
+ * fingerprint cookie it was issued with.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { AuthResponse } from '../../shared/api.js';
+import type { AppContext } from '../context.js';
+import type { Db } from '../db/client.js';
+import { devices } from '../db/schema.js';
+import { serviceUnavailable } from '../errors.js';
+import { deviceNameFrom, presentDevice } from '../devices/devices.js';
+import { presentUser, type UserRow } from '../users/users.js';
+import { FINGERPRINT_COOKIE, newFingerprint } from './fingerprint.js';
+import { destroySession } from './session-auth.js';
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+function regenerate(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(serviceUnavailable()) : resolve())));
+}
+function save(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(serviceUnavailable()) : resolve())));
+}
+
+/**
+ * Creates the session first (a store failure aborts before anything is written), then runs
+ * `writeUser` and the device insert in one transaction; on failure the new session is destroyed.
+ */
+export async function signIn(
+  ctx: AppContext,
+  req: Request,
+  res: Response,
+  opts: { deviceName?: string; writeUser: (tx: Tx) => Promise<UserRow> },
+): Promise<AuthResponse> {
+  const deviceId = randomUUID();
+  const fingerprint = newFingerprint();
+  const userAgent = (req.get('user-agent') ?? '').slice(0, 400);
+
+  await regenerate(req);
+  let user: UserRow;
+  let device: typeof devices.$inferSelect;
+  try {
+    ({ user, device } = await ctx.db.transaction(async (tx) => {
+      const u = await opts.writeUser(tx);
+      const [d] = await tx
+        .insert(devices)
+        .values({
+          id: deviceId,
+          userId: u.id,
+          name: opts.deviceName ?? deviceNameFrom(userAgent),
+          userAgent,
+          ip: req.ip ?? '',
+          fingerprintHash: fingerprint.hash,
+        })
+        .returning();
+      return { user: u, device: d };
+    }));
+    req.session.userId = user.id;
+    req.session.deviceId = device.id;
+    req.session.createdAt = Date.now();
+    await save(req);
+  } catch (err) {
+    await destroySession(req);
+    throw err;
+  }
+
+  res.cookie(FINGERPRINT_COOKIE, fingerprint.value, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: req.secure,
+    maxAge: ctx.config.sessionMaxAgeMs,
+  });
+  const { token, expiresAt } = ctx.tokens.issue({ userId: user.id, deviceId: device.id, fingerprintHash: fingerprint.hash });
+  ctx.metrics.tokensIssued.inc();
+  return {
+    user: presentUser(user),
+    device: presentDevice(device, { currentDeviceId: device.id, online: new Set() }),
+    token,
+    expiresAt: expiresAt.toISOString(),
+  };
+}

@@ -1,0 +1,127 @@
+/** /api/auth: register, login (passport-local), logout, me, token. */
+import { Router, type Request, type Response } from 'express';
+import passport from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import { loginBody, registerBody } from '../../shared/api.js';
+import type { AppContext } from '../context.js';
+import { accountDisabled, invalidCredentials, registrationClosed } from '../errors.js';
+import { endpoint } from '../http/endpoint.js';
+import { authLimiters } from '../http/rate-limit.js';
+import { SESSION_COOKIE } from '../http/session.js';
+import { announceRevocation, presentDevice, revokeDevicesIn } from '../devices/devices.js';
+import { findUserByUsername, insertUser, presentUser, type UserRow } from '../users/users.js';
+import { FINGERPRINT_COOKIE } from './fingerprint.js';
+import { checkPassword } from './passwords.js';
+import { signIn } from './login.js';
+import { destroySession } from './session-auth.js';
+
+type Verdict = { user: UserRow } | { failure: 'invalid_credentials' | 'account_disabled' };
+
+/** passport-local checks credentials only; sessions are handled by signIn (see login.ts). */
+function localStrategy(ctx: AppContext): passport.Strategy {
+  return new LocalStrategy({ session: false }, (username, password, done) => {
+    (async (): Promise<Verdict> => {
+      const user = await findUserByUsername(ctx.db, username);
+      // Unknown users are checked against a dummy hash: same cost, same answer.
+      const ok = await checkPassword(user?.passwordHash, password);
+      if (!user || !ok) return { failure: 'invalid_credentials' };
+      if (user.disabled) return { failure: 'account_disabled' };
+      return { user };
+    })().then(
+      (v) => ('user' in v ? done(null, v.user) : done(null, false, { message: v.failure })),
+      (err) => done(err),
+    );
+  });
+}
+
+function authenticateLocal(strategy: passport.Strategy, req: Request, res: Response): Promise<Verdict> {
+  return new Promise((resolve, reject) => {
+    passport.authenticate(strategy, { session: false }, (err: unknown, user: UserRow | false, info?: { message?: string }) => {
+      if (err) return reject(err);
+      if (user) return resolve({ user });
+      resolve({ failure: info?.message === 'account_disabled' ? 'account_disabled' : 'invalid_credentials' });
+    })(req, res, () => {});
+  });
+}
+
+export function authRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const strategy = localStrategy(ctx);
+  const limits = (name: string) =>
+    authLimiters({
+      name,
+      windowMs: ctx.config.rateLimits.windowMs,
+      perIp: ctx.config.rateLimits.loginPerIp,
+      perUsername: ctx.config.rateLimits.loginPerUsername,
+      redis: ctx.redis,
+    });
+
+  router.post(
+    '/register',
+    ...limits('register'),
+    endpoint(ctx, { access: 'public', body: registerBody, status: 201 }, async ({ req, res, body }) => {
+      if (!ctx.config.registrationOpen) throw registrationClosed();
+      const result = await signIn(ctx, req, res, {
+        writeUser: (tx) => insertUser(tx, { username: body.username, password: body.password, displayName: body.displayName }),
+      });
+      ctx.log.info({ userId: result.user.id, role: result.user.role }, 'user registered');
+      return result;
+    }),
+  );
+
+  router.post(
+    '/login',
+    ...limits('login'),
+    endpoint(ctx, { access: 'public', body: loginBody }, async ({ req, res, body }) => {
+      req.body = body; // passport-local reads the normalised username
+      const verdict = await authenticateLocal(strategy, req, res);
+      if ('failure' in verdict) {
+        ctx.metrics.logins.inc({ outcome: verdict.failure });
+        throw verdict.failure === 'account_disabled' ? accountDisabled() : invalidCredentials();
+      }
+      const result = await signIn(ctx, req, res, { deviceName: body.deviceName, writeUser: async () => verdict.user });
+      ctx.metrics.logins.inc({ outcome: 'success' });
+      return result;
+    }),
+  );
+
+  router.post(
+    '/logout',
+    endpoint(ctx, { access: 'session' }, async ({ req, res, auth }) => {
+      const revoked = await ctx.db.transaction((tx) =>
+        revokeDevicesIn(tx, { deviceId: auth.device.id }, 'logged_out', { id: auth.user.id, ip: req.ip ?? null }),
+      );
+      await destroySession(req);
+      res.clearCookie(SESSION_COOKIE, { path: '/' });
+      res.clearCookie(FINGERPRINT_COOKIE, { path: '/' });
+      await announceRevocation(
+        ctx,
+        revoked.map((d) => d.id),
+        'logged_out',
+      );
+    }),
+  );
+
+  router.get(
+    '/me',
+    endpoint(ctx, { access: 'session' }, async ({ auth }) => {
+      const online = await ctx.presence.onlineDevices([auth.device.id]);
+      return { user: presentUser(auth.user), device: presentDevice(auth.device, { currentDeviceId: auth.device.id, online }) };
+    }),
+  );
+
+  router.post(
+    '/token',
+    endpoint(ctx, { access: 'session' }, async ({ auth }) => {
+      const { token, expiresAt } = ctx.tokens.issue({
+        userId: auth.user.id,
+        deviceId: auth.device.id,
+        fingerprintHash: auth.device.fingerprintHash,
+      });
+      ctx.metrics.tokensIssued.inc();
+      return { token, expiresAt: expiresAt.toISOString() };
+    }),
+  );
+
+  return router;
+}

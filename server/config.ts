@@ -1,0 +1,244 @@
+/**
+ * Configuration, parsed once at start-up from the environment by one zod schema.
+ *
+ * Guarantees:
+ * - There is no fallback secret. In production a missing or short (< 32 bytes) JWT_SECRET or
+ *   SESSION_SECRET is a fatal ConfigError naming the variable.
+ * - Outside production, missing secrets are generated once, stored under DATA_DIR with mode
+ *   0600, and a warning says so; the same secrets are reused on the next start.
+ * - Nothing reads a secret from process.env after this module has produced a Config.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const MIN_SECRET_BYTES = 32;
+
+/** Parses "15m", "30s", "2h", "7d", "500ms" or a bare number of milliseconds. */
+export function parseDuration(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  const factor = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+  const ms = Math.round(n * factor);
+  return ms > 0 ? ms : null;
+}
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `is not a duration like 15m, 30s or 5000 (got "${v}")` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v && v.trim() !== '' ? v.trim() : undefined));
+
+/** Every variable the server reads, with its default. `.env.example` lists the same set. */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(3000),
+  DATABASE_URL: optionalString,
+  DATA_DIR: z.string().default('./data'),
+  REDIS_URL: optionalString,
+  JWT_SECRET: optionalString,
+  SESSION_SECRET: optionalString,
+  TOKEN_TTL: duration('15m'),
+  AUTH_TIMEOUT_MS: int(5000, 1),
+  TRUST_PROXY: z.string().default('false'),
+  ALLOWED_ORIGINS: z.string().default(''),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  REGISTRATION: z.enum(['open', 'closed']).default('open'),
+  SESSION_IDLE_TIMEOUT: duration('7d'),
+  SESSION_MAX_AGE: duration('30d'),
+  LOGIN_RATE_LIMIT_PER_IP: int(50, 1),
+  LOGIN_RATE_LIMIT_PER_USERNAME: int(10, 1),
+  LOGIN_RATE_LIMIT_WINDOW: duration('15m'),
+  PRESENCE_TTL_MS: int(30_000, 1000),
+  WORKERS: int(1, 1),
+  MAX_SOCKETS_PER_USER: int(20, 1),
+  MAX_PENDING_SOCKETS_PER_IP: int(50, 1),
+  REVOCATION_SWEEP_MS: int(30_000, 100),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  databaseUrl?: string;
+  dataDir: string;
+  redisUrl?: string;
+  /** First entry signs; every entry verifies (rotation). */
+  jwtSecrets: Buffer[];
+  /** First entry signs session cookies; the rest still verify them. */
+  sessionSecrets: string[];
+  tokenTtlMs: number;
+  authTimeoutMs: number;
+  trustProxy: boolean | number | string;
+  allowedOrigins: string[];
+  logLevel: string;
+  registrationOpen: boolean;
+  sessionIdleMs: number;
+  sessionMaxAgeMs: number;
+  rateLimits: { loginPerIp: number; loginPerUsername: number; windowMs: number };
+  presenceTtlMs: number;
+  workers: number;
+  maxSocketsPerUser: number;
+  maxPendingSocketsPerIp: number;
+  revocationSweepMs: number;
+  /** Warnings to log once the logger exists (generated secrets). */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+function parseTrustProxy(v: string): boolean | number | string {
+  const s = v.trim();
+  if (s === '' || s === 'false' || s === '0') return false;
+  if (s === 'true') return true;
+  if (/^\d+$/.test(s)) return Number(s);
+  return s; // a list of addresses/subnets, handed to Express as is
+}
+
+function splitSecrets(v: string | undefined): string[] {
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+interface StoredSecrets {
+  jwtSecret?: string;
+  sessionSecret?: string;
+}
+
+/** Reads or creates DATA_DIR/secrets.json (mode 0600) for development and test runs. */
+function generatedSecrets(dataDir: string, need: Array<keyof StoredSecrets>): StoredSecrets {
+  const file = path.join(dataDir, 'secrets.json');
+  let stored: StoredSecrets = {};
+  if (existsSync(file)) stored = JSON.parse(readFileSync(file, 'utf8')) as StoredSecrets;
+  let changed = false;
+  for (const key of need) {
+    if (!stored[key]) {
+      stored[key] = randomBytes(48).toString('base64url');
+      changed = true;
+    }
+  }
+  if (changed) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 });
+  }
+  chmodSync(file, 0o600);
+  return stored;
+}
+
+/**
+ * Builds the Config from an environment. Throws ConfigError listing every problem.
+ * @example const config = loadConfig(process.env);
+ */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${String(i.path[0] ?? 'config')}: ${i.message}`),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const dataDir = path.resolve(e.DATA_DIR);
+  const production = e.NODE_ENV === 'production';
+
+  let jwt = splitSecrets(e.JWT_SECRET);
+  let session = splitSecrets(e.SESSION_SECRET);
+  for (const [name, list] of [['JWT_SECRET', jwt], ['SESSION_SECRET', session]] as const) {
+    if (list.length === 0) {
+      if (production) problems.push(`${name} is required in production (at least ${MIN_SECRET_BYTES} bytes)`);
+    } else if (list.some((s) => Buffer.byteLength(s) < MIN_SECRET_BYTES)) {
+      if (production) problems.push(`${name} must be at least ${MIN_SECRET_BYTES} bytes in production`);
+      else warnings.push(`${name} is shorter than ${MIN_SECRET_BYTES} bytes; production would refuse it`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const missing: Array<keyof StoredSecrets> = [];
+  if (jwt.length === 0) missing.push('jwtSecret');
+  if (session.length === 0) missing.push('sessionSecret');
+  if (missing.length) {
+    const stored = generatedSecrets(dataDir, missing);
+    if (jwt.length === 0) jwt = [stored.jwtSecret!];
+    if (session.length === 0) session = [stored.sessionSecret!];
+    warnings.push(
+      `${missing.map((m) => (m === 'jwtSecret' ? 'JWT_SECRET' : 'SESSION_SECRET')).join(' and ')} not set: ` +
+        `using generated secrets stored in ${path.join(dataDir, 'secrets.json')} (mode 0600); set them in production`,
+    );
+  }
+
+  const allowedOrigins = e.ALLOWED_ORIGINS.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const o of allowedOrigins) {
+    try {
+      if (new URL(o).origin !== o) problems.push(`ALLOWED_ORIGINS: "${o}" is not an origin like https://chat.example.com`);
+    } catch {
+      problems.push(`ALLOWED_ORIGINS: "${o}" is not an origin like https://chat.example.com`);
+    }
+  }
+  if (e.WORKERS > 1 && !e.REDIS_URL) problems.push('WORKERS: more than one worker needs REDIS_URL');
+  if (e.WORKERS > 1 && !e.DATABASE_URL) problems.push('WORKERS: more than one worker needs DATABASE_URL');
+  if (problems.length) throw new ConfigError(problems);
+
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir,
+    redisUrl: e.REDIS_URL,
+    jwtSecrets: jwt.map((s) => Buffer.from(s, 'utf8')),
+    sessionSecrets: session,
+    tokenTtlMs: e.TOKEN_TTL,
+    authTimeoutMs: e.AUTH_TIMEOUT_MS,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    allowedOrigins,
+    logLevel: e.LOG_LEVEL,
+    registrationOpen: e.REGISTRATION === 'open',
+    sessionIdleMs: e.SESSION_IDLE_TIMEOUT,
+    sessionMaxAgeMs: e.SESSION_MAX_AGE,
+    rateLimits: {
+      loginPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
+      loginPerUsername: e.LOGIN_RATE_LIMIT_PER_USERNAME,
+      windowMs: e.LOGIN_RATE_LIMIT_WINDOW,
+    },
+    presenceTtlMs: e.PRESENCE_TTL_MS,
+    workers: e.WORKERS,
+    maxSocketsPerUser: e.MAX_SOCKETS_PER_USER,
+    maxPendingSocketsPerIp: e.MAX_PENDING_SOCKETS_PER_IP,
+    revocationSweepMs: e.REVOCATION_SWEEP_MS,
+    warnings,
+  };
+}

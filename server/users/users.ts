@@ -1,0 +1,70 @@
+/** Users: creation (first account is an admin), lookup and presentation. */
+import { and, asc, count, eq, ilike, or, sql } from 'drizzle-orm';
+import type { User } from '../../shared/api.js';
+import type { Db } from '../db/client.js';
+import { users } from '../db/schema.js';
+import { usernameTaken } from '../errors.js';
+import { hashPassword } from '../auth/passwords.js';
+import { isUuid } from '../devices/devices.js';
+
+export type UserRow = typeof users.$inferSelect;
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+const FIRST_USER_LOCK = 727_002;
+
+export function presentUser(u: UserRow): User {
+  return { id: u.id, username: u.username, displayName: u.displayName, role: u.role };
+}
+
+/**
+ * Inserts a user inside `tx`. The first account on an empty database becomes an admin; an
+ * advisory lock makes that decision race-free. Throws username_taken on a duplicate.
+ */
+export async function insertUser(
+  tx: Tx,
+  input: { username: string; password: string; displayName?: string; role?: 'user' | 'admin' },
+): Promise<UserRow> {
+  const passwordHash = await hashPassword(input.password);
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${FIRST_USER_LOCK})`);
+  const [{ n }] = await tx.select({ n: count() }).from(users);
+  const role = input.role ?? (n === 0 ? 'admin' : 'user');
+  try {
+    const [row] = await tx
+      .insert(users)
+      .values({ username: input.username, displayName: input.displayName ?? input.username, passwordHash, role })
+      .returning();
+    return row;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw usernameTaken();
+    throw err;
+  }
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e?.code === '23505' || e?.cause?.code === '23505';
+}
+
+export async function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
+  const rows = await db.select().from(users).where(eq(users.username, username.toLowerCase())).limit(1);
+  return rows[0];
+}
+
+export async function findUser(db: Db, id: string): Promise<UserRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const rows = await db.select().from(users).where(eq(users.id, id)).limit(1);
+  return rows[0];
+}
+
+/** Active users whose username or display name contains `q` (all active users without q), max 50. */
+export async function searchUsers(db: Db, q: string | undefined): Promise<UserRow[]> {
+  const pattern = q ? `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : undefined;
+  return db
+    .select()
+    .from(users)
+    .where(
+      and(eq(users.disabled, false), pattern ? or(ilike(users.username, pattern), ilike(users.displayName, pattern)) : undefined),
+    )
+    .orderBy(asc(users.username))
+    .limit(50);
+}

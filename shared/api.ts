@@ -1,0 +1,99 @@
+/**
+ * HTTP bodies and resource shapes of the public contract, as zod schemas.
+ * The server validates requests with them; the client parses responses with them.
+ */
+import { z } from 'zod';
+import { LIMITS } from './codes.js';
+
+export const id = z.string().min(1).max(64);
+
+export const username = z
+  .string()
+  .trim()
+  .min(LIMITS.usernameMin, `must be ${LIMITS.usernameMin} to ${LIMITS.usernameMax} characters`)
+  .max(LIMITS.usernameMax, `must be ${LIMITS.usernameMin} to ${LIMITS.usernameMax} characters`)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'may contain only a-z, 0-9, _ . -')
+  .transform((s) => s.toLowerCase());
+
+export const password = z
+  .string()
+  .min(LIMITS.passwordMin, `must be ${LIMITS.passwordMin} to ${LIMITS.passwordMax} characters`)
+  .max(LIMITS.passwordMax, `must be ${LIMITS.passwordMin} to ${LIMITS.passwordMax} characters`);
+
+const displayName = z.string().trim().min(1).max(LIMITS.displayNameMax);
+const deviceName = z.string().trim().min(1).max(LIMITS.deviceNameMax);
+
+export const registerBody = z.strictObject({ username, password, displayName: displayName.optional() });
+export const loginBody = z.strictObject({ username, password, deviceName: deviceName.optional() });
+
+export const createChannelBody = z.strictObject({
+  name: z.string().trim().min(1).max(LIMITS.channelNameMax),
+  kind: z.enum(['public', 'private']),
+  memberIds: z.array(id).max(1000).optional(),
+});
+export const addMemberBody = z.strictObject({ userId: id });
+export const directBody = z.strictObject({ userId: id });
+
+export const historyQuery = z.strictObject({
+  before: z.string().regex(/^\d+$/, 'must be a message id').optional(),
+  after: z.string().regex(/^\d+$/, 'must be a message id').optional(),
+  limit: z.coerce.number().int().min(1).max(LIMITS.historyPageMax).default(LIMITS.historyPageDefault),
+});
+export const userSearchQuery = z.strictObject({ q: z.string().max(64).optional() });
+export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+
+export const role = z.enum(['user', 'admin']);
+export const user = z.object({ id, username: z.string(), displayName: z.string(), role });
+export const device = z.object({
+  id,
+  name: z.string(),
+  userAgent: z.string(),
+  ip: z.string(),
+  createdAt: z.string(),
+  lastSeenAt: z.string(),
+  revokedAt: z.string().nullable(),
+  current: z.boolean(),
+  online: z.boolean(),
+});
+export const channelKind = z.enum(['public', 'private', 'direct']);
+export const channel = z.object({
+  id,
+  name: z.string(),
+  kind: channelKind,
+  memberIds: z.array(id),
+  createdAt: z.string(),
+});
+export const message = z.object({
+  id,
+  channelId: id,
+  senderId: id,
+  clientMsgId: z.string(),
+  body: z.string(),
+  createdAt: z.string(),
+});
+export const userSummary = z.object({ id, username: z.string(), displayName: z.string(), online: z.boolean() });
+export const adminUser = user.extend({ disabled: z.boolean(), createdAt: z.string(), online: z.boolean() });
+export const auditEvent = z.object({
+  id,
+  at: z.string(),
+  actorId: id.nullable(),
+  action: z.string(),
+  targetType: z.string(),
+  targetId: z.string().nullable(),
+  ip: z.string().nullable(),
+});
+
+export const authResponse = z.object({ user, device, token: z.string(), expiresAt: z.string() });
+export const tokenResponse = z.object({ token: z.string(), expiresAt: z.string() });
+export const meResponse = z.object({ user, device });
+export const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+export type User = z.infer<typeof user>;
+export type Device = z.infer<typeof device>;
+export type Channel = z.infer<typeof channel>;
+export type Message = z.infer<typeof message>;
+export type UserSummary = z.infer<typeof userSummary>;
+export type AdminUser = z.infer<typeof adminUser>;
+export type AuditEvent = z.infer<typeof auditEvent>;
+export type AuthResponse = z.infer<typeof authResponse>;
+export type ErrorBody = z.infer<typeof errorBody>;

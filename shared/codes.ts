@@ -1,0 +1,66 @@
+/**
+ * Every stable code of the public contract, defined once. The browser and the server import
+ * these tables; nothing else spells a close code or an error code by hand.
+ */
+
+/** WebSocket close reasons and the code each one closes with (CONTRACT "close code" table). */
+export const CLOSE_REASONS = {
+  going_away: 1001,
+  binary_not_supported: 1003,
+  frame_too_big: 1009,
+  authentication_required: 4401,
+  invalid_token: 4401,
+  token_expired: 4401,
+  device_revoked: 4403,
+  logged_out: 4403,
+  account_disabled: 4403,
+  authentication_timeout: 4408,
+  rate_limited: 4429,
+} as const;
+
+export type CloseReason = keyof typeof CLOSE_REASONS;
+
+/** Reasons a device can be cut off with; each closes its sockets with 4403. */
+export type RevocationReason = 'device_revoked' | 'logged_out' | 'account_disabled';
+
+/** HTTP error codes and their status. */
+export const HTTP_ERRORS = {
+  invalid_request: 400,
+  unauthenticated: 401,
+  invalid_credentials: 401,
+  forbidden: 403,
+  bad_origin: 403,
+  account_disabled: 403,
+  registration_closed: 403,
+  not_found: 404,
+  username_taken: 409,
+  name_taken: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+} as const;
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+/** Error codes carried by `{type: "error"}` WebSocket frames. */
+export const WS_ERRORS = ['invalid_message', 'forbidden', 'not_found', 'rate_limited', 'internal_error'] as const;
+export type WsErrorCode = (typeof WS_ERRORS)[number];
+
+/** Limits both sides agree on. */
+export const LIMITS = {
+  usernameMin: 3,
+  usernameMax: 32,
+  passwordMin: 8,
+  passwordMax: 128,
+  displayNameMax: 64,
+  deviceNameMax: 100,
+  channelNameMax: 80,
+  messageBodyMax: 4000,
+  clientMsgIdMax: 64,
+  historyPageDefault: 50,
+  historyPageMax: 200,
+  replayMax: 500,
+  frameMaxBytes: 64 * 1024,
+} as const;

@@ -1,0 +1,3 @@
+export * from './codes.js';
+export * from './api.js';
+export * from './protocol.js';

@@ -1,0 +1,60 @@
+/**
+ * The WebSocket protocol of `/ws`, defined once: every client frame and every server frame as a
+ * zod schema in a discriminated union on `type`. See server/realtime/SPEC.md for the rules.
+ */
+import { z } from 'zod';
+import { LIMITS, WS_ERRORS } from './codes.js';
+import { channel, id, message, user } from './api.js';
+
+const ref = z.string().max(64).optional();
+
+export const clientFrame = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('authenticate'), token: z.string().min(1).max(4096), ref }),
+  z.strictObject({
+    type: z.literal('subscribe'),
+    channelId: id,
+    since: z.string().regex(/^\d+$/).max(20).optional(),
+    ref,
+  }),
+  z.strictObject({ type: z.literal('unsubscribe'), channelId: id, ref }),
+  z.strictObject({
+    type: z.literal('send'),
+    channelId: id,
+    clientMsgId: z.string().min(1).max(LIMITS.clientMsgIdMax),
+    body: z.string().min(1).max(LIMITS.messageBodyMax),
+    ref,
+  }),
+  z.strictObject({ type: z.literal('typing'), channelId: id, ref }),
+  z.strictObject({ type: z.literal('refresh'), token: z.string().min(1).max(4096), ref }),
+  z.strictObject({ type: z.literal('ping'), ref }),
+]);
+
+const presenceStatus = z.enum(['online', 'offline']);
+
+export const serverFrame = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('authenticated'), user, deviceId: id, expiresAt: z.string(), ref }),
+  z.object({
+    type: z.literal('subscribed'),
+    channelId: id,
+    presence: z.record(z.string(), presenceStatus),
+    truncated: z.boolean().optional(),
+    ref,
+  }),
+  z.object({ type: z.literal('unsubscribed'), channelId: id, ref }),
+  z.object({ type: z.literal('message'), message }),
+  z.object({ type: z.literal('ack'), clientMsgId: z.string(), message, ref }),
+  z.object({ type: z.literal('typing'), channelId: id, userId: id }),
+  z.object({ type: z.literal('presence'), channelId: id, userId: id, status: presenceStatus }),
+  z.object({ type: z.literal('channel_added'), channel }),
+  z.object({ type: z.literal('channel_removed'), channelId: id }),
+  z.object({ type: z.literal('refreshed'), expiresAt: z.string(), ref }),
+  z.object({ type: z.literal('pong'), ref }),
+  z.object({ type: z.literal('token_expiring'), expiresAt: z.string() }),
+  z.object({ type: z.literal('error'), code: z.enum(WS_ERRORS), message: z.string().optional(), ref }),
+]);
+
+export type ClientFrame = z.infer<typeof clientFrame>;
+export type ServerFrame = z.infer<typeof serverFrame>;
+export type ClientFrameOf<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
+export type ServerFrameOf<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;
+export type PresenceStatus = z.infer<typeof presenceStatus>;
