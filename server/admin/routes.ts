@@ -63,7 +63,24 @@ export function adminRoutes(ctx: AppContext): Router {
     '/users/:id/revoke-devices',
     endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
       const u = await loadUser(String(req.params.id));
-      const revoked = await revokeDevices(ctx, { userId: u.id }, 'device_revoked', actor(req, auth.user.id));
+      // The admin action is audited even when no device was active (then no device.revoke row exists).
+      const revoked = await ctx.db.transaction(async (tx) => {
+        const r = await revokeDevicesIn(tx, { userId: u.id }, 'device_revoked', actor(req, auth.user.id));
+        await recordAudit(tx, {
+          actorId: auth.user.id,
+          action: 'user.revoke_devices',
+          targetType: 'user',
+          targetId: u.id,
+          ip: req.ip ?? null,
+          details: { revoked: r.length },
+        });
+        return r;
+      });
+      await announceRevocation(
+        ctx,
+        revoked.map((d) => d.id),
+        'device_revoked',
+      );
       return { revoked: revoked.length };
     }),
   );
