@@ -76,6 +76,10 @@ export const envSchema = z.object({
   MAX_SOCKETS_PER_USER: int(20, 1),
   MAX_PENDING_SOCKETS_PER_IP: int(50, 1),
   REVOCATION_SWEEP_MS: int(30_000, 100),
+  WS_RATE_PER_SEC: int(20, 1),
+  WS_BURST: int(60, 1),
+  WS_MAX_BUFFERED_BYTES: int(4 * 1024 * 1024, 1024),
+  WS_HEARTBEAT_MS: int(30_000, 100),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -105,6 +109,7 @@ export interface Config {
   maxSocketsPerUser: number;
   maxPendingSocketsPerIp: number;
   revocationSweepMs: number;
+  ws: { ratePerSec: number; burst: number; maxBufferedBytes: number; heartbeatMs: number };
   /** Warnings to log once the logger exists (generated secrets). */
   warnings: string[];
 }
@@ -239,6 +244,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxSocketsPerUser: e.MAX_SOCKETS_PER_USER,
     maxPendingSocketsPerIp: e.MAX_PENDING_SOCKETS_PER_IP,
     revocationSweepMs: e.REVOCATION_SWEEP_MS,
+    ws: {
+      ratePerSec: e.WS_RATE_PER_SEC,
+      burst: e.WS_BURST,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      heartbeatMs: e.WS_HEARTBEAT_MS,
+    },
     warnings,
   };
 }

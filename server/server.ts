@@ -18,13 +18,19 @@ import { runMigrations } from './db/migrate.js';
 import { closeSessionStore, createSessionStore } from './http/session.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
+import { channelRoutes, directRoutes } from './messaging/routes.js';
 import { LocalPresence } from './presence/local.js';
+import type { PresenceTracker } from './presence/presence.js';
+import { RedisPresence } from './presence/redis.js';
+import { Gateway } from './realtime/gateway.js';
+import { attachWebSocket } from './realtime/ws-adapter.js';
 import { createRedis, type RedisClient } from './redis.js';
 
 export interface RunningServer {
   url: string;
   port: number;
   ctx: AppContext;
+  gateway: Gateway;
   httpServer: http.Server;
   close(): Promise<void>;
 }
@@ -66,6 +72,9 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
     const sessionStore = createSessionStore({ redis, pool: database.pool, idleMs: config.sessionIdleMs });
     cleanups.push(async () => closeSessionStore(sessionStore));
 
+    const presence: PresenceTracker = redis
+      ? new RedisPresence(redis, log, config.presenceTtlMs)
+      : new LocalPresence();
     const ctx: AppContext = {
       config,
       log,
@@ -75,13 +84,26 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       bus,
       tokens: new TokenService(config.jwtSecrets, config.tokenTtlMs, database.db),
       metrics: createMetrics(),
-      presence: new LocalPresence(),
+      presence,
       sessionStore,
     };
 
-    const app = createApp(ctx);
+    const app = createApp(ctx, [
+      ['/channels', channelRoutes(ctx)],
+      ['/direct', directRoutes(ctx)],
+    ]);
     const httpServer = http.createServer(app);
     httpServer.keepAliveTimeout = 65_000;
+    const gateway = new Gateway(ctx, presence);
+    await gateway.start();
+    const ws = attachWebSocket({
+      server: httpServer,
+      gateway,
+      allowedOrigins: config.allowedOrigins,
+      trustProxy: app.get('trust proxy fn'),
+      heartbeatMs: config.ws.heartbeatMs,
+      log,
+    });
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
       httpServer.listen(config.port, config.host, () => resolve());
@@ -90,9 +112,13 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       () =>
         new Promise<void>((resolve) => {
           httpServer.close(() => resolve());
-          httpServer.closeAllConnections();
+          httpServer.closeIdleConnections();
+          // Requests still running get a moment to finish before their connections are cut.
+          setTimeout(() => httpServer.closeAllConnections(), 1_000).unref();
         }),
     );
+    // Runs first on close: stop accepting sockets, close the live ones with 1001.
+    cleanups.push(() => ws.close());
     const port = (httpServer.address() as AddressInfo).port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     const url = `http://${host}:${port}`;
@@ -103,6 +129,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       url,
       port,
       ctx,
+      gateway,
       httpServer,
       close: () => (closing ??= cleanup()),
     };

@@ -16,6 +16,13 @@ export const CLOSE_REASONS = {
   account_disabled: 4403,
   authentication_timeout: 4408,
   rate_limited: 4429,
+  // Added to the contract's table:
+  /** The socket read too slowly: its unsent frames passed the server's bound. Reconnect with `since`. */
+  slow_consumer: 1008,
+  /** The server could not check the socket's device (database unreachable). Reconnect with backoff. */
+  try_again_later: 1013,
+  /** The user already holds the most sockets allowed (MAX_SOCKETS_PER_USER). */
+  too_many_sockets: 4429,
 } as const;
 
 export type CloseReason = keyof typeof CLOSE_REASONS;

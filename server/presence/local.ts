@@ -1,34 +1,44 @@
-/**
- * Single-process presence: counts of authenticated sockets per user and per device in memory.
- * `connect`/`disconnect` report the transitions (first socket in, last socket out) that produce
- * presence events, so ten tabs of one user do not flap.
- */
-import type { PresenceReader } from './presence.js';
+/** Single-process presence: counts of authenticated sockets per user and per device, in memory. */
+import type { PresenceTracker } from './presence.js';
 
-export class LocalPresence implements PresenceReader {
-  private readonly users = new Map<string, number>();
-  private readonly devices = new Map<string, number>();
+export class Counter {
+  private readonly counts = new Map<string, number>();
+  /** Returns the new count. */
+  inc(key: string): number {
+    const n = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, n);
+    return n;
+  }
+  /** Returns the new count (never below 0). */
+  dec(key: string): number {
+    const n = (this.counts.get(key) ?? 0) - 1;
+    if (n <= 0) {
+      this.counts.delete(key);
+      return 0;
+    }
+    this.counts.set(key, n);
+    return n;
+  }
+  has(key: string): boolean {
+    return this.counts.has(key);
+  }
+  keys(): string[] {
+    return [...this.counts.keys()];
+  }
+}
 
-  /** Returns true when this is the user's first socket (the user just came online). */
-  connect(userId: string, deviceId: string): boolean {
-    this.devices.set(deviceId, (this.devices.get(deviceId) ?? 0) + 1);
-    const n = (this.users.get(userId) ?? 0) + 1;
-    this.users.set(userId, n);
-    return n === 1;
+export class LocalPresence implements PresenceTracker {
+  private readonly users = new Counter();
+  private readonly devices = new Counter();
+
+  async connect(userId: string, deviceId: string): Promise<boolean> {
+    this.devices.inc(deviceId);
+    return this.users.inc(userId) === 1;
   }
 
-  /** Returns true when this was the user's last socket (the user just went offline). */
-  disconnect(userId: string, deviceId: string): boolean {
-    const d = (this.devices.get(deviceId) ?? 1) - 1;
-    if (d <= 0) this.devices.delete(deviceId);
-    else this.devices.set(deviceId, d);
-    const n = (this.users.get(userId) ?? 1) - 1;
-    if (n <= 0) {
-      this.users.delete(userId);
-      return true;
-    }
-    this.users.set(userId, n);
-    return false;
+  async disconnect(userId: string, deviceId: string): Promise<boolean> {
+    this.devices.dec(deviceId);
+    return this.users.dec(userId) === 0;
   }
 
   async onlineUsers(userIds: string[]): Promise<Set<string>> {
@@ -38,4 +48,7 @@ export class LocalPresence implements PresenceReader {
   async onlineDevices(deviceIds: string[]): Promise<Set<string>> {
     return new Set(deviceIds.filter((id) => this.devices.has(id)));
   }
+
+  start(): void {}
+  async stop(): Promise<void> {}
 }

@@ -1,0 +1,190 @@
+/**
+ * Channels and membership. Every change of membership is announced, after it commits, on the
+ * affected users' bus topics as a ready-to-send frame (`channel_added` / `channel_removed`), so
+ * their sockets on every instance see a new conversation without a reload.
+ */
+import { and, eq, inArray, or, sql } from 'drizzle-orm';
+import type { Channel } from '../../shared/api.js';
+import type { ServerFrame } from '../../shared/protocol.js';
+import { TOPICS } from '../bus/bus.js';
+import type { AppContext } from '../context.js';
+import type { Db } from '../db/client.js';
+import { channelMembers, channels, users } from '../db/schema.js';
+import { forbidden, nameTaken, notFound } from '../errors.js';
+import { isUuid } from '../devices/devices.js';
+import { isUniqueViolation } from '../users/users.js';
+
+type ChannelRow = typeof channels.$inferSelect;
+
+export function presentChannel(c: ChannelRow, memberIds: string[]): Channel {
+  return { id: c.id, name: c.name, kind: c.kind, memberIds, createdAt: c.createdAt.toISOString() };
+}
+
+async function membersOf(db: Pick<Db, 'select'>, channelIds: string[]): Promise<Map<string, string[]>> {
+  const map = new Map<string, string[]>(channelIds.map((id) => [id, []]));
+  if (channelIds.length === 0) return map;
+  const rows = await db
+    .select({ channelId: channelMembers.channelId, userId: channelMembers.userId })
+    .from(channelMembers)
+    .where(inArray(channelMembers.channelId, channelIds))
+    .orderBy(channelMembers.joinedAt);
+  for (const r of rows) map.get(r.channelId)!.push(r.userId);
+  return map;
+}
+
+export async function loadChannel(db: Pick<Db, 'select'>, id: string): Promise<Channel | undefined> {
+  if (!isUuid(id)) return undefined;
+  const [row] = await db.select().from(channels).where(eq(channels.id, id)).limit(1);
+  if (!row) return undefined;
+  return presentChannel(row, (await membersOf(db, [row.id])).get(row.id)!);
+}
+
+/** The caller's channels and all public ones. */
+export async function listChannels(db: Db, userId: string): Promise<Channel[]> {
+  const mine = db.select({ id: channelMembers.channelId }).from(channelMembers).where(eq(channelMembers.userId, userId));
+  const rows = await db
+    .select()
+    .from(channels)
+    .where(or(eq(channels.kind, 'public'), inArray(channels.id, mine)))
+    .orderBy(channels.createdAt);
+  const members = await membersOf(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => presentChannel(r, members.get(r.id)!));
+}
+
+/** True when the user is a member of the channel. */
+export async function isMember(db: Db, channelId: string, userId: string): Promise<boolean> {
+  if (!isUuid(channelId)) return false;
+  const rows = await db
+    .select({ one: sql`1` })
+    .from(channelMembers)
+    .where(and(eq(channelMembers.channelId, channelId), eq(channelMembers.userId, userId)))
+    .limit(1);
+  return rows.length > 0;
+}
+
+/** May this user read the channel? Members always; anyone for public channels. */
+export function canRead(channel: Channel, userId: string): boolean {
+  return channel.kind === 'public' || channel.memberIds.includes(userId);
+}
+
+async function assertUsersExist(db: Pick<Db, 'select'>, ids: string[]): Promise<void> {
+  const unique = [...new Set(ids)];
+  if (unique.some((id) => !isUuid(id))) throw notFound('User');
+  if (unique.length === 0) return;
+  const rows = await db.select({ id: users.id }).from(users).where(inArray(users.id, unique));
+  if (rows.length !== unique.length) throw notFound('User');
+}
+
+/** Sends `frame` to every socket of each user, on every instance. */
+export async function notifyUsers(ctx: Pick<AppContext, 'bus' | 'log'>, userIds: string[], frame: ServerFrame): Promise<void> {
+  const payload = JSON.stringify(frame);
+  await Promise.all(
+    [...new Set(userIds)].map((id) =>
+      ctx.bus.publish(TOPICS.user(id), payload).catch((err: Error) => ctx.log.warn({ err: err.message }, 'channel event not published')),
+    ),
+  );
+}
+
+export async function createChannel(
+  ctx: Pick<AppContext, 'db' | 'bus' | 'log'>,
+  input: { name: string; kind: 'public' | 'private'; creatorId: string; memberIds?: string[] },
+): Promise<Channel> {
+  const memberIds = [...new Set([input.creatorId, ...(input.memberIds ?? [])])];
+  const channel = await ctx.db.transaction(async (tx) => {
+    await assertUsersExist(tx, memberIds);
+    let row: ChannelRow;
+    try {
+      [row] = await tx.insert(channels).values({ name: input.name, kind: input.kind, createdBy: input.creatorId }).returning();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw nameTaken();
+      throw err;
+    }
+    await tx.insert(channelMembers).values(memberIds.map((userId) => ({ channelId: row.id, userId })));
+    return presentChannel(row, memberIds);
+  });
+  await notifyUsers(ctx, memberIds, { type: 'channel_added', channel });
+  return channel;
+}
+
+/** Adds `userId` to a channel; returns the channel and whether anything changed. */
+async function addMember(
+  ctx: Pick<AppContext, 'db' | 'bus' | 'log'>,
+  channelId: string,
+  userId: string,
+): Promise<Channel> {
+  const inserted = await ctx.db
+    .insert(channelMembers)
+    .values({ channelId, userId })
+    .onConflictDoNothing()
+    .returning({ userId: channelMembers.userId });
+  const channel = (await loadChannel(ctx.db, channelId))!;
+  if (inserted.length) await notifyUsers(ctx, [userId], { type: 'channel_added', channel });
+  return channel;
+}
+
+export async function joinChannel(ctx: Pick<AppContext, 'db' | 'bus' | 'log'>, channelId: string, userId: string): Promise<Channel> {
+  const channel = await loadChannel(ctx.db, channelId);
+  if (!channel) throw notFound('Channel');
+  if (channel.memberIds.includes(userId)) return channel;
+  if (channel.kind !== 'public') throw forbidden('Only public channels can be joined; ask a member to add you');
+  return addMember(ctx, channelId, userId);
+}
+
+export async function leaveChannel(ctx: Pick<AppContext, 'db' | 'bus' | 'log'>, channelId: string, userId: string): Promise<void> {
+  if (!isUuid(channelId)) throw notFound('Channel');
+  const removed = await ctx.db
+    .delete(channelMembers)
+    .where(and(eq(channelMembers.channelId, channelId), eq(channelMembers.userId, userId)))
+    .returning();
+  if (removed.length === 0) throw notFound('Channel');
+  await notifyUsers(ctx, [userId], { type: 'channel_removed', channelId });
+}
+
+export async function addMemberBy(
+  ctx: Pick<AppContext, 'db' | 'bus' | 'log'>,
+  channelId: string,
+  actorId: string,
+  userId: string,
+): Promise<Channel> {
+  const channel = await loadChannel(ctx.db, channelId);
+  if (!channel || !canRead(channel, actorId)) throw notFound('Channel');
+  if (!channel.memberIds.includes(actorId)) throw forbidden('Only members can add people');
+  if (channel.kind === 'direct') throw forbidden('A direct conversation has exactly two people');
+  await assertUsersExist(ctx.db, [userId]);
+  return addMember(ctx, channelId, userId);
+}
+
+/** The one direct channel of a pair, created on first use. */
+export async function directChannel(
+  ctx: Pick<AppContext, 'db' | 'bus' | 'log'>,
+  actorId: string,
+  otherId: string,
+): Promise<Channel> {
+  if (!isUuid(otherId)) throw notFound('User');
+  const pair = [actorId, otherId].sort();
+  const key = pair.join(':');
+  const result = await ctx.db.transaction(async (tx) => {
+    const people = await tx.select({ id: users.id, username: users.username }).from(users).where(inArray(users.id, pair));
+    if (people.length !== new Set(pair).size) throw notFound('User');
+    const name = [...new Set(pair)].map((id) => people.find((p) => p.id === id)!.username).join(', ');
+    const created = await tx
+      .insert(channels)
+      .values({ name, kind: 'direct', directKey: key, createdBy: actorId })
+      .onConflictDoNothing({ target: channels.directKey })
+      .returning({ id: channels.id });
+    const [row] = await tx.select().from(channels).where(eq(channels.directKey, key)).limit(1);
+    // Either side may have left earlier: starting the conversation again brings both back.
+    const added = await tx
+      .insert(channelMembers)
+      .values([...new Set(pair)].map((userId) => ({ channelId: row.id, userId })))
+      .onConflictDoNothing()
+      .returning({ userId: channelMembers.userId });
+    return { id: row.id, added: added.map((a) => a.userId), created: created.length > 0 };
+  });
+  const channel = (await loadChannel(ctx.db, result.id))!;
+  if (result.added.length) await notifyUsers(ctx, result.added, { type: 'channel_added', channel });
+  return channel;
+}

@@ -1,0 +1,78 @@
+/** /api/channels and /api/direct: channels, membership and message history. */
+import { Router } from 'express';
+import { addMemberBody, createChannelBody, directBody, historyQuery } from '../../shared/api.js';
+import type { AppContext } from '../context.js';
+import { forbidden, notFound } from '../errors.js';
+import { endpoint } from '../http/endpoint.js';
+import {
+  addMemberBy,
+  canRead,
+  createChannel,
+  directChannel,
+  joinChannel,
+  leaveChannel,
+  listChannels,
+  loadChannel,
+} from './channels.js';
+import { messageHistory } from './messages.js';
+
+export function channelRoutes(ctx: AppContext): Router {
+  const router = Router();
+
+  router.get(
+    '/',
+    endpoint(ctx, { access: 'session' }, async ({ auth }) => ({ channels: await listChannels(ctx.db, auth.user.id) })),
+  );
+
+  router.post(
+    '/',
+    endpoint(ctx, { access: 'session', body: createChannelBody, status: 201 }, async ({ auth, body }) => ({
+      channel: await createChannel(ctx, { ...body, creatorId: auth.user.id }),
+    })),
+  );
+
+  router.post(
+    '/:id/join',
+    endpoint(ctx, { access: 'session' }, async ({ req, auth }) => ({
+      channel: await joinChannel(ctx, String(req.params.id), auth.user.id),
+    })),
+  );
+
+  router.post(
+    '/:id/leave',
+    endpoint(ctx, { access: 'session' }, async ({ req, auth }) => {
+      await leaveChannel(ctx, String(req.params.id), auth.user.id);
+      return { ok: true };
+    }),
+  );
+
+  router.post(
+    '/:id/members',
+    endpoint(ctx, { access: 'session', body: addMemberBody }, async ({ req, auth, body }) => ({
+      channel: await addMemberBy(ctx, String(req.params.id), auth.user.id, body.userId),
+    })),
+  );
+
+  router.get(
+    '/:id/messages',
+    endpoint(ctx, { access: 'session', query: historyQuery }, async ({ req, auth, query }) => {
+      const channel = await loadChannel(ctx.db, String(req.params.id));
+      if (!channel) throw notFound('Channel');
+      if (!canRead(channel, auth.user.id)) throw forbidden('Not a member of this channel');
+      return { messages: await messageHistory(ctx.pool, channel.id, query) };
+    }),
+  );
+
+  return router;
+}
+
+export function directRoutes(ctx: AppContext): Router {
+  const router = Router();
+  router.post(
+    '/',
+    endpoint(ctx, { access: 'session', body: directBody }, async ({ auth, body }) => ({
+      channel: await directChannel(ctx, auth.user.id, body.userId),
+    })),
+  );
+  return router;
+}

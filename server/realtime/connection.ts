@@ -1,0 +1,107 @@
+/**
+ * One socket's state machine: awaiting_auth → authenticating → authenticated → closed.
+ * Frames are handled strictly in arrival order on one promise chain, so frames that arrive
+ * while the token is being verified wait for it instead of being lost or reordered. Every
+ * teardown goes through `close(reason)`, whose code comes from the contract's table.
+ */
+import { CLOSE_REASONS, type CloseReason } from '../../shared/codes.js';
+import type { HubMember } from './hub.js';
+import type { TokenBucket } from './limiter.js';
+import type { ConnectionInfo, GatewaySocket } from './socket.js';
+
+export type ConnectionState = 'awaiting_auth' | 'authenticating' | 'authenticated' | 'closed';
+
+export interface ConnectionHooks {
+  /** Called once, when the connection leaves every index (any close path). */
+  onClosed(conn: Connection, reason: CloseReason | 'peer_closed'): void;
+  maxBufferedBytes: number;
+}
+
+export class Connection implements HubMember {
+  state: ConnectionState = 'awaiting_auth';
+  userId = '';
+  deviceId = '';
+  role: 'user' | 'admin' = 'user';
+  expiresAt = 0;
+  readonly channels = new Set<string>();
+  /** Channels being (re)played: live frames wait here until the replay is out. */
+  private pending?: Map<string, Array<{ frame: string; messageId: string }>>;
+  private chain: Promise<void> = Promise.resolve();
+  readonly timers: { auth?: NodeJS.Timeout; warn?: NodeJS.Timeout; expire?: NodeJS.Timeout } = {};
+
+  constructor(
+    readonly id: string,
+    readonly socket: GatewaySocket,
+    readonly info: ConnectionInfo,
+    readonly bucket: TokenBucket,
+    private readonly hooks: ConnectionHooks,
+  ) {}
+
+  get open(): boolean {
+    return this.state !== 'closed';
+  }
+
+  /** Runs `task` after every frame received before it. */
+  enqueue(task: () => Promise<void>): void {
+    this.chain = this.chain.then(() => (this.open ? task() : undefined));
+  }
+
+  /** Sends a frame (already serialized). Drops the socket if it cannot keep up. */
+  sendRaw(data: string): void {
+    if (!this.open) return;
+    if (this.socket.bufferedAmount > this.hooks.maxBufferedBytes) {
+      this.close('slow_consumer');
+      return;
+    }
+    this.socket.send(data);
+  }
+
+  send(frame: object): void {
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  deliver(channelId: string, frame: string, messageId: string): void {
+    const queue = this.pending?.get(channelId);
+    if (queue) queue.push({ frame, messageId });
+    else this.sendRaw(frame);
+  }
+
+  /** Holds live frames of `channelId` until `endReplay`. */
+  beginReplay(channelId: string): void {
+    (this.pending ??= new Map()).set(channelId, []);
+  }
+
+  /** Flushes held frames, skipping messages the replay already sent (id ≤ lastReplayedId). */
+  endReplay(channelId: string, lastReplayedId?: string): void {
+    const queue = this.pending?.get(channelId);
+    if (!queue) return;
+    this.pending!.delete(channelId);
+    if (this.pending!.size === 0) this.pending = undefined;
+    const last = lastReplayedId ? BigInt(lastReplayedId) : -1n;
+    for (const { frame, messageId } of queue) {
+      if (messageId && BigInt(messageId) <= last) continue;
+      this.sendRaw(frame);
+    }
+  }
+
+  /** The one way a connection ends from our side. */
+  close(reason: CloseReason): void {
+    if (!this.open) return;
+    this.state = 'closed';
+    this.socket.close(CLOSE_REASONS[reason], reason);
+    this.hooks.onClosed(this, reason);
+  }
+
+  /** The transport reports the socket gone (peer close, network error, terminate). */
+  closedByPeer(): void {
+    if (!this.open) return;
+    this.state = 'closed';
+    this.hooks.onClosed(this, 'peer_closed');
+  }
+
+  clearTimers(): void {
+    clearTimeout(this.timers.auth);
+    clearTimeout(this.timers.warn);
+    clearTimeout(this.timers.expire);
+  }
+}

@@ -1,0 +1,445 @@
+/**
+ * The realtime gateway core: authenticate-first sockets, subscriptions, messaging, typing,
+ * presence, token lifecycle and live revocation. It never imports `ws` (see socket.ts); the
+ * rules it implements are numbered in SPEC.md and cited by the tests.
+ *
+ * Guarantees:
+ * - A socket joins nothing (no channel, no user topic, no presence) before its token, its
+ *   fingerprint cookie and its device's row have been verified (AUTH1–AUTH6).
+ * - A device revoked anywhere loses its sockets on every instance: through the bus at once, and
+ *   through the periodic sweep of the database if a bus event was missed (REV1–REV3).
+ * - A message is acknowledged only after it is stored; a retried clientMsgId is acknowledged
+ *   with the stored message and never stored or fanned out twice (MSG1–MSG4).
+ */
+import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/protocol.js';
+import type { CloseReason, RevocationReason } from '../../shared/codes.js';
+import { TOPICS, type ControlEvent, type Unsubscribe } from '../bus/bus.js';
+import type { AppContext } from '../context.js';
+import { canRead, loadChannel } from '../messaging/channels.js';
+import { messagesSince, storeMessage } from '../messaging/messages.js';
+import type { PresenceTracker } from '../presence/presence.js';
+import { Connection } from './connection.js';
+import { ChannelHub, TopicRefs } from './hub.js';
+import { TokenBucket } from './limiter.js';
+import type { ConnectionHandle, ConnectionInfo, GatewaySocket } from './socket.js';
+
+type Ctx = Pick<AppContext, 'config' | 'log' | 'db' | 'pool' | 'bus' | 'tokens' | 'metrics'>;
+
+const TYPING_THROTTLE_MS = 2_000;
+const MAX_TOKEN_WARNING_MS = 60_000;
+
+function refOf(value: unknown): string | undefined {
+  const ref = (value as { ref?: unknown } | null)?.ref;
+  return typeof ref === 'string' && ref.length <= 64 ? ref : undefined;
+}
+
+export class Gateway {
+  private readonly hub: ChannelHub;
+  private readonly userTopics: TopicRefs;
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly byDevice = new Map<string, Set<Connection>>();
+  private readonly pendingByIp = new Map<string, number>();
+  private readonly all = new Set<Connection>();
+  private readonly typingSentAt = new Map<string, number>();
+  private nextId = 0;
+  private closing = false;
+  private sweepTimer?: NodeJS.Timeout;
+  private sweepFailures = 0;
+  private controlUnsubscribe?: Unsubscribe;
+  private readonly instance = Math.random().toString(36).slice(2, 8);
+
+  constructor(
+    private readonly ctx: Ctx,
+    readonly presence: PresenceTracker,
+  ) {
+    this.hub = new ChannelHub(ctx.bus);
+    this.userTopics = new TopicRefs(ctx.bus);
+  }
+
+  async start(): Promise<void> {
+    this.controlUnsubscribe = await this.ctx.bus.subscribe(TOPICS.control, (payload) => this.onControl(payload));
+    this.presence.start((userIds) => {
+      for (const userId of userIds) void this.announcePresence(userId, 'offline');
+    });
+    this.sweepTimer = setInterval(() => void this.sweep(), this.ctx.config.revocationSweepMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Whether another unauthenticated socket may be opened from this address (AUTH7). */
+  canAcceptFrom(ip: string): boolean {
+    return !this.closing && (this.pendingByIp.get(ip) ?? 0) < this.ctx.config.maxPendingSocketsPerIp;
+  }
+
+  /** Number of open sockets (all states). */
+  get size(): number {
+    return this.all.size;
+  }
+
+  accept(socket: GatewaySocket, info: ConnectionInfo): ConnectionHandle {
+    const { config } = this.ctx;
+    const conn = new Connection(
+      `${this.instance}:${++this.nextId}`,
+      socket,
+      info,
+      new TokenBucket(config.ws.ratePerSec, config.ws.burst),
+      { onClosed: (c, reason) => this.forget(c, reason), maxBufferedBytes: config.ws.maxBufferedBytes },
+    );
+    this.all.add(conn);
+    this.pendingByIp.set(info.ip, (this.pendingByIp.get(info.ip) ?? 0) + 1);
+    this.ctx.metrics.sockets.inc({ state: 'pending' });
+    conn.timers.auth = setTimeout(() => conn.close('authentication_timeout'), config.authTimeoutMs);
+    if (this.closing) conn.close('going_away');
+    return {
+      message: (text) => this.onMessage(conn, text),
+      binary: () => conn.close('binary_not_supported'),
+      closed: () => conn.closedByPeer(),
+    };
+  }
+
+  private onMessage(conn: Connection, text: string): void {
+    if (!conn.open) return;
+    if (conn.state === 'awaiting_auth') {
+      // AUTH2/AUTH3: the first frame must be a well-formed authenticate frame.
+      const frame = this.parse(text);
+      if (!frame || frame.type !== 'authenticate') return conn.close('authentication_required');
+      conn.state = 'authenticating';
+      conn.enqueue(() => this.authenticate(conn, frame));
+      return;
+    }
+    const verdict = conn.bucket.take();
+    if (verdict === 'close') return conn.close('rate_limited');
+    if (verdict === 'refuse') return conn.send({ type: 'error', code: 'rate_limited', message: 'Slow down' });
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return conn.send({ type: 'error', code: 'invalid_message', message: 'Frame is not JSON' });
+    }
+    const parsed = clientFrame.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+      return conn.send({ type: 'error', code: 'invalid_message', message: `${where}${issue?.message ?? 'bad frame'}`, ref: refOf(raw) });
+    }
+    const frame = parsed.data;
+    conn.enqueue(async () => {
+      try {
+        await this.handle(conn, frame);
+      } catch (err) {
+        this.ctx.log.error({ err: (err as Error).message, type: frame.type }, 'frame handler failed');
+        conn.send({ type: 'error', code: 'internal_error', message: 'Something went wrong; try again', ref: frame.ref });
+      }
+    });
+  }
+
+  private parse(text: string): ClientFrame | null {
+    try {
+      const r = clientFrame.safeParse(JSON.parse(text));
+      return r.success ? r.data : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async authenticate(conn: Connection, frame: ClientFrameOf<'authenticate'>): Promise<void> {
+    const result = await this.ctx.tokens.verify(frame.token, conn.info.fingerprint);
+    if (!conn.open) return;
+    if (!result.ok) return conn.close(result.reason);
+    const { identity } = result;
+    const userConns = this.byUser.get(identity.user.id);
+    if ((userConns?.size ?? 0) >= this.ctx.config.maxSocketsPerUser) return conn.close('too_many_sockets');
+
+    clearTimeout(conn.timers.auth);
+    this.leavePending(conn);
+    conn.state = 'authenticated';
+    conn.userId = identity.user.id;
+    conn.deviceId = identity.deviceId;
+    conn.role = identity.user.role;
+    conn.expiresAt = result.expiresAt.getTime();
+    this.ctx.metrics.sockets.inc({ state: 'authenticated' });
+    add(this.byUser, conn.userId, conn);
+    add(this.byDevice, conn.deviceId, conn);
+    if (!userConns) {
+      // First local socket of this user: listen for their channel_added/channel_removed.
+      await this.userTopics
+        .acquire(TOPICS.user(conn.userId), (payload) => this.onUserEvent(conn.userId, payload))
+        .catch((err: Error) => this.ctx.log.warn({ err: err.message }, 'user topic subscribe failed'));
+    }
+    if (!conn.open) return;
+    conn.send({
+      type: 'authenticated',
+      user: identity.user,
+      deviceId: identity.deviceId,
+      expiresAt: result.expiresAt.toISOString(),
+      ref: frame.ref,
+    });
+    this.scheduleExpiry(conn);
+    const online = await this.presence.connect(conn.userId, conn.deviceId).catch((err: Error) => {
+      this.ctx.log.warn({ err: err.message }, 'presence connect failed');
+      return false;
+    });
+    if (online) await this.announcePresence(conn.userId, 'online');
+  }
+
+  /** PRES-less token lifecycle (TOK1–TOK3): warn before expiry, close at expiry. */
+  private scheduleExpiry(conn: Connection): void {
+    clearTimeout(conn.timers.warn);
+    clearTimeout(conn.timers.expire);
+    const remaining = conn.expiresAt - Date.now();
+    const lead = Math.min(MAX_TOKEN_WARNING_MS, Math.floor(remaining / 2));
+    const expiresAt = new Date(conn.expiresAt).toISOString();
+    conn.timers.warn = setTimeout(() => conn.send({ type: 'token_expiring', expiresAt }), Math.max(0, remaining - lead));
+    conn.timers.expire = setTimeout(() => conn.close('token_expired'), Math.max(0, remaining));
+  }
+
+  private async handle(conn: Connection, frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case 'authenticate':
+        return conn.send({ type: 'error', code: 'invalid_message', message: 'Already authenticated', ref: frame.ref });
+      case 'ping':
+        return conn.send({ type: 'pong', ref: frame.ref });
+      case 'subscribe':
+        return this.subscribe(conn, frame);
+      case 'unsubscribe':
+        this.unsubscribe(conn, frame.channelId);
+        return conn.send({ type: 'unsubscribed', channelId: frame.channelId, ref: frame.ref });
+      case 'send':
+        return this.sendMessage(conn, frame);
+      case 'typing':
+        return this.typing(conn, frame);
+      case 'refresh':
+        return this.refresh(conn, frame);
+    }
+  }
+
+  private async subscribe(conn: Connection, frame: ClientFrameOf<'subscribe'>): Promise<void> {
+    const channel = await loadChannel(this.ctx.db, frame.channelId);
+    // SUB2: a channel that is not yours looks the same whether or not it exists.
+    if (!channel || !channel.memberIds.includes(conn.userId)) {
+      return conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
+    }
+    if (!conn.open) return;
+    const already = conn.channels.has(channel.id);
+    conn.beginReplay(channel.id);
+    if (!already) {
+      conn.channels.add(channel.id);
+      await this.hub.join(channel.id, conn);
+    }
+    let last: string | undefined;
+    let truncated = false;
+    try {
+      if (frame.since) {
+        const replay = await messagesSince(this.ctx.pool, channel.id, frame.since);
+        truncated = replay.truncated;
+        for (const message of replay.messages) conn.send({ type: 'message', message });
+        last = replay.messages.at(-1)?.id;
+      }
+      const online = await this.presence.onlineUsers(channel.memberIds);
+      const presence = Object.fromEntries(channel.memberIds.map((id) => [id, online.has(id) ? 'online' : 'offline']));
+      conn.send({ type: 'subscribed', channelId: channel.id, presence, ...(truncated ? { truncated } : {}), ref: frame.ref });
+    } finally {
+      conn.endReplay(channel.id, last);
+    }
+  }
+
+  private unsubscribe(conn: Connection, channelId: string): void {
+    if (conn.channels.delete(channelId)) this.hub.leave(channelId, conn);
+  }
+
+  private async sendMessage(conn: Connection, frame: ClientFrameOf<'send'>): Promise<void> {
+    const result = await storeMessage(this.ctx.pool, {
+      channelId: frame.channelId,
+      senderId: conn.userId,
+      clientMsgId: frame.clientMsgId,
+      body: frame.body,
+    }).catch((err: Error & { code?: string }) => {
+      // A channel id that is not a uuid cannot be a channel the user belongs to.
+      if (err.code === '22P02') return { ok: false as const, reason: 'forbidden' as const };
+      throw err;
+    });
+    if (!result.ok) {
+      return conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
+    }
+    const { message, duplicate } = result;
+    if (!duplicate) {
+      this.ctx.metrics.messagesStored.inc();
+      // One publish per message; every instance fans the same string out to its subscribers.
+      await this.hub
+        .publish(message.channelId, 'm', conn.id, message.id, JSON.stringify({ type: 'message', message }))
+        .catch((err: Error) => this.ctx.log.warn({ err: err.message }, 'message stored but not published; replay will deliver it'));
+    }
+    conn.send({ type: 'ack', clientMsgId: frame.clientMsgId, message, ref: frame.ref });
+  }
+
+  private async typing(conn: Connection, frame: ClientFrameOf<'typing'>): Promise<void> {
+    // TYP1: only a subscribed member types; subscribing checked membership, and removal from the
+    // channel drops the subscription (channel_removed).
+    if (!conn.channels.has(frame.channelId)) {
+      return conn.send({ type: 'error', code: 'forbidden', message: 'Subscribe to the channel first', ref: frame.ref });
+    }
+    const key = `${conn.userId}:${frame.channelId}`;
+    const now = Date.now();
+    if (now - (this.typingSentAt.get(key) ?? 0) < TYPING_THROTTLE_MS) return;
+    this.typingSentAt.set(key, now);
+    if (this.typingSentAt.size > 10_000) {
+      for (const [k, t] of this.typingSentAt) if (now - t > TYPING_THROTTLE_MS) this.typingSentAt.delete(k);
+    }
+    await this.hub
+      .publish(frame.channelId, 't', conn.userId, '', JSON.stringify({ type: 'typing', channelId: frame.channelId, userId: conn.userId }))
+      .catch(() => {});
+  }
+
+  private async refresh(conn: Connection, frame: ClientFrameOf<'refresh'>): Promise<void> {
+    const result = await this.ctx.tokens.verify(frame.token, conn.info.fingerprint);
+    if (!conn.open) return;
+    if (!result.ok) return conn.close(result.reason);
+    // TOK4: a token of another user or device never takes over a socket.
+    if (result.identity.user.id !== conn.userId || result.identity.deviceId !== conn.deviceId) {
+      return conn.close('invalid_token');
+    }
+    conn.expiresAt = result.expiresAt.getTime();
+    this.scheduleExpiry(conn);
+    conn.send({ type: 'refreshed', expiresAt: result.expiresAt.toISOString(), ref: frame.ref });
+  }
+
+  private onUserEvent(userId: string, payload: string): void {
+    const conns = this.byUser.get(userId);
+    if (!conns) return;
+    let removed: string | undefined;
+    if (payload.includes('"channel_removed"')) {
+      try {
+        removed = (JSON.parse(payload) as { channelId?: string }).channelId;
+      } catch {
+        return;
+      }
+    }
+    for (const conn of conns) {
+      if (removed) this.unsubscribe(conn, removed);
+      conn.sendRaw(payload);
+    }
+  }
+
+  private async announcePresence(userId: string, status: 'online' | 'offline'): Promise<void> {
+    try {
+      const { rows } = await this.ctx.pool.query<{ channel_id: string }>({
+        name: 'relay_user_channels',
+        text: 'SELECT channel_id FROM channel_members WHERE user_id = $1',
+        values: [userId],
+      });
+      await Promise.all(
+        rows.map(({ channel_id: channelId }) =>
+          this.hub.publish(channelId, 'p', '', '', JSON.stringify({ type: 'presence', channelId, userId, status })),
+        ),
+      );
+    } catch (err) {
+      this.ctx.log.warn({ err: (err as Error).message }, 'presence event not published');
+    }
+  }
+
+  private onControl(payload: string): void {
+    let event: ControlEvent;
+    try {
+      event = JSON.parse(payload) as ControlEvent;
+    } catch {
+      return;
+    }
+    if (event.kind === 'revoke_devices') {
+      for (const deviceId of event.deviceIds) this.closeDevice(deviceId, event.reason);
+    }
+  }
+
+  private closeDevice(deviceId: string, reason: RevocationReason): void {
+    const conns = this.byDevice.get(deviceId);
+    if (!conns) return;
+    for (const conn of [...conns]) conn.close(reason);
+  }
+
+  /** REV3: the backstop for a missed bus event: re-check every live device in the database. */
+  async sweep(): Promise<void> {
+    const deviceIds = [...this.byDevice.keys()];
+    if (deviceIds.length === 0) return;
+    try {
+      const { rows } = await this.ctx.pool.query<{ id: string; revoked: boolean; reason: string | null; disabled: boolean }>(
+        `SELECT d.id, d.revoked_at IS NOT NULL AS revoked, d.revoked_reason AS reason, u.disabled
+           FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ANY($1::uuid[])`,
+        [deviceIds],
+      );
+      this.sweepFailures = 0;
+      const seen = new Map(rows.map((r) => [r.id, r]));
+      for (const deviceId of deviceIds) {
+        const row = seen.get(deviceId);
+        if (!row) this.closeDevice(deviceId, 'device_revoked');
+        else if (row.disabled) this.closeDevice(deviceId, 'account_disabled');
+        else if (row.revoked) this.closeDevice(deviceId, row.reason === 'logged_out' ? 'logged_out' : 'device_revoked');
+      }
+    } catch (err) {
+      // Fail closed: sockets whose devices cannot be checked twice in a row are sent away.
+      this.sweepFailures += 1;
+      this.ctx.log.error({ err: (err as Error).message, failures: this.sweepFailures }, 'revocation sweep failed');
+      if (this.sweepFailures >= 2) for (const conn of [...this.all]) if (conn.state === 'authenticated') conn.close('try_again_later');
+    }
+  }
+
+  private leavePending(conn: Connection): void {
+    const n = (this.pendingByIp.get(conn.info.ip) ?? 1) - 1;
+    if (n <= 0) this.pendingByIp.delete(conn.info.ip);
+    else this.pendingByIp.set(conn.info.ip, n);
+    this.ctx.metrics.sockets.dec({ state: 'pending' });
+  }
+
+  /** Removes a closed connection from every index; reports presence when it was the last. */
+  private forget(conn: Connection, reason: CloseReason | 'peer_closed'): void {
+    conn.clearTimers();
+    this.all.delete(conn);
+    this.ctx.metrics.wsCloses.inc({ reason });
+    if (!conn.userId) {
+      this.leavePending(conn);
+      return;
+    }
+    this.ctx.metrics.sockets.dec({ state: 'authenticated' });
+    for (const channelId of conn.channels) this.hub.leave(channelId, conn);
+    conn.channels.clear();
+    remove(this.byDevice, conn.deviceId, conn);
+    if (remove(this.byUser, conn.userId, conn)) this.userTopics.release(TOPICS.user(conn.userId));
+    const { userId, deviceId } = conn;
+    void this.presence
+      .disconnect(userId, deviceId)
+      .then((offline) => (offline ? this.announcePresence(userId, 'offline') : undefined))
+      .catch((err: Error) => this.ctx.log.warn({ err: err.message }, 'presence disconnect failed'));
+  }
+
+  /** Shutdown: refuse new sockets, close every socket with 1001 going_away, stop background work. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.sweepTimer);
+    for (const conn of [...this.all]) conn.close('going_away');
+    // Let the offline presence events of the sockets just closed go out before leaving.
+    await new Promise((r) => setTimeout(r, 50));
+    await this.presence.stop();
+    await this.controlUnsubscribe?.().catch(() => {});
+    await this.hub.close();
+    await this.userTopics.releaseAll();
+  }
+}
+
+function add<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  set.add(value);
+}
+
+/** Returns true when the key's set became empty (and was removed). */
+function remove<K, V>(map: Map<K, Set<V>>, key: K, value: V): boolean {
+  const set = map.get(key);
+  if (!set) return false;
+  set.delete(value);
+  if (set.size === 0) {
+    map.delete(key);
+    return true;
+  }
+  return false;
+}

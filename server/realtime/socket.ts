@@ -1,0 +1,24 @@
+/**
+ * The minimal socket the gateway core speaks to. The real server adapts `ws` to it
+ * (ws-adapter.ts); protocol tests can drive the core with an in-memory socket.
+ */
+export interface GatewaySocket {
+  send(data: string): void;
+  close(code: number, reason: string): void;
+  /** Bytes queued but not yet written: the slow-consumer bound is checked against it. */
+  readonly bufferedAmount: number;
+}
+
+export interface ConnectionInfo {
+  ip: string;
+  /** The device-fingerprint cookie sent with the upgrade request, if any. */
+  fingerprint?: string;
+}
+
+/** What the transport calls on the core for one socket. */
+export interface ConnectionHandle {
+  message(text: string): void;
+  binary(): void;
+  /** The transport saw the socket close (peer close, error or terminate). */
+  closed(): void;
+}
