@@ -1,0 +1,71 @@
+/**
+ * The session gate: asks the server who we are (GET /api/auth/me), then shows sign-in or the chat.
+ * A signed-out device (close 4403) or a lost session (401) returns here with a notice.
+ */
+import { useCallback, useEffect, useState } from 'react';
+import type { User } from '../../shared/api.js';
+import { api } from './api/endpoints.js';
+import { ApiError, describeError, onUnauthenticated } from './api/http.js';
+import { AuthScreen } from './auth/AuthScreen.js';
+import { Shell } from './chat/Shell.js';
+import { navigate } from './ui/router.js';
+
+type Session =
+  | { kind: 'loading' }
+  | { kind: 'error'; message: string }
+  | { kind: 'out'; notice?: string }
+  | { kind: 'in'; me: User; deviceId: string };
+
+export function App() {
+  const [session, setSession] = useState<Session>({ kind: 'loading' });
+
+  const check = useCallback(() => {
+    setSession({ kind: 'loading' });
+    api.me().then(
+      ({ user, device }) => setSession({ kind: 'in', me: user, deviceId: device.id }),
+      (err) => {
+        if (err instanceof ApiError && err.status === 401) setSession({ kind: 'out' });
+        else setSession({ kind: 'error', message: describeError(err) });
+      },
+    );
+  }, []);
+
+  useEffect(check, [check]);
+
+  useEffect(
+    () =>
+      onUnauthenticated((message) =>
+        setSession((s) => (s.kind === 'in' ? { kind: 'out', notice: message || 'Your session ended. Sign in again.' } : s)),
+      ),
+    [],
+  );
+
+  const signedOut = useCallback((notice?: string) => {
+    navigate({ name: 'home' }, { replace: true });
+    setSession({ kind: 'out', notice });
+  }, []);
+
+  switch (session.kind) {
+    case 'loading':
+      return (
+        <div className="splash" role="status" aria-live="polite">
+          <div className="brand-mark large" aria-hidden="true">R</div>
+          <p>Loading Relay…</p>
+        </div>
+      );
+    case 'error':
+      return (
+        <div className="splash" role="alert">
+          <div className="brand-mark large" aria-hidden="true">R</div>
+          <p>{session.message}</p>
+          <button type="button" className="button primary" onClick={check}>
+            Try again
+          </button>
+        </div>
+      );
+    case 'out':
+      return <AuthScreen notice={session.notice} onSignedIn={(me, deviceId) => setSession({ kind: 'in', me, deviceId })} />;
+    case 'in':
+      return <Shell key={session.deviceId} me={session.me} deviceId={session.deviceId} onSignedOut={signedOut} />;
+  }
+}

@@ -1,0 +1,60 @@
+/** Every /api call the browser makes, one function each, typed by the shared schemas. */
+import { z } from 'zod';
+import {
+  adminUser,
+  auditEvent,
+  authResponse,
+  channel,
+  device,
+  meResponse,
+  message,
+  user,
+  userSummary,
+} from '../../../shared/api.js';
+import { http } from './http.js';
+
+const channelResponse = z.object({ channel });
+
+export const api = {
+  me: () => http.get('/api/auth/me', meResponse),
+  login: (username: string, password: string) => http.post('/api/auth/login', authResponse, { username, password }),
+  register: (username: string, password: string, displayName?: string) =>
+    http.post('/api/auth/register', authResponse, { username, password, ...(displayName ? { displayName } : {}) }),
+  logout: () => http.post('/api/auth/logout', null),
+
+  devices: () => http.get('/api/devices', z.object({ devices: z.array(device) })).then((r) => r.devices),
+  revokeDevice: (id: string) => http.post(`/api/devices/${encodeURIComponent(id)}/revoke`, z.object({ device })).then((r) => r.device),
+
+  users: (q?: string) =>
+    http.get(`/api/users${q ? `?q=${encodeURIComponent(q)}` : ''}`, z.object({ users: z.array(userSummary) })).then((r) => r.users),
+
+  channels: () => http.get('/api/channels', z.object({ channels: z.array(channel) })).then((r) => r.channels),
+  createChannel: (name: string, kind: 'public' | 'private', memberIds?: string[]) =>
+    http.post('/api/channels', channelResponse, { name, kind, ...(memberIds?.length ? { memberIds } : {}) }).then((r) => r.channel),
+  joinChannel: (id: string) => http.post(`/api/channels/${encodeURIComponent(id)}/join`, channelResponse).then((r) => r.channel),
+  leaveChannel: (id: string) => http.post(`/api/channels/${encodeURIComponent(id)}/leave`, null),
+  addMember: (id: string, userId: string) =>
+    http.post(`/api/channels/${encodeURIComponent(id)}/members`, channelResponse, { userId }).then((r) => r.channel),
+  direct: (userId: string) => http.post('/api/direct', channelResponse, { userId }).then((r) => r.channel),
+  messages: (channelId: string, opts: { before?: string; after?: string; limit?: number } = {}) => {
+    const q = new URLSearchParams();
+    if (opts.before) q.set('before', opts.before);
+    if (opts.after) q.set('after', opts.after);
+    q.set('limit', String(opts.limit ?? 50));
+    return http
+      .get(`/api/channels/${encodeURIComponent(channelId)}/messages?${q}`, z.object({ messages: z.array(message) }))
+      .then((r) => r.messages);
+  },
+
+  admin: {
+    users: () => http.get('/api/admin/users', z.object({ users: z.array(adminUser) })).then((r) => r.users),
+    devices: (userId: string) =>
+      http.get(`/api/admin/users/${encodeURIComponent(userId)}/devices`, z.object({ devices: z.array(device) })).then((r) => r.devices),
+    revokeDevice: (id: string) => http.post(`/api/admin/devices/${encodeURIComponent(id)}/revoke`, z.object({ device })).then((r) => r.device),
+    revokeAll: (userId: string) =>
+      http.post(`/api/admin/users/${encodeURIComponent(userId)}/revoke-devices`, z.object({ revoked: z.number() })).then((r) => r.revoked),
+    disable: (userId: string) => http.post(`/api/admin/users/${encodeURIComponent(userId)}/disable`, z.object({ user })).then((r) => r.user),
+    enable: (userId: string) => http.post(`/api/admin/users/${encodeURIComponent(userId)}/enable`, z.object({ user })).then((r) => r.user),
+    audit: (limit = 100) => http.get(`/api/admin/audit?limit=${limit}`, z.object({ events: z.array(auditEvent) })).then((r) => r.events),
+  },
+};

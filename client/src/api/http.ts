@@ -1,0 +1,105 @@
+/**
+ * The browser's HTTP client for /api: same-origin fetch with the session cookie, JSON in and
+ * out, every response parsed with the shared zod schema and every failure turned into an
+ * ApiError carrying the contract's stable code (and Retry-After, for rate limits).
+ */
+import type { z } from 'zod';
+import { errorBody } from '../../../shared/api.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Seconds from the Retry-After header of a 429, when present. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Listeners told when any request comes back 401: the session is gone. */
+const unauthenticatedListeners = new Set<(message: string) => void>();
+
+export function onUnauthenticated(fn: (message: string) => void): () => void {
+  unauthenticatedListeners.add(fn);
+  return () => unauthenticatedListeners.delete(fn);
+}
+
+async function request<S extends z.ZodType>(method: string, path: string, schema: S | null, body?: unknown): Promise<z.output<S>> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network_error', 'The server cannot be reached. Check your connection and try again.');
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const parsed = errorBody.safeParse(json);
+    const retry = Number(res.headers.get('retry-after'));
+    const err = new ApiError(
+      res.status,
+      parsed.success ? parsed.data.error.code : 'http_error',
+      parsed.success ? parsed.data.error.message : `The server answered ${res.status}.`,
+      Number.isFinite(retry) && retry > 0 ? retry : undefined,
+    );
+    // Login and register answer 401 for wrong credentials; only other 401s mean "session gone".
+    if (res.status === 401 && err.code === 'unauthenticated') for (const fn of unauthenticatedListeners) fn(err.message);
+    throw err;
+  }
+  if (!schema) return undefined as z.output<S>;
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new ApiError(res.status, 'bad_response', 'The server sent an answer this app does not understand.');
+  return parsed.data;
+}
+
+export const http = {
+  get: <S extends z.ZodType>(path: string, schema: S) => request('GET', path, schema),
+  post: <S extends z.ZodType>(path: string, schema: S | null, body?: unknown) => request('POST', path, schema, body),
+};
+
+/** A sentence for a person, from any error a request can throw. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiError) {
+    switch (err.code) {
+      case 'invalid_credentials':
+        return 'Wrong username or password.';
+      case 'rate_limited':
+        return err.retryAfter ? `Too many attempts. Try again in ${formatWait(err.retryAfter)}.` : 'Too many attempts. Wait a moment and try again.';
+      case 'registration_closed':
+        return 'Registration is closed on this server. Ask an administrator for an account.';
+      case 'account_disabled':
+        return 'This account is disabled. Contact an administrator.';
+      case 'username_taken':
+        return 'That username is taken. Pick another one.';
+      case 'name_taken':
+        return 'A channel with that name already exists.';
+      case 'forbidden':
+        return err.message || 'You are not allowed to do that.';
+      default:
+        return err.message;
+    }
+  }
+  return 'Something went wrong. Try again.';
+}
+
+/** "45 seconds", "3 minutes", "1 hour". */
+export function formatWait(seconds: number): string {
+  if (seconds < 90) return `${Math.ceil(seconds)} second${Math.ceil(seconds) === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 90) return `${minutes} minutes`;
+  const hours = Math.ceil(minutes / 60);
+  return `${hours} hour${hours === 1 ? '' : 's'}`;
+}

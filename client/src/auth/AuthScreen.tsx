@@ -1,0 +1,162 @@
+/** Sign in and register, with every failure said in words (and a countdown when rate limited). */
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import type { User } from '../../../shared/api.js';
+import { password as passwordSchema, username as usernameSchema } from '../../../shared/api.js';
+import { api } from '../api/endpoints.js';
+import { ApiError, describeError, formatWait } from '../api/http.js';
+
+type Mode = 'signin' | 'register';
+
+export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn: (me: User, deviceId: string) => void }) {
+  const [mode, setMode] = useState<Mode>('signin');
+  const [username, setUsername] = useState('');
+  const [displayName, setDisplayName] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [fieldErrors, setFieldErrors] = useState<{ username?: string; password?: string }>({});
+  const [busy, setBusy] = useState(false);
+  const [waitUntil, setWaitUntil] = useState<number | null>(null);
+  const [now, setNow] = useState(Date.now());
+  const ids = { u: useId(), d: useId(), p: useId(), ue: useId(), pe: useId() };
+
+  useEffect(() => {
+    if (!waitUntil) return;
+    const t = setInterval(() => {
+      setNow(Date.now());
+      if (Date.now() >= waitUntil) {
+        setWaitUntil(null);
+        setError(null);
+      }
+    }, 1000);
+    return () => clearInterval(t);
+  }, [waitUntil]);
+
+  const waiting = waitUntil !== null && waitUntil > now;
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    if (mode === 'register') {
+      const u = usernameSchema.safeParse(username);
+      const p = passwordSchema.safeParse(password);
+      const fe = {
+        username: u.success ? undefined : `Username ${u.error.issues[0].message}.`,
+        password: p.success ? undefined : `Password ${p.error.issues[0].message}.`,
+      };
+      setFieldErrors(fe);
+      if (fe.username || fe.password) return;
+    } else {
+      setFieldErrors({});
+      if (!username.trim() || !password) {
+        setError('Enter your username and password.');
+        return;
+      }
+    }
+    setBusy(true);
+    try {
+      const res = mode === 'signin' ? await api.login(username.trim(), password) : await api.register(username.trim(), password, displayName.trim() || undefined);
+      onSignedIn(res.user, res.device.id);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'rate_limited' && err.retryAfter) {
+        setWaitUntil(Date.now() + err.retryAfter * 1000);
+        setNow(Date.now());
+      }
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const switchMode = (m: Mode) => {
+    setMode(m);
+    setError(null);
+    setFieldErrors({});
+  };
+
+  const errorText = waiting ? `Too many attempts. Try again in ${formatWait(Math.ceil((waitUntil! - now) / 1000))}.` : error;
+
+  return (
+    <div className="auth-page">
+      <main className="auth-card" aria-labelledby="auth-title">
+        <div className="auth-brand">
+          <div className="brand-mark" aria-hidden="true">R</div>
+          <span>Relay</span>
+        </div>
+        <h1 id="auth-title">{mode === 'signin' ? 'Sign in' : 'Create your account'}</h1>
+        <p className="muted">{mode === 'signin' ? 'Welcome back. Your conversations are waiting.' : 'Messages and presence, on your own server.'}</p>
+
+        {notice && (
+          <div className="notice warning" role="alert">
+            {notice}
+          </div>
+        )}
+
+        <div className="segmented" role="tablist" aria-label="Sign in or register">
+          <button type="button" role="tab" aria-selected={mode === 'signin'} onClick={() => switchMode('signin')}>
+            Sign in
+          </button>
+          <button type="button" role="tab" aria-selected={mode === 'register'} onClick={() => switchMode('register')}>
+            Register
+          </button>
+        </div>
+
+        <form onSubmit={submit} noValidate>
+          <div className="field">
+            <label htmlFor={ids.u}>Username</label>
+            <input
+              id={ids.u}
+              name="username"
+              autoComplete="username"
+              autoCapitalize="none"
+              spellCheck={false}
+              value={username}
+              onChange={(e) => setUsername(e.target.value)}
+              aria-invalid={!!fieldErrors.username}
+              aria-describedby={fieldErrors.username ? ids.ue : undefined}
+              autoFocus
+            />
+            {fieldErrors.username && (
+              <p id={ids.ue} className="field-error">
+                {fieldErrors.username}
+              </p>
+            )}
+          </div>
+          {mode === 'register' && (
+            <div className="field">
+              <label htmlFor={ids.d}>
+                Display name <span className="muted">(optional)</span>
+              </label>
+              <input id={ids.d} name="displayName" autoComplete="name" value={displayName} onChange={(e) => setDisplayName(e.target.value)} />
+            </div>
+          )}
+          <div className="field">
+            <label htmlFor={ids.p}>Password</label>
+            <input
+              id={ids.p}
+              name="password"
+              type="password"
+              autoComplete={mode === 'signin' ? 'current-password' : 'new-password'}
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              aria-invalid={!!fieldErrors.password}
+              aria-describedby={fieldErrors.password ? ids.pe : undefined}
+            />
+            {fieldErrors.password && (
+              <p id={ids.pe} className="field-error">
+                {fieldErrors.password}
+              </p>
+            )}
+          </div>
+          {errorText && (
+            <div className="notice error" role="alert">
+              {errorText}
+            </div>
+          )}
+          <button type="submit" className="button primary block" disabled={busy || waiting}>
+            {busy ? 'Please wait…' : mode === 'signin' ? 'Sign in' : 'Create account'}
+          </button>
+        </form>
+      </main>
+    </div>
+  );
+}

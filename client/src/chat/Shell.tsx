@@ -1,0 +1,99 @@
+/**
+ * The signed-in app: sidebar (channels, direct messages, account) and the main pane (a channel,
+ * My devices, or Admin). Owns the ChatStore and its realtime connection for this device.
+ */
+import { useEffect, useMemo } from 'react';
+import type { User } from '../../../shared/api.js';
+import { AdminView } from '../admin/AdminView.js';
+import { DevicesView } from '../devices/DevicesView.js';
+import { ChatStore } from '../state/chat-store.js';
+import { StoreContext, useStore } from '../state/use-store.js';
+import { Icon } from '../ui/bits.js';
+import { navigate, useRoute } from '../ui/router.js';
+import { ChannelView } from './ChannelView.js';
+import { Sidebar } from './Sidebar.js';
+
+export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: string; onSignedOut: (notice?: string) => void }) {
+  const store = useMemo(() => new ChatStore(me, deviceId), [me, deviceId]);
+
+  useEffect(() => {
+    const route = new URL(location.href).pathname;
+    const m = /^\/c\/([^/]+)/.exec(route);
+    if (m) store.activeId = decodeURIComponent(m[1]);
+    void store.start();
+    const off = store.rt.on('status', (s) => {
+      if (s.stopped === 'signed_out') {
+        const why =
+          s.closeReason === 'account_disabled'
+            ? 'This account was disabled by an administrator.'
+            : s.closeReason === 'logged_out'
+              ? 'This device was signed out.'
+              : 'This device was signed out.';
+        onSignedOut(why);
+      } else if (s.stopped === 'session_ended') onSignedOut('Your session ended. Sign in again.');
+    });
+    const online = () => {
+      if (store.rt.getStatus().state === 'disconnected' && !store.rt.getStatus().stopped) store.rt.reconnectNow();
+    };
+    window.addEventListener('online', online);
+    return () => {
+      off();
+      window.removeEventListener('online', online);
+      store.dispose();
+    };
+  }, [store, onSignedOut]);
+
+  return (
+    <StoreContext.Provider value={store}>
+      <Layout onSignedOut={onSignedOut} />
+    </StoreContext.Provider>
+  );
+}
+
+function Layout({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
+  const store = useStore();
+  const route = useRoute();
+
+  useEffect(() => {
+    const id = route.name === 'channel' ? route.id : null;
+    if (store.activeId !== id) store.select(id);
+  }, [route, store]);
+
+  useEffect(() => {
+    if (route.name === 'channel' && store.channelsLoaded && !store.channels.has(route.id)) navigate({ name: 'home' }, { replace: true });
+  }, [route, store, store.channelsLoaded, store.version]);
+
+  const pane = route.name === 'home' ? 'list' : 'detail';
+  let main;
+  if (route.name === 'channel' && store.channels.has(route.id)) main = <ChannelView key={route.id} channelId={route.id} />;
+  else if (route.name === 'devices') main = <DevicesView onSignedOut={onSignedOut} />;
+  else if (route.name === 'admin' && store.me.role === 'admin') main = <AdminView />;
+  else main = <Welcome />;
+
+  return (
+    <div className="app" data-pane={pane}>
+      <Sidebar onSignedOut={onSignedOut} route={route} />
+      <main className="main" id="main">
+        {main}
+      </main>
+    </div>
+  );
+}
+
+function Welcome() {
+  const store = useStore();
+  return (
+    <section className="empty-state" aria-labelledby="welcome-title">
+      <div className="empty-illustration" aria-hidden="true">
+        <Icon name="message" size={40} />
+      </div>
+      <h1 id="welcome-title">Welcome, {store.me.displayName || store.me.username}</h1>
+      <p className="muted">Pick a conversation on the left, start a direct message, or create a channel for your team.</p>
+      {store.loadError && (
+        <p className="notice error" role="alert">
+          {store.loadError}
+        </p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,88 @@
+/** My devices: every device signed in to this account, with a way to sign any of them out. */
+import { useCallback, useEffect, useState } from 'react';
+import type { Device } from '../../../shared/api.js';
+import { api } from '../api/endpoints.js';
+import { describeError } from '../api/http.js';
+import { useStore } from '../state/use-store.js';
+import { Icon } from '../ui/bits.js';
+import { navigate } from '../ui/router.js';
+import { DeviceCard } from './DeviceCard.js';
+
+export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
+  const store = useStore();
+  const [devices, setDevices] = useState<Device[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+
+  const load = useCallback(() => {
+    api.devices().then(
+      (d) => {
+        setDevices(d);
+        setError(null);
+      },
+      (err) => setError(describeError(err)),
+    );
+  }, []);
+  useEffect(load, [load]);
+
+  const revoke = async (d: Device) => {
+    const question = d.current ? 'Sign out this device? You will need to sign in again here.' : `Sign out “${d.name}”? It will be disconnected at once.`;
+    if (!window.confirm(question)) return;
+    setBusy(d.id);
+    try {
+      if (d.current) store.rt.disconnect();
+      await api.revokeDevice(d.id);
+      if (d.current) return onSignedOut('This device was signed out.');
+      load();
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const active = devices?.filter((d) => !d.revokedAt) ?? [];
+  const revoked = devices?.filter((d) => d.revokedAt) ?? [];
+
+  return (
+    <section className="page" aria-labelledby="devices-title">
+      <header className="page-header">
+        <button type="button" className="icon-button back-button" onClick={() => navigate({ name: 'home' })} aria-label="Back to conversations">
+          <Icon name="back" />
+        </button>
+        <div>
+          <h1 id="devices-title">My devices</h1>
+          <p className="muted">Everywhere your account is signed in. Sign out anything you do not recognise.</p>
+        </div>
+      </header>
+      <div className="page-body">
+        {error && (
+          <p className="notice error" role="alert">
+            {error}
+          </p>
+        )}
+        {devices === null && !error && <p className="muted">Loading devices…</p>}
+        {devices && (
+          <>
+            <h2 className="section-title">Signed in ({active.length})</h2>
+            <ul className="device-list">
+              {active.map((d) => (
+                <DeviceCard key={d.id} device={d} busy={busy === d.id} onRevoke={() => void revoke(d)} />
+              ))}
+            </ul>
+            {revoked.length > 0 && (
+              <>
+                <h2 className="section-title">Signed out ({revoked.length})</h2>
+                <ul className="device-list">
+                  {revoked.map((d) => (
+                    <DeviceCard key={d.id} device={d} />
+                  ))}
+                </ul>
+              </>
+            )}
+          </>
+        )}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,621 @@
+/**
+ * The realtime connection to `/ws`, independent of React: one explicit state machine
+ * (disconnected → connecting → authenticating → live), reconnects with full-jitter backoff,
+ * subscriptions that survive reconnects (resubscribed with `since` = the last message id seen)
+ * and an outbox of unacknowledged sends.
+ *
+ * Guarantees:
+ * - The device token lives in memory only, for one connection attempt: a fresh one is fetched
+ *   from POST /api/auth/token before every attempt and for every `token_expiring`. It is never
+ *   put in a URL or in storage; the socket URL is the bare same-origin `/ws`.
+ * - Each unacknowledged send is written at most once per connection, always with the same
+ *   clientMsgId, so the server's idempotency turns a resend into the original ack.
+ * - Close 4403 (device revoked, logged out, account disabled) and a token request answered 401
+ *   stop the client for good: it reports why and never reconnects by itself.
+ *
+ * @example
+ * const rt = new RealtimeClient();                 // in a browser: same origin, global fetch/WebSocket
+ * rt.on('message', ({ message }) => render(message));
+ * rt.on('status', (s) => showConnection(s));
+ * rt.subscribe(channelId);
+ * rt.connect();
+ * rt.send(channelId, 'hello');
+ */
+import { serverFrame, type ClientFrame, type ServerFrame, type ServerFrameOf } from '../../../shared/protocol.js';
+import type { Channel, Message, User } from '../../../shared/api.js';
+import { DEFAULT_BACKOFF, RATE_LIMITED_BACKOFF, fullJitterDelay, type BackoffPolicy } from './backoff.js';
+import { maxId } from './ids.js';
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'authenticating' | 'live';
+
+/** Why the client stopped for good (it will not reconnect by itself). */
+export type StopReason =
+  /** Close 4403: this device was revoked, logged out, or its account disabled. */
+  | 'signed_out'
+  /** POST /api/auth/token answered 401: the session is gone. */
+  | 'session_ended'
+  /** The application called disconnect(). */
+  | 'disconnected';
+
+export interface ConnectionStatus {
+  state: ConnectionState;
+  /** While waiting to reconnect: epoch ms of the next attempt. */
+  retryAt: number | null;
+  /** Consecutive failed attempts since the last time the connection was live. */
+  attempt: number;
+  /** Set once the client has stopped for good, with the server's close reason when there was one. */
+  stopped: StopReason | null;
+  closeCode?: number;
+  closeReason?: string;
+}
+
+export type OutboxStatus = 'pending' | 'failed';
+
+export interface OutboxEntry {
+  clientMsgId: string;
+  channelId: string;
+  body: string;
+  /** Local time of the first attempt, for ordering and display. */
+  createdAt: string;
+  status: OutboxStatus;
+  /** Why it failed, for a person. */
+  error?: string;
+}
+
+export interface RealtimeEvents {
+  status: ConnectionStatus;
+  authenticated: { user: User; deviceId: string; expiresAt: string };
+  /** A stored message: from a `message` frame, a replay after `since`, or an ack of our own send. */
+  message: { message: Message; replay: boolean };
+  /** Our own send was stored; the outbox entry is gone. */
+  ack: { clientMsgId: string; message: Message };
+  subscribed: ServerFrameOf<'subscribed'>;
+  typing: { channelId: string; userId: string };
+  presence: { channelId: string; userId: string; status: 'online' | 'offline' };
+  channel_added: { channel: Channel };
+  channel_removed: { channelId: string };
+  refreshed: { expiresAt: string };
+  /** The outbox changed (an entry added, acknowledged, failed or retried). */
+  outbox: OutboxEntry[];
+  /** An `error` frame from the server, or a subscription refused. */
+  error: ServerFrameOf<'error'>;
+}
+
+/** The part of the WebSocket API this module uses; the browser's and the `ws` package's both fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  now(): number;
+}
+
+export interface RealtimeOptions {
+  /** Origin of the server, e.g. "http://127.0.0.1:3000". Default: the page's own origin. */
+  baseUrl?: string;
+  /** Used for POST /api/auth/token. In Node, wrap fetch to add the session cookie. */
+  fetch?: typeof fetch;
+  /** In Node, a subclass of `ws` that sends the cookie header on the upgrade. */
+  WebSocket?: WebSocketConstructor;
+  timers?: Partial<Timers>;
+  /** [0, 1) — injected so tests can pin the jitter. */
+  random?: () => number;
+  backoff?: BackoffPolicy;
+  rateLimitedBackoff?: BackoffPolicy;
+  /** Give up on an open socket that has not authenticated after this long. */
+  authTimeoutMs?: number;
+  /** A pending send not acknowledged this long after being written is marked failed. */
+  ackTimeoutMs?: number;
+  /** While live, ping this often; a silent server for pongTimeoutMs more is treated as gone. */
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** At most one typing frame per channel this often. */
+  typingThrottleMs?: number;
+  newId?: () => string;
+  /** Diagnostics (bad frames, unexpected failures); silent by default. */
+  log?: (message: string, detail?: unknown) => void;
+}
+
+class SessionEnded extends Error {}
+
+const CLOSE_REVOKED = 4403;
+const CLOSE_AUTH = 4401;
+const CLOSE_RATE_LIMITED = 4429;
+const OPEN = 1;
+
+type Listener<K extends keyof RealtimeEvents> = (payload: RealtimeEvents[K]) => void;
+
+export class RealtimeClient {
+  private readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly WS: WebSocketConstructor;
+  private readonly timers: Timers;
+  private readonly random: () => number;
+  private readonly opts: Required<
+    Pick<RealtimeOptions, 'backoff' | 'rateLimitedBackoff' | 'authTimeoutMs' | 'ackTimeoutMs' | 'pingIntervalMs' | 'pongTimeoutMs' | 'typingThrottleMs'>
+  >;
+  private readonly newId: () => string;
+  private readonly log: (message: string, detail?: unknown) => void;
+  private readonly listeners = new Map<keyof RealtimeEvents, Set<Listener<never>>>();
+
+  private status: ConnectionStatus = { state: 'disconnected', retryAt: null, attempt: 0, stopped: null };
+  /** Bumped for every connection attempt; callbacks of an older attempt are ignored. */
+  private seq = 0;
+  private ws: WebSocketLike | null = null;
+  private running = false;
+  private retriedAuth = false;
+  private retryTimer: unknown = null;
+  private authTimer: unknown = null;
+  private pingTimer: unknown = null;
+  private pongTimer: unknown = null;
+  private refreshing = false;
+
+  private readonly subscriptions = new Set<string>();
+  private readonly lastSeen = new Map<string, string>();
+  private readonly outbox = new Map<string, OutboxEntry & { writtenOn: number; ackTimer: unknown }>();
+  private readonly lastTyping = new Map<string, number>();
+
+  constructor(options: RealtimeOptions = {}) {
+    const g = globalThis as { location?: { origin: string }; WebSocket?: unknown };
+    this.baseUrl = (options.baseUrl ?? g.location?.origin ?? '').replace(/\/$/, '');
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const WS = options.WebSocket ?? (g.WebSocket as WebSocketConstructor | undefined);
+    if (!WS) throw new Error('RealtimeClient: no WebSocket implementation; pass options.WebSocket');
+    this.WS = WS;
+    this.timers = {
+      setTimeout: options.timers?.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms)),
+      clearTimeout: options.timers?.clearTimeout ?? ((h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>)),
+      now: options.timers?.now ?? (() => Date.now()),
+    };
+    this.random = options.random ?? Math.random;
+    this.opts = {
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      rateLimitedBackoff: options.rateLimitedBackoff ?? RATE_LIMITED_BACKOFF,
+      authTimeoutMs: options.authTimeoutMs ?? 10_000,
+      ackTimeoutMs: options.ackTimeoutMs ?? 15_000,
+      pingIntervalMs: options.pingIntervalMs ?? 25_000,
+      pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
+      typingThrottleMs: options.typingThrottleMs ?? 3_000,
+    };
+    this.newId = options.newId ?? (() => globalThis.crypto.randomUUID());
+    this.log = options.log ?? (() => {});
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  on<K extends keyof RealtimeEvents>(event: K, fn: Listener<K>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(fn as Listener<never>);
+    return () => set.delete(fn as Listener<never>);
+  }
+
+  getStatus(): ConnectionStatus {
+    return this.status;
+  }
+
+  getOutbox(): OutboxEntry[] {
+    return [...this.outbox.values()].map(publicEntry);
+  }
+
+  /** Starts connecting (again, after disconnect() or a stop). Subscriptions and outbox are kept. */
+  connect(): void {
+    if (this.running) return;
+    this.running = true;
+    this.retriedAuth = false;
+    this.setStatus({ stopped: null, attempt: 0, retryAt: null, closeCode: undefined, closeReason: undefined });
+    void this.attempt();
+  }
+
+  /** Closes the connection and stays disconnected until connect(). */
+  disconnect(): void {
+    this.halt('disconnected');
+  }
+
+  /** Drops the current connection and connects again at once (e.g. the browser came back online). */
+  reconnectNow(): void {
+    if (!this.running) return this.connect();
+    this.dropSocket(4000, 'client_reconnect');
+    this.clearRetry();
+    void this.attempt();
+  }
+
+  /** Keeps `channelId` subscribed on this and every future connection. */
+  subscribe(channelId: string): void {
+    if (this.subscriptions.has(channelId)) return;
+    this.subscriptions.add(channelId);
+    if (this.status.state === 'live') this.sendSubscribe(channelId);
+  }
+
+  unsubscribe(channelId: string): void {
+    if (!this.subscriptions.delete(channelId)) return;
+    if (this.status.state === 'live') this.write({ type: 'unsubscribe', channelId });
+  }
+
+  /** Records a message id seen outside the socket (history over HTTP), so a resubscribe starts after it. */
+  noteSeen(channelId: string, messageId: string): void {
+    this.lastSeen.set(channelId, maxId(this.lastSeen.get(channelId), messageId));
+  }
+
+  lastSeenId(channelId: string): string | undefined {
+    return this.lastSeen.get(channelId);
+  }
+
+  /** Queues a message; it is written now if live, otherwise as soon as a connection is. Returns its clientMsgId. */
+  send(channelId: string, body: string): string {
+    const clientMsgId = this.newId();
+    this.outbox.set(clientMsgId, {
+      clientMsgId,
+      channelId,
+      body,
+      createdAt: new Date(this.timers.now()).toISOString(),
+      status: 'pending',
+      writtenOn: 0,
+      ackTimer: null,
+    });
+    this.emitOutbox();
+    this.flushOutbox();
+    return clientMsgId;
+  }
+
+  /** Sends a failed message again, with the same clientMsgId (the server never stores it twice). */
+  retry(clientMsgId: string): void {
+    const entry = this.outbox.get(clientMsgId);
+    if (!entry || entry.status !== 'failed') return;
+    entry.status = 'pending';
+    entry.error = undefined;
+    entry.writtenOn = 0;
+    this.emitOutbox();
+    this.flushOutbox();
+  }
+
+  /** Forgets a failed message. */
+  discard(clientMsgId: string): void {
+    const entry = this.outbox.get(clientMsgId);
+    if (!entry) return;
+    this.timers.clearTimeout(entry.ackTimer);
+    this.outbox.delete(clientMsgId);
+    this.emitOutbox();
+  }
+
+  /** Tells the channel we are typing; throttled, and dropped while not live. */
+  typing(channelId: string): void {
+    if (this.status.state !== 'live') return;
+    const now = this.timers.now();
+    if (now - (this.lastTyping.get(channelId) ?? -Infinity) < this.opts.typingThrottleMs) return;
+    this.lastTyping.set(channelId, now);
+    this.write({ type: 'typing', channelId });
+  }
+
+  // ---------------------------------------------------------------- connection lifecycle
+
+  private async attempt(): Promise<void> {
+    const seq = ++this.seq;
+    this.setStatus({ state: 'connecting', retryAt: null });
+    let token: string;
+    try {
+      token = await this.fetchToken();
+    } catch (err) {
+      if (seq !== this.seq || !this.running) return;
+      if (err instanceof SessionEnded) return this.halt('session_ended');
+      this.log('token request failed', err);
+      return this.scheduleRetry(this.opts.backoff);
+    }
+    if (seq !== this.seq || !this.running) return;
+
+    let ws: WebSocketLike;
+    try {
+      // The token goes in the first frame, never in the URL.
+      ws = new this.WS(this.baseUrl.replace(/^http/, 'ws') + '/ws');
+    } catch (err) {
+      this.log('WebSocket constructor failed', err);
+      return this.scheduleRetry(this.opts.backoff);
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      if (seq !== this.seq) return;
+      this.setStatus({ state: 'authenticating' });
+      this.write({ type: 'authenticate', token });
+      this.authTimer = this.timers.setTimeout(() => {
+        if (seq !== this.seq) return;
+        this.log('authentication timed out');
+        this.dropSocket(4000, 'authentication_timeout');
+        this.scheduleRetry(this.opts.backoff);
+      }, this.opts.authTimeoutMs);
+    };
+    ws.onmessage = (ev) => {
+      if (seq === this.seq) this.onRaw(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (seq === this.seq) this.onClose(ev.code, ev.reason);
+    };
+    ws.onerror = () => {
+      /* a close event follows */
+    };
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.ws = null;
+    this.clearConnectionTimers();
+    this.setStatus({ closeCode: code, closeReason: reason || undefined });
+    if (!this.running) return;
+    if (code === CLOSE_REVOKED) return this.halt('signed_out', code, reason);
+    if (code === CLOSE_AUTH && !this.retriedAuth) {
+      // The token was refused (expired, or the secret rotated): one immediate retry with a fresh
+      // token. If the session itself is gone, the token request says so with a 401.
+      this.retriedAuth = true;
+      this.seq++;
+      void this.attempt();
+      return;
+    }
+    this.scheduleRetry(code === CLOSE_RATE_LIMITED ? this.opts.rateLimitedBackoff : this.opts.backoff);
+  }
+
+  private scheduleRetry(policy: BackoffPolicy): void {
+    this.clearRetry();
+    this.seq++;
+    const delay = fullJitterDelay(this.status.attempt, policy, this.random);
+    this.setStatus({ state: 'disconnected', retryAt: this.timers.now() + delay, attempt: this.status.attempt + 1 });
+    this.retryTimer = this.timers.setTimeout(() => {
+      this.retryTimer = null;
+      if (this.running) void this.attempt();
+    }, delay);
+  }
+
+  private halt(reason: StopReason, closeCode?: number, closeReason?: string): void {
+    this.running = false;
+    this.clearRetry();
+    this.dropSocket(1000, 'client_closed');
+    this.seq++;
+    this.setStatus({
+      state: 'disconnected',
+      retryAt: null,
+      stopped: reason,
+      ...(closeCode !== undefined ? { closeCode, closeReason } : {}),
+    });
+  }
+
+  /** Detaches from the current socket (its late events are ignored) and closes it. */
+  private dropSocket(code: number, reason: string): void {
+    this.clearConnectionTimers();
+    const ws = this.ws;
+    this.ws = null;
+    this.seq++;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try {
+      ws.close(code, reason);
+    } catch {
+      /* already closed */
+    }
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private clearConnectionTimers(): void {
+    for (const t of [this.authTimer, this.pingTimer, this.pongTimer]) if (t !== null) this.timers.clearTimeout(t);
+    this.authTimer = this.pingTimer = this.pongTimer = null;
+    this.refreshing = false;
+  }
+
+  private async fetchToken(): Promise<string> {
+    const res = await this.fetchImpl(this.baseUrl + '/api/auth/token', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { accept: 'application/json' },
+    });
+    if (res.status === 401) throw new SessionEnded();
+    if (!res.ok) throw new Error(`token request: ${res.status}`);
+    const body = (await res.json()) as { token?: unknown };
+    if (typeof body.token !== 'string') throw new Error('token request: no token in the answer');
+    return body.token;
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  private onRaw(data: unknown): void {
+    this.armHeartbeat();
+    let json: unknown;
+    try {
+      json = JSON.parse(typeof data === 'string' ? data : String(data));
+    } catch {
+      this.log('frame is not JSON', data);
+      return;
+    }
+    const parsed = serverFrame.safeParse(json);
+    if (!parsed.success) {
+      this.log('frame does not match the protocol', json);
+      return;
+    }
+    this.onFrame(parsed.data);
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'authenticated':
+        return this.onAuthenticated(frame);
+      case 'message':
+        this.noteSeen(frame.message.channelId, frame.message.id);
+        this.settle(frame.message.clientMsgId, frame.message);
+        return this.emit('message', { message: frame.message, replay: this.replaying.has(frame.message.channelId) });
+      case 'ack':
+        this.noteSeen(frame.message.channelId, frame.message.id);
+        this.settle(frame.clientMsgId, frame.message);
+        return this.emit('message', { message: frame.message, replay: false });
+      case 'subscribed':
+        this.replaying.delete(frame.channelId);
+        return this.emit('subscribed', frame);
+      case 'typing':
+        return this.emit('typing', { channelId: frame.channelId, userId: frame.userId });
+      case 'presence':
+        return this.emit('presence', { channelId: frame.channelId, userId: frame.userId, status: frame.status });
+      case 'channel_added':
+        return this.emit('channel_added', { channel: frame.channel });
+      case 'channel_removed':
+        this.subscriptions.delete(frame.channelId);
+        this.lastSeen.delete(frame.channelId);
+        return this.emit('channel_removed', { channelId: frame.channelId });
+      case 'token_expiring':
+        return void this.refreshToken();
+      case 'refreshed':
+        this.refreshing = false;
+        return this.emit('refreshed', { expiresAt: frame.expiresAt });
+      case 'error':
+        return this.onErrorFrame(frame);
+      case 'unsubscribed':
+      case 'pong':
+        return;
+    }
+  }
+
+  /** Channels whose `since` replay is in flight: their message frames are history, not news. */
+  private readonly replaying = new Set<string>();
+
+  private onAuthenticated(frame: ServerFrameOf<'authenticated'>): void {
+    if (this.authTimer !== null) this.timers.clearTimeout(this.authTimer);
+    this.authTimer = null;
+    this.retriedAuth = false;
+    this.setStatus({ state: 'live', attempt: 0, retryAt: null, closeCode: undefined, closeReason: undefined });
+    this.emit('authenticated', { user: frame.user, deviceId: frame.deviceId, expiresAt: frame.expiresAt });
+    this.replaying.clear();
+    for (const channelId of this.subscriptions) this.sendSubscribe(channelId);
+    this.flushOutbox();
+    this.armHeartbeat();
+  }
+
+  private sendSubscribe(channelId: string): void {
+    const since = this.lastSeen.get(channelId);
+    if (since) this.replaying.add(channelId);
+    this.write({ type: 'subscribe', channelId, ...(since ? { since } : {}), ref: `sub:${channelId}` });
+  }
+
+  private onErrorFrame(frame: ServerFrameOf<'error'>): void {
+    const ref = frame.ref;
+    if (ref?.startsWith('sub:')) {
+      const channelId = ref.slice(4);
+      this.subscriptions.delete(channelId);
+      this.replaying.delete(channelId);
+    } else if (ref?.startsWith('send:')) {
+      const entry = this.outbox.get(ref.slice(5));
+      if (entry) {
+        this.timers.clearTimeout(entry.ackTimer);
+        entry.status = 'failed';
+        entry.error = frame.code === 'rate_limited' ? 'Sending too fast' : frame.code === 'forbidden' ? 'Not allowed here' : frame.message ?? 'Not sent';
+        this.emitOutbox();
+      }
+    }
+    this.emit('error', frame);
+  }
+
+  private async refreshToken(): Promise<void> {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    const seq = this.seq;
+    try {
+      const token = await this.fetchToken();
+      if (seq === this.seq && this.status.state === 'live') this.write({ type: 'refresh', token });
+      else this.refreshing = false;
+    } catch (err) {
+      this.refreshing = false;
+      if (err instanceof SessionEnded) return this.halt('session_ended');
+      // Without a refresh the server closes with 4401 at expiry and we reconnect with a fresh token.
+      this.log('token refresh failed', err);
+    }
+  }
+
+  // ---------------------------------------------------------------- outbox
+
+  private flushOutbox(): void {
+    if (this.status.state !== 'live') return;
+    for (const entry of this.outbox.values()) {
+      if (entry.status !== 'pending' || entry.writtenOn === this.seq) continue;
+      entry.writtenOn = this.seq;
+      this.write({ type: 'send', channelId: entry.channelId, clientMsgId: entry.clientMsgId, body: entry.body, ref: `send:${entry.clientMsgId}` });
+      this.timers.clearTimeout(entry.ackTimer);
+      const seq = this.seq;
+      entry.ackTimer = this.timers.setTimeout(() => {
+        if (this.outbox.get(entry.clientMsgId) !== entry || entry.status !== 'pending' || entry.writtenOn !== seq) return;
+        entry.status = 'failed';
+        entry.error = 'No answer from the server';
+        this.emitOutbox();
+      }, this.opts.ackTimeoutMs);
+    }
+  }
+
+  /** An ack (or our own message echoed) settles the outbox entry with that clientMsgId. */
+  private settle(clientMsgId: string, message: Message): void {
+    const entry = this.outbox.get(clientMsgId);
+    if (!entry || entry.channelId !== message.channelId) return;
+    this.timers.clearTimeout(entry.ackTimer);
+    this.outbox.delete(clientMsgId);
+    this.emit('ack', { clientMsgId, message });
+    this.emitOutbox();
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  /** While live: a ping after pingIntervalMs of silence, and the socket is given up after pongTimeoutMs more. */
+  private armHeartbeat(): void {
+    if (this.status.state !== 'live') return;
+    if (this.pingTimer !== null) this.timers.clearTimeout(this.pingTimer);
+    if (this.pongTimer !== null) this.timers.clearTimeout(this.pongTimer);
+    this.pongTimer = null;
+    const seq = this.seq;
+    this.pingTimer = this.timers.setTimeout(() => {
+      if (seq !== this.seq) return;
+      this.write({ type: 'ping' });
+      this.pongTimer = this.timers.setTimeout(() => {
+        if (seq !== this.seq) return;
+        this.log('no answer to ping; reconnecting');
+        this.dropSocket(4000, 'heartbeat_timeout');
+        this.scheduleRetry(this.opts.backoff);
+      }, this.opts.pongTimeoutMs);
+    }, this.opts.pingIntervalMs);
+  }
+
+  private write(frame: ClientFrame): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return;
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch (err) {
+      this.log('send failed', err);
+    }
+  }
+
+  private setStatus(patch: Partial<ConnectionStatus>): void {
+    this.status = { ...this.status, ...patch };
+    this.emit('status', this.status);
+  }
+
+  private emitOutbox(): void {
+    this.emit('outbox', this.getOutbox());
+  }
+
+  private emit<K extends keyof RealtimeEvents>(event: K, payload: RealtimeEvents[K]): void {
+    for (const fn of this.listeners.get(event) ?? []) {
+      try {
+        (fn as Listener<K>)(payload);
+      } catch (err) {
+        this.log(`listener for ${event} threw`, err);
+      }
+    }
+  }
+}
+
+function publicEntry(e: OutboxEntry): OutboxEntry {
+  return { clientMsgId: e.clientMsgId, channelId: e.channelId, body: e.body, createdAt: e.createdAt, status: e.status, ...(e.error ? { error: e.error } : {}) };
+}

@@ -1,0 +1,342 @@
+/**
+ * The chat's client-side state: channels, message history per channel, the outbox, presence,
+ * typing and the connection status. Fed by the HTTP API and the RealtimeClient; React reads it
+ * through useStore (a version number that bumps on every change).
+ *
+ * Messages are kept per channel, sorted by id and deduplicated by id, so a history page, a
+ * `since` replay and a live frame that overlap still show each message exactly once.
+ */
+import type { Channel, Message, User, UserSummary } from '../../../shared/api.js';
+import { api } from '../api/endpoints.js';
+import { describeError } from '../api/http.js';
+import { RealtimeClient, type ConnectionStatus, type OutboxEntry } from '../realtime/client.js';
+import { compareIds } from '../realtime/ids.js';
+
+export const PAGE_SIZE = 50;
+const TYPING_SHOWN_MS = 5_000;
+
+export interface ChannelView {
+  messages: Message[];
+  /** The latest page has been fetched over HTTP. */
+  loaded: boolean;
+  loading: boolean;
+  loadingOlder: boolean;
+  /** There may be older messages than the first one held. */
+  hasMore: boolean;
+  unread: number;
+  error?: string;
+}
+
+export type Person = Pick<UserSummary, 'id' | 'username' | 'displayName'>;
+
+export class ChatStore {
+  version = 0;
+  readonly channels = new Map<string, Channel>();
+  readonly views = new Map<string, ChannelView>();
+  readonly people = new Map<string, Person>();
+  readonly presence = new Map<string, 'online' | 'offline'>();
+  /** channelId → userId → until (epoch ms). */
+  readonly typing = new Map<string, Map<string, number>>();
+  outbox: OutboxEntry[] = [];
+  status: ConnectionStatus;
+  activeId: string | null = null;
+  channelsLoaded = false;
+  loadError: string | null = null;
+  /** The latest message from someone else in the open channel, for the screen reader live region. */
+  announcement = '';
+
+  private readonly listeners = new Set<() => void>();
+  private readonly offs: Array<() => void> = [];
+  private typingTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    readonly me: User,
+    readonly deviceId: string,
+    readonly rt: RealtimeClient = new RealtimeClient(),
+  ) {
+    this.status = rt.getStatus();
+    this.people.set(me.id, me);
+    this.offs.push(
+      rt.on('status', (s) => {
+        this.status = s;
+        this.changed();
+      }),
+      rt.on('outbox', (o) => {
+        this.outbox = o;
+        this.changed();
+      }),
+      rt.on('message', ({ message }) => this.onMessage(message)),
+      rt.on('subscribed', (f) => {
+        for (const [userId, status] of Object.entries(f.presence)) this.presence.set(userId, status);
+        // More was missed than a replay carries: start the channel over from the latest page.
+        if (f.truncated) {
+          this.views.delete(f.channelId);
+          if (this.activeId === f.channelId) void this.loadLatest(f.channelId);
+        }
+        this.changed();
+      }),
+      rt.on('presence', ({ userId, status }) => {
+        this.presence.set(userId, status);
+        this.changed();
+      }),
+      rt.on('typing', ({ channelId, userId }) => {
+        if (userId === this.me.id) return;
+        let m = this.typing.get(channelId);
+        if (!m) this.typing.set(channelId, (m = new Map()));
+        m.set(userId, Date.now() + TYPING_SHOWN_MS);
+        this.changed();
+      }),
+      rt.on('channel_added', ({ channel }) => this.addChannel(channel)),
+      rt.on('channel_removed', ({ channelId }) => this.removeChannel(channelId)),
+    );
+    this.typingTimer = setInterval(() => this.expireTyping(), 1_000);
+  }
+
+  subscribe = (fn: () => void): (() => void) => {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  };
+
+  getVersion = (): number => this.version;
+
+  /** Loads channels and people, subscribes to every channel we belong to, and connects. */
+  async start(): Promise<void> {
+    this.rt.connect();
+    try {
+      const [channels, users] = await Promise.all([api.channels(), api.users()]);
+      for (const u of users) {
+        this.people.set(u.id, u);
+        this.presence.set(u.id, u.online ? 'online' : 'offline');
+      }
+      for (const c of channels) this.addChannel(c, { quiet: true });
+      this.channelsLoaded = true;
+      this.loadError = null;
+    } catch (err) {
+      this.loadError = describeError(err);
+    }
+    if (this.activeId && !this.channels.has(this.activeId)) this.activeId = null;
+    if (this.activeId) void this.ensureLoaded(this.activeId);
+    this.changed();
+  }
+
+  dispose(): void {
+    for (const off of this.offs) off();
+    if (this.typingTimer) clearInterval(this.typingTimer);
+    this.rt.disconnect();
+    this.listeners.clear();
+  }
+
+  // ------------------------------------------------------------ reading
+
+  isMember(c: Channel): boolean {
+    return c.memberIds.includes(this.me.id);
+  }
+
+  /** The name to show: a direct channel is named after the other person. */
+  channelTitle(c: Channel): string {
+    if (c.kind !== 'direct') return c.name;
+    const other = c.memberIds.find((id) => id !== this.me.id) ?? this.me.id;
+    return this.personName(other);
+  }
+
+  directPartner(c: Channel): string | undefined {
+    return c.kind === 'direct' ? (c.memberIds.find((id) => id !== this.me.id) ?? this.me.id) : undefined;
+  }
+
+  personName(userId: string): string {
+    const p = this.people.get(userId);
+    return p ? p.displayName || p.username : 'Unknown user';
+  }
+
+  view(channelId: string): ChannelView {
+    let v = this.views.get(channelId);
+    if (!v) {
+      v = { messages: [], loaded: false, loading: false, loadingOlder: false, hasMore: true, unread: 0 };
+      this.views.set(channelId, v);
+    }
+    return v;
+  }
+
+  typingIn(channelId: string): string[] {
+    const m = this.typing.get(channelId);
+    if (!m) return [];
+    const now = Date.now();
+    return [...m].filter(([, until]) => until > now).map(([userId]) => userId);
+  }
+
+  outboxFor(channelId: string): OutboxEntry[] {
+    return this.outbox.filter((e) => e.channelId === channelId);
+  }
+
+  // ------------------------------------------------------------ actions
+
+  select(channelId: string | null): void {
+    this.activeId = channelId;
+    this.announcement = '';
+    if (channelId) {
+      this.view(channelId).unread = 0;
+      void this.ensureLoaded(channelId);
+    }
+    this.changed();
+  }
+
+  async ensureLoaded(channelId: string): Promise<void> {
+    const v = this.view(channelId);
+    if (v.loaded || v.loading) return;
+    await this.loadLatest(channelId);
+  }
+
+  async loadLatest(channelId: string): Promise<void> {
+    const v = this.view(channelId);
+    v.loading = true;
+    v.error = undefined;
+    this.changed();
+    try {
+      const page = await api.messages(channelId, { limit: PAGE_SIZE });
+      this.merge(channelId, page);
+      v.loaded = true;
+      v.hasMore = page.length === PAGE_SIZE;
+      const last = page[page.length - 1];
+      if (last) this.rt.noteSeen(channelId, last.id);
+    } catch (err) {
+      v.error = describeError(err);
+    } finally {
+      v.loading = false;
+      this.changed();
+    }
+  }
+
+  /** Fetches the page before the oldest message held. Resolves to the number of messages added. */
+  async loadOlder(channelId: string): Promise<number> {
+    const v = this.view(channelId);
+    if (v.loadingOlder || !v.hasMore || !v.loaded) return 0;
+    const oldest = v.messages[0];
+    if (!oldest) {
+      v.hasMore = false;
+      return 0;
+    }
+    v.loadingOlder = true;
+    this.changed();
+    try {
+      const page = await api.messages(channelId, { before: oldest.id, limit: PAGE_SIZE });
+      const added = this.merge(channelId, page);
+      v.hasMore = page.length === PAGE_SIZE;
+      return added;
+    } catch (err) {
+      v.error = describeError(err);
+      return 0;
+    } finally {
+      v.loadingOlder = false;
+      this.changed();
+    }
+  }
+
+  send(channelId: string, body: string): void {
+    this.rt.send(channelId, body);
+  }
+
+  retry(clientMsgId: string): void {
+    this.rt.retry(clientMsgId);
+  }
+
+  discard(clientMsgId: string): void {
+    this.rt.discard(clientMsgId);
+  }
+
+  typingNow(channelId: string): void {
+    this.rt.typing(channelId);
+  }
+
+  async createChannel(name: string, kind: 'public' | 'private', memberIds: string[]): Promise<Channel> {
+    const c = await api.createChannel(name, kind, memberIds);
+    this.addChannel(c);
+    this.select(c.id);
+    return c;
+  }
+
+  async openDirect(userId: string): Promise<Channel> {
+    const c = await api.direct(userId);
+    this.addChannel(c);
+    this.select(c.id);
+    return c;
+  }
+
+  async join(channelId: string): Promise<void> {
+    const c = await api.joinChannel(channelId);
+    this.addChannel(c);
+    this.select(c.id);
+  }
+
+  async leave(channelId: string): Promise<void> {
+    await api.leaveChannel(channelId);
+    const c = this.channels.get(channelId);
+    if (c && c.kind === 'public') this.channels.set(channelId, { ...c, memberIds: c.memberIds.filter((id) => id !== this.me.id) });
+    else this.channels.delete(channelId);
+    this.rt.unsubscribe(channelId);
+    this.views.delete(channelId);
+    if (this.activeId === channelId) this.activeId = null;
+    this.changed();
+  }
+
+  rememberPeople(list: Person[]): void {
+    for (const p of list) this.people.set(p.id, p);
+    this.changed();
+  }
+
+  // ------------------------------------------------------------ events
+
+  private addChannel(c: Channel, opts: { quiet?: boolean } = {}): void {
+    this.channels.set(c.id, c);
+    if (this.isMember(c)) this.rt.subscribe(c.id);
+    if (!opts.quiet) this.changed();
+  }
+
+  private removeChannel(channelId: string): void {
+    const c = this.channels.get(channelId);
+    if (c?.kind === 'public') this.channels.set(channelId, { ...c, memberIds: c.memberIds.filter((id) => id !== this.me.id) });
+    else this.channels.delete(channelId);
+    this.views.delete(channelId);
+    if (this.activeId === channelId) this.activeId = null;
+    this.changed();
+  }
+
+  private onMessage(message: Message): void {
+    const added = this.merge(message.channelId, [message]);
+    if (!added) return;
+    const typing = this.typing.get(message.channelId);
+    typing?.delete(message.senderId);
+    if (message.senderId !== this.me.id) {
+      const visible = this.activeId === message.channelId && (typeof document === 'undefined' || document.visibilityState === 'visible');
+      if (!visible) this.view(message.channelId).unread++;
+      if (this.activeId === message.channelId) this.announcement = `${this.personName(message.senderId)}: ${message.body}`;
+    }
+    this.changed();
+  }
+
+  /** Inserts messages in id order, skipping ids already held. Returns how many were new. */
+  private merge(channelId: string, incoming: Message[]): number {
+    const v = this.view(channelId);
+    const have = new Set(v.messages.map((m) => m.id));
+    const fresh = incoming.filter((m) => !have.has(m.id));
+    if (fresh.length === 0) return 0;
+    v.messages = [...v.messages, ...fresh].sort((a, b) => compareIds(a.id, b.id));
+    return fresh.length;
+  }
+
+  private expireTyping(): void {
+    const now = Date.now();
+    let changed = false;
+    for (const m of this.typing.values())
+      for (const [userId, until] of m)
+        if (until <= now) {
+          m.delete(userId);
+          changed = true;
+        }
+    if (changed) this.changed();
+  }
+
+  private changed(): void {
+    this.version++;
+    for (const fn of this.listeners) fn();
+  }
+}
