@@ -23,6 +23,8 @@ export class Connection implements HubMember {
   deviceId = '';
   role: 'user' | 'admin' = 'user';
   expiresAt = 0;
+  /** Set once presence has counted this socket, so only counted sockets are uncounted. */
+  inPresence = false;
   readonly channels = new Set<string>();
   /** Channels being (re)played: live frames wait here until the replay is out. */
   private pending?: Map<string, Array<{ frame: string; messageId: string }>>;

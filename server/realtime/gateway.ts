@@ -174,6 +174,7 @@ export class Gateway {
       ref: frame.ref,
     });
     this.scheduleExpiry(conn);
+    conn.inPresence = true;
     const online = await this.presence.connect(conn.userId, conn.deviceId).catch((err: Error) => {
       this.ctx.log.warn({ err: err.message }, 'presence connect failed');
       return false;
@@ -401,6 +402,7 @@ export class Gateway {
     conn.channels.clear();
     remove(this.byDevice, conn.deviceId, conn);
     if (remove(this.byUser, conn.userId, conn)) this.userTopics.release(TOPICS.user(conn.userId));
+    if (!conn.inPresence) return;
     const { userId, deviceId } = conn;
     void this.presence
       .disconnect(userId, deviceId)
