@@ -213,7 +213,8 @@ export class RealtimeClient {
     if (this.running) return;
     this.running = true;
     this.retriedAuth = false;
-    this.setStatus({ stopped: null, attempt: 0, retryAt: null, closeCode: undefined, closeReason: undefined });
+    // Reported together with the move to 'connecting' by attempt().
+    this.status = { ...this.status, stopped: null, attempt: 0, retryAt: null, closeCode: undefined, closeReason: undefined };
     void this.attempt();
   }
 

@@ -1,0 +1,260 @@
+/**
+ * The realtime client against the real server (gateway, Postgres), in Node with `ws` and the
+ * cookies of a login, as a command-line client would run it.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type HttpClient, type TestServer } from '../../../server/test/harness.js';
+import { nextEvent, nodeRealtime, sleep, waitForState } from '../../test/node-realtime.js';
+import { backoffCeiling } from './backoff.js';
+import type { RealtimeClient } from './client.js';
+
+const clients: RealtimeClient[] = [];
+function track<T extends { rt: RealtimeClient }>(x: T): T {
+  clients.push(x.rt);
+  return x;
+}
+afterEach(() => {
+  for (const rt of clients.splice(0)) rt.disconnect();
+});
+
+async function channelWith(owner: HttpClient, ...others: HttpClient[]): Promise<string> {
+  const res = await owner.post('/api/channels', { name: `room-${Math.random().toString(36).slice(2, 8)}`, kind: 'public' });
+  expect(res.status).toBe(201);
+  const id: string = res.body.channel.id;
+  for (const o of others) expect((await o.post(`/api/channels/${id}/join`)).status).toBe(200);
+  return id;
+}
+
+async function history(http: HttpClient, channelId: string) {
+  const res = await http.get(`/api/channels/${channelId}/messages?limit=200`);
+  expect(res.status).toBe(200);
+  return res.body.messages as Array<{ id: string; clientMsgId: string; body: string; senderId: string }>;
+}
+
+describe('RealtimeClient against the real server', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.close());
+
+  it('connects: fresh token, bare /ws URL, authenticate as the first frame, then live', async () => {
+    const alice = await server.register();
+    const { rt, rec } = track(nodeRealtime(server.url, alice));
+    const states: string[] = [];
+    rt.on('status', (s) => states.push(s.state));
+    rt.connect();
+    const auth = await nextEvent(rt, 'authenticated');
+    expect(auth.user.id).toBe(alice.userId);
+    expect(auth.deviceId).toBe(alice.deviceId);
+    expect(rt.getStatus().state).toBe('live');
+    expect(states).toEqual(['connecting', 'authenticating', 'live']);
+    expect(rec.sockets[0][0]).toMatchObject({ type: 'authenticate' });
+    // The token of the first frame is not the one of the login response: it was fetched fresh.
+    expect(rec.sockets[0][0].token).not.toBe(alice.token);
+  });
+
+  it('backs off with full jitter while the server is unreachable, within [0, ceiling) per attempt', async () => {
+    const alice = await server.register();
+    const policy = { baseMs: 20, maxMs: 160 };
+    const dead = 'http://127.0.0.1:1'; // nothing listens on port 1
+    const { rt } = track(nodeRealtime(dead, alice, { backoff: policy, random: () => 0.999 }));
+    const delays: number[] = [];
+    rt.on('status', (s) => {
+      if (s.state === 'disconnected' && s.retryAt) delays.push(s.retryAt - Date.now());
+    });
+    rt.connect();
+    while (delays.length < 6) await sleep(20);
+    rt.disconnect();
+    delays.slice(0, 6).forEach((d, attempt) => {
+      const ceiling = backoffCeiling(attempt, policy);
+      expect(d).toBeLessThan(ceiling + 1);
+      expect(d).toBeGreaterThanOrEqual(ceiling * 0.999 - 15); // random pinned near 1: close to the ceiling
+    });
+    expect(Math.max(...delays)).toBeLessThanOrEqual(policy.maxMs);
+  });
+
+  it('SUB3: after a reconnect it resubscribes with since = the last message seen and gets the missed messages once, in order', async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const channelId = await channelWith(alice, bob);
+    const a = track(nodeRealtime(server.url, alice));
+    const b = track(nodeRealtime(server.url, bob));
+    a.rt.subscribe(channelId);
+    b.rt.subscribe(channelId);
+    const aSubscribed = nextEvent(a.rt, 'subscribed');
+    a.rt.connect();
+    b.rt.connect();
+    await aSubscribed;
+    await waitForState(b.rt, 'live');
+
+    const seen: Array<{ body: string; replay: boolean }> = [];
+    a.rt.on('message', ({ message, replay }) => seen.push({ body: message.body, replay }));
+    const first = nextEvent(a.rt, 'message');
+    b.rt.send(channelId, 'one');
+    const m1 = (await first).message;
+
+    a.rt.disconnect();
+    b.rt.send(channelId, 'two');
+    b.rt.send(channelId, 'three');
+    await nextEvent(b.rt, 'ack', (x) => x.message.body === 'three');
+
+    const resubscribed = nextEvent(a.rt, 'subscribed');
+    a.rt.connect();
+    await resubscribed;
+    const second = a.rec.sockets[a.rec.sockets.length - 1];
+    expect(second.find((f) => f.type === 'subscribe')).toMatchObject({ channelId, since: m1.id });
+    expect(seen).toEqual([
+      { body: 'one', replay: false },
+      { body: 'two', replay: true },
+      { body: 'three', replay: true },
+    ]);
+    expect(a.rt.lastSeenId(channelId)).toBe((await history(alice, channelId)).at(-1)!.id);
+  });
+
+  it('MSG2: a send whose ack was lost is written again on the next connection with the same clientMsgId, exactly once, and stored once', async () => {
+    const alice = await server.register();
+    const channelId = await channelWith(alice);
+    const a = track(nodeRealtime(server.url, alice, { ackTimeoutMs: 60_000 }));
+    // The first socket never sees an ack: the message is stored but the client cannot know it.
+    a.rec.dropIncoming = (f, socket) => socket === 0 && f.type === 'ack';
+    a.rt.subscribe(channelId);
+    const subscribed = nextEvent(a.rt, 'subscribed');
+    a.rt.connect();
+    await subscribed;
+
+    const id1 = a.rt.send(channelId, 'lost ack');
+    await sleep(300);
+    const id2 = a.rt.send(channelId, 'second, same connection');
+    await sleep(300);
+    expect(a.rt.getOutbox().map((e) => [e.body, e.status])).toEqual([
+      ['lost ack', 'pending'],
+      ['second, same connection', 'pending'],
+    ]);
+    // On one connection each entry was written once, even though the outbox was flushed twice.
+    const sendsOn = (i: number) => a.rec.sockets[i].filter((f) => f.type === 'send').map((f) => f.clientMsgId);
+    expect(sendsOn(0)).toEqual([id1, id2]);
+
+    const acked = new Set<string>();
+    a.rt.on('ack', ({ clientMsgId }) => acked.add(clientMsgId));
+    a.rt.reconnectNow();
+    await waitForState(a.rt, 'live');
+    for (let i = 0; i < 50 && a.rt.getOutbox().length > 0; i++) await sleep(50);
+    expect(a.rt.getOutbox()).toEqual([]);
+    expect(sendsOn(1)).toEqual([id1, id2]);
+    expect([...acked].sort()).toEqual([id1, id2].sort());
+
+    await sleep(200);
+    const rows = await history(alice, channelId);
+    expect(rows.filter((m) => m.clientMsgId === id1)).toHaveLength(1);
+    expect(rows.filter((m) => m.clientMsgId === id2)).toHaveLength(1);
+    expect(rows).toHaveLength(2);
+  });
+
+  it('queues sends while disconnected and writes them once live', async () => {
+    const alice = await server.register();
+    const channelId = await channelWith(alice);
+    const a = track(nodeRealtime(server.url, alice));
+    a.rt.subscribe(channelId);
+    const clientMsgId = a.rt.send(channelId, 'written offline');
+    expect(a.rt.getOutbox()[0]).toMatchObject({ clientMsgId, status: 'pending' });
+    const ack = nextEvent(a.rt, 'ack');
+    a.rt.connect();
+    expect((await ack).message.clientMsgId).toBe(clientMsgId);
+    expect((await history(alice, channelId)).map((m) => m.body)).toEqual(['written offline']);
+  });
+
+  it('REV1: close 4403 stops the client for good and says the device was signed out', async () => {
+    const alice = await server.register();
+    const other = await server.login(alice.auth.user.username);
+    const a = track(nodeRealtime(server.url, alice));
+    a.rt.connect();
+    await waitForState(a.rt, 'live');
+    const stopped = nextEvent(a.rt, 'status', (s) => s.stopped !== null);
+    expect((await other.post(`/api/devices/${alice.deviceId}/revoke`)).status).toBe(200);
+    const s = await stopped;
+    expect(s).toMatchObject({ state: 'disconnected', stopped: 'signed_out', closeCode: 4403, closeReason: 'device_revoked', retryAt: null });
+    const sockets = a.rec.sockets.length;
+    await sleep(500);
+    expect(a.rec.sockets.length).toBe(sockets);
+    expect(a.rt.getStatus().state).toBe('disconnected');
+  });
+
+  it('goes to sign-in (session_ended) when POST /api/auth/token answers 401', async () => {
+    const nobody = server.client();
+    const a = track(nodeRealtime(server.url, nobody));
+    a.rt.connect();
+    const s = await nextEvent(a.rt, 'status', (x) => x.stopped !== null);
+    expect(s.stopped).toBe('session_ended');
+    expect(a.rec.sockets).toHaveLength(0);
+  });
+});
+
+describe('RealtimeClient across a server restart', () => {
+  it('SHUT1: reconnects after 1001, resubscribes with since and delivers the outbox exactly once', async () => {
+    let server = await startTestServer();
+    const alice = await server.register();
+    const bob = await server.register();
+    const channelId = await channelWith(alice, bob);
+    const a = track(nodeRealtime(server.url, alice, { backoff: { baseMs: 200, maxMs: 1_000 } }));
+    const b = track(nodeRealtime(server.url, bob, { backoff: { baseMs: 200, maxMs: 1_000 } }));
+    a.rt.subscribe(channelId);
+    b.rt.subscribe(channelId);
+    const bSub = nextEvent(b.rt, 'subscribed');
+    a.rt.connect();
+    b.rt.connect();
+    await bSub;
+    await waitForState(a.rt, 'live');
+    const bodies: string[] = [];
+    b.rt.on('message', ({ message }) => bodies.push(message.body));
+    a.rt.send(channelId, 'before restart');
+    await nextEvent(b.rt, 'message');
+
+    const closed = nextEvent(a.rt, 'status', (s) => s.closeCode === 1001);
+    const { port, env } = server;
+    await server.close();
+    await closed;
+    a.rt.send(channelId, 'during restart');
+    server = await startTestServer({
+      databaseUrl: env.DATABASE_URL,
+      env: { PORT: String(port), JWT_SECRET: env.JWT_SECRET, SESSION_SECRET: env.SESSION_SECRET },
+    });
+    try {
+      await waitForState(a.rt, 'live', 15_000);
+      await waitForState(b.rt, 'live', 15_000);
+      for (let i = 0; i < 100 && !bodies.includes('during restart'); i++) await sleep(50);
+      a.rt.send(channelId, 'after restart');
+      for (let i = 0; i < 100 && !bodies.includes('after restart'); i++) await sleep(50);
+      expect(bodies).toEqual(['before restart', 'during restart', 'after restart']);
+      expect((await history(alice, channelId)).map((m) => m.body)).toEqual(['before restart', 'during restart', 'after restart']);
+    } finally {
+      a.rt.disconnect();
+      b.rt.disconnect();
+      await server.close();
+    }
+  });
+});
+
+describe('RealtimeClient token lifecycle', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    // TOK1: with a short lifetime the server warns at half of it (here after 3 s).
+    server = await startTestServer({ env: { TOKEN_TTL: '6s' } });
+  });
+  afterAll(() => server?.close());
+
+  it('TOK2: answers token_expiring with refresh and a fresh token, and stays on the same connection past the first expiry', async () => {
+    const alice = await server.register();
+    const a = track(nodeRealtime(server.url, alice));
+    a.rt.connect();
+    const auth = await nextEvent(a.rt, 'authenticated');
+    const refreshed = await nextEvent(a.rt, 'refreshed', () => true, 10_000);
+    expect(new Date(refreshed.expiresAt).getTime()).toBeGreaterThan(new Date(auth.expiresAt).getTime());
+    const refresh = a.rec.sockets[0].find((f) => f.type === 'refresh');
+    expect(refresh?.token).toEqual(expect.any(String));
+    expect(refresh?.token).not.toBe(a.rec.sockets[0][0].token);
+    await sleep(Math.max(0, new Date(auth.expiresAt).getTime() - Date.now()) + 1_500);
+    expect(a.rt.getStatus().state).toBe('live');
+    expect(a.rec.sockets).toHaveLength(1);
+  }, 30_000);
+});
