@@ -27,7 +27,7 @@ export class Connection implements HubMember {
   inPresence = false;
   readonly channels = new Set<string>();
   /** Channels being (re)played: live frames wait here until the replay is out. */
-  private pending?: Map<string, Array<{ frame: string; messageId: string }>>;
+  private pending?: Map<string, Array<{ frame: Buffer; messageId: string }>>;
   private chain: Promise<void> = Promise.resolve();
   readonly timers: { auth?: NodeJS.Timeout; warn?: NodeJS.Timeout; expire?: NodeJS.Timeout } = {};
 
@@ -49,7 +49,7 @@ export class Connection implements HubMember {
   }
 
   /** Sends a frame (already serialized). Drops the socket if it cannot keep up. */
-  sendRaw(data: string): void {
+  sendRaw(data: string | Buffer): void {
     if (!this.open) return;
     if (this.socket.bufferedAmount > this.hooks.maxBufferedBytes) {
       this.close('slow_consumer');
@@ -62,7 +62,7 @@ export class Connection implements HubMember {
     this.sendRaw(JSON.stringify(frame));
   }
 
-  deliver(channelId: string, frame: string, messageId: string): void {
+  deliver(channelId: string, frame: Buffer, messageId: string): void {
     const queue = this.pending?.get(channelId);
     if (queue) queue.push({ frame, messageId });
     else this.sendRaw(frame);

@@ -314,9 +314,10 @@ export class Gateway {
         return;
       }
     }
+    const frame = Buffer.from(payload);
     for (const conn of conns) {
       if (removed) this.unsubscribe(conn, removed);
-      conn.sendRaw(payload);
+      conn.sendRaw(frame);
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * Channel fan-out. Each instance subscribes a channel's bus topic only while one of its sockets
  * is subscribed to the channel, and hands every bus payload to its local subscribers as the
- * same string: a frame is serialized once per event, never once per socket.
+ * same bytes: a frame is serialized and encoded once per event, never once per socket.
  *
  * Bus payload envelope: `kind|skip|messageId|frame-json`, where kind is m (message), t (typing)
  * or p (presence); `skip` names the connection (m) or user (t) that must not receive it; the
@@ -15,7 +15,7 @@ export type EnvelopeKind = 'm' | 't' | 'p';
 export interface HubMember {
   readonly id: string;
   readonly userId: string;
-  deliver(channelId: string, frame: string, messageId: string): void;
+  deliver(channelId: string, frame: Buffer, messageId: string): void;
 }
 
 export function encodeEnvelope(kind: EnvelopeKind, skip: string, messageId: string, frame: string): string {
@@ -112,10 +112,12 @@ export class ChannelHub {
     if (!set) return;
     const env = decodeEnvelope(payload);
     if (!env) return;
+    // Encoded to UTF-8 once for every local subscriber.
+    const frame = Buffer.from(env.frame);
     for (const member of set) {
       if (env.kind === 'm' && member.id === env.skip) continue;
       if (env.kind === 't' && member.userId === env.skip) continue;
-      member.deliver(channelId, env.frame, env.messageId);
+      member.deliver(channelId, frame, env.messageId);
     }
   }
 

@@ -3,7 +3,8 @@
  * (ws-adapter.ts); protocol tests can drive the core with an in-memory socket.
  */
 export interface GatewaySocket {
-  send(data: string): void;
+  /** Sends one text frame. A Buffer holds UTF-8 already encoded once for many sockets. */
+  send(data: string | Buffer): void;
   close(code: number, reason: string): void;
   /** Bytes queued but not yet written: the slow-consumer bound is checked against it. */
   readonly bufferedAmount: number;

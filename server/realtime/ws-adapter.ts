@@ -71,7 +71,7 @@ export function attachWebSocket(opts: {
       ws.close = (code?: number, reason?: string | Buffer) => close(code, reason ?? (code === 1009 ? 'frame_too_big' : undefined));
       const handle = gateway.accept(
         {
-          send: (data) => ws.send(data),
+          send: (data) => ws.send(data, { binary: false }),
           close: (code, reason) => ws.close(code, reason),
           get bufferedAmount() {
             return ws.bufferedAmount;
