@@ -23,6 +23,11 @@ interface MessageRow {
 }
 
 const COLUMNS = 'id::text AS id, channel_id, sender_id, client_msg_id, body, created_at';
+/**
+ * Order by the bigint column, never by a bare `id`: Postgres resolves a bare ORDER BY name to the
+ * output column first, which is the text `id` of COLUMNS and sorts "1025" before "626".
+ */
+const BY_ID = 'messages.id';
 
 export function presentMessage(r: MessageRow): Message {
   return {
@@ -74,7 +79,7 @@ export async function messagesSince(
 ): Promise<{ messages: Message[]; truncated: boolean }> {
   const { rows } = await pool.query<MessageRow>({
     name: 'relay_messages_since',
-    text: `SELECT ${COLUMNS} FROM messages WHERE channel_id = $1::uuid AND id > $2::bigint ORDER BY id ASC LIMIT $3`,
+    text: `SELECT ${COLUMNS} FROM messages WHERE channel_id = $1::uuid AND id > $2::bigint ORDER BY ${BY_ID} ASC LIMIT $3`,
     values: [channelId, sinceId, LIMITS.replayMax + 1],
   });
   const truncated = rows.length > LIMITS.replayMax;
@@ -101,7 +106,7 @@ export async function messageHistory(
   // With only `after`, read forward from it; otherwise read the newest first, then flip.
   const forward = Boolean(page.after && !page.before);
   const { rows } = await pool.query<MessageRow>(
-    `SELECT ${COLUMNS} FROM messages WHERE ${conds.join(' AND ')} ORDER BY id ${forward ? 'ASC' : 'DESC'} LIMIT $${values.length}`,
+    `SELECT ${COLUMNS} FROM messages WHERE ${conds.join(' AND ')} ORDER BY ${BY_ID} ${forward ? 'ASC' : 'DESC'} LIMIT $${values.length}`,
     values,
   );
   if (!forward) rows.reverse();
