@@ -4,7 +4,7 @@ import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { loginBody, registerBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { accountDisabled, invalidCredentials, registrationClosed } from '../errors.js';
+import { accountDisabled, invalidCredentials, registrationClosed, usernameTaken } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
 import { authLimiters } from '../http/rate-limit.js';
 import { SESSION_COOKIE } from '../http/session.js';
@@ -61,6 +61,9 @@ export function authRoutes(ctx: AppContext): Router {
     ...limits('register'),
     endpoint(ctx, { access: 'public', body: registerBody, status: 201 }, async ({ req, res, body }) => {
       if (!ctx.config.registrationOpen) throw registrationClosed();
+      // signIn regenerates the caller's session before the insert; a name known to be taken must
+      // fail first, so a 409 does not sign the caller out (insertUser still catches the race).
+      if (await findUserByUsername(ctx.db, body.username)) throw usernameTaken();
       const result = await signIn(ctx, req, res, {
         writeUser: (tx) => insertUser(tx, { username: body.username, password: body.password, displayName: body.displayName }),
       });
