@@ -13,7 +13,7 @@ import type { AuthResponse } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/client.js';
 import { devices } from '../db/schema.js';
-import { serviceUnavailable } from '../errors.js';
+import { storeCall } from '../http/session.js';
 import { deviceNameFrom, presentDevice } from '../devices/devices.js';
 import { presentUser, type UserRow } from '../users/users.js';
 import { FINGERPRINT_COOKIE, newFingerprint } from './fingerprint.js';
@@ -21,12 +21,8 @@ import { destroySession } from './session-auth.js';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
-function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(serviceUnavailable()) : resolve())));
-}
-function save(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(serviceUnavailable()) : resolve())));
-}
+const regenerate = (req: Request) => storeCall((cb) => req.session.regenerate(cb));
+const save = (req: Request) => storeCall((cb) => req.session.save(cb));
 
 /**
  * Creates the session first (a store failure aborts before anything is written), then runs

@@ -10,6 +10,7 @@ import type { Request } from 'express';
 import type { Db } from '../db/client.js';
 import { devices, users } from '../db/schema.js';
 import { unauthenticated } from '../errors.js';
+import { storeCall } from '../http/session.js';
 
 export type UserRow = typeof users.$inferSelect;
 export type DeviceRow = typeof devices.$inferSelect;
@@ -27,11 +28,10 @@ declare module 'express-serve-static-core' {
 
 const TOUCH_INTERVAL_SECONDS = 60;
 
-export function destroySession(req: Request): Promise<void> {
-  return new Promise((resolve) => {
-    if (!req.session) return resolve();
-    req.session.destroy(() => resolve());
-  });
+/** Ends the session; never throws and never waits on a stalled store longer than STORE_TIMEOUT_MS. */
+export async function destroySession(req: Request): Promise<void> {
+  if (!req.session) return;
+  await storeCall((cb) => req.session.destroy(cb)).catch(() => {});
 }
 
 export async function authenticateSession(req: Request, db: Db, maxAgeMs: number): Promise<SessionAuth> {

@@ -9,6 +9,17 @@ import { RedisStore } from 'rate-limit-redis';
 import { rateLimited, serviceUnavailable } from '../errors.js';
 import type { RedisClient } from '../redis.js';
 
+/** A Redis that stops answering without closing the connection must give a 503, not a hung login. */
+const STORE_TIMEOUT_MS = 2_000;
+function withDeadline<T>(work: Promise<T>): Promise<T> {
+  work.catch(() => {}); // a late failure after the deadline is nobody's business
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('rate-limit store timed out')), STORE_TIMEOUT_MS);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 function usernameKey(req: Request): string {
   const raw = (req.body as { username?: unknown } | undefined)?.username;
   return `u:${typeof raw === 'string' ? raw.trim().toLowerCase().slice(0, 64) : ''}`;
@@ -25,7 +36,7 @@ export function authLimiters(opts: {
     opts.redis
       ? new RedisStore({
           prefix: `relay:rl:${opts.name}:${prefix}:`,
-          sendCommand: (...args: string[]) => opts.redis!.sendCommand(args),
+          sendCommand: (...args: string[]) => withDeadline(opts.redis!.sendCommand(args)),
         })
       : undefined;
   const common = {

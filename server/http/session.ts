@@ -5,7 +5,8 @@
  * Guarantees: the cookie is HttpOnly, SameSite=Lax, Path=/, Secure behind TLS (req.secure, which
  * honours TRUST_PROXY); anonymous requests get no cookie and no stored session; sessions expire
  * after SESSION_IDLE_TIMEOUT without use and SESSION_MAX_AGE after login whatever the use; a
- * store failure is a 503, never an anonymous or stale session.
+ * store failure, or a store that does not answer within STORE_TIMEOUT_MS, is a 503, never an
+ * anonymous or stale session and never a hung request.
  */
 import type { RequestHandler } from 'express';
 import session from 'express-session';
@@ -45,6 +46,28 @@ export function closeSessionStore(store: session.Store): void {
   closable.close?.();
 }
 
+/**
+ * How long a request waits on the session store. A Redis that stops answering without closing
+ * its connection (paused, partitioned) would otherwise hang every request that carries a cookie.
+ */
+export const STORE_TIMEOUT_MS = 2_000;
+
+/**
+ * Runs one callback-style store operation; rejects with a 503 on its error or when it has not
+ * answered within STORE_TIMEOUT_MS.
+ * @example await storeCall((cb) => req.session.save(cb));
+ */
+export function storeCall(op: (cb: (err?: unknown) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(serviceUnavailable()), STORE_TIMEOUT_MS);
+    op((err) => {
+      clearTimeout(timer);
+      if (err) reject(serviceUnavailable());
+      else resolve();
+    });
+  });
+}
+
 export function sessionMiddleware(config: Config, store: session.Store): RequestHandler {
   const mw = session({
     name: SESSION_COOKIE,
@@ -53,8 +76,23 @@ export function sessionMiddleware(config: Config, store: session.Store): Request
     resave: false,
     saveUninitialized: false,
     rolling: true,
-    unset: 'destroy',
+    // 'keep', not 'destroy': on a store error or timeout req.session is never loaded, and 'destroy'
+    // would then delete the caller's stored session (and wait on the failing store to do it).
+    unset: 'keep',
     cookie: { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto', maxAge: config.sessionIdleMs },
   });
-  return (req, res, next) => mw(req, res, (err?: unknown) => (err ? next(serviceUnavailable()) : next()));
+  return (req, res, next) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      next(serviceUnavailable());
+    }, STORE_TIMEOUT_MS);
+    mw(req, res, (err?: unknown) => {
+      if (settled) return; // already answered 503; a late store reply changes nothing
+      settled = true;
+      clearTimeout(timer);
+      if (err) next(serviceUnavailable());
+      else next();
+    });
+  };
 }
