@@ -86,6 +86,16 @@ describe.each(modes)('auth over HTTP with $mode', ({ useRedis }) => {
     expect(again.body.error.code).toBe('username_taken');
   });
 
+  it('a failed register (409) does not sign the caller out', async () => {
+    const c = await server.login(bobName);
+    const res = await c.post('/api/auth/register', { username: 'root', password: DEFAULT_PASSWORD });
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('username_taken');
+    const me = await c.get('/api/auth/me');
+    expect(me.status).toBe(200);
+    expect(me.body.user.username).toBe(bobName);
+  });
+
   it('sets relay.sid HttpOnly, SameSite=Lax, Path=/ and not Secure over plain http; relay_fp HttpOnly', async () => {
     const res = await server.client().post('/api/auth/login', { username: bobName, password: DEFAULT_PASSWORD });
     expect(res.status).toBe(200);
@@ -303,6 +313,42 @@ describe.each(modes)('auth over HTTP with $mode', ({ useRedis }) => {
       .toBe(200);
     const again = await server.login(bobName);
     expect((await again.get('/api/auth/me')).status).toBe(200);
+  });
+});
+
+describe('sessions in a Redis that stops answering (paused, not dead)', () => {
+  let redis: TestRedis;
+  let server: TestServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+    server = await startTestServer({ env: { REDIS_URL: redis.url } });
+    await server.register('paused');
+  });
+  afterAll(async () => {
+    if (redis?.process.exitCode === null) redis.process.kill('SIGCONT');
+    await server?.close();
+    await redis?.stop();
+  });
+
+  it('answers 503 instead of hanging, and keeps the session for when Redis resumes', async () => {
+    const c = await server.login('paused');
+    expect((await c.get('/api/auth/me')).status).toBe(200);
+    redis.process.kill('SIGSTOP');
+    try {
+      let started = Date.now();
+      const me = await c.get('/api/auth/me');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(me.status).toBe(503);
+      expect(me.body.error.code).toBe('service_unavailable');
+      started = Date.now();
+      const login = await server.client().post('/api/auth/login', { username: 'paused', password: DEFAULT_PASSWORD });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(login.status).toBe(503);
+    } finally {
+      redis.process.kill('SIGCONT');
+    }
+    // The 503 must not have cost the user their session.
+    await expect.poll(async () => (await c.get('/api/auth/me')).status, { timeout: 10_000, interval: 250 }).toBe(200);
   });
 });
 
