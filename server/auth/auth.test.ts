@@ -316,6 +316,58 @@ describe.each(modes)('auth over HTTP with $mode', ({ useRedis }) => {
   });
 });
 
+describe.each(modes)('session lifetime with $mode', ({ useRedis }) => {
+  let redis: TestRedis | undefined;
+  const servers: TestServer[] = [];
+  const start = async (env: Record<string, string>) => {
+    const s = await startTestServer({ env: { REDIS_URL: redis?.url, ...env } });
+    servers.push(s);
+    return s;
+  };
+  beforeAll(async () => {
+    if (useRedis) redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+    await redis?.stop();
+  });
+
+  it('ends a session SESSION_MAX_AGE after login, however busy', async () => {
+    const server = await start({ SESSION_MAX_AGE: '2s' });
+    const c = await server.register('maxage');
+    await expect
+      .poll(async () => (await c.get('/api/auth/me')).body, { timeout: 10_000, interval: 200 })
+      .toEqual({ error: { code: 'unauthenticated', message: 'Session expired; sign in again' } });
+    expect((await c.post('/api/auth/token')).status).toBe(401);
+  });
+
+  it('ends a session left unused for SESSION_IDLE_TIMEOUT', async () => {
+    const server = await start({ SESSION_IDLE_TIMEOUT: '2s' });
+    const c = await server.register('idle');
+    // Longer than the idle timeout, counted from the last response, so not timing-sensitive.
+    await new Promise((r) => setTimeout(r, 3_500));
+    const me = await c.get('/api/auth/me');
+    expect(me.status).toBe(401);
+  });
+});
+
+describe('registration closed', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { REGISTRATION: 'closed' } });
+  });
+  afterAll(() => server?.close());
+
+  it('answers 403 registration_closed and creates nobody', async () => {
+    const res = await server.client().post('/api/auth/register', { username: 'hopeful', password: DEFAULT_PASSWORD });
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual({ error: { code: 'registration_closed', message: expect.any(String) } });
+    expect(res.headers.getSetCookie()).toEqual([]);
+    const { rows } = await server.ctx.pool.query('SELECT count(*)::int AS n FROM users');
+    expect(rows[0].n).toBe(0);
+  });
+});
+
 describe('sessions in a Redis that stops answering (paused, not dead)', () => {
   let redis: TestRedis;
   let server: TestServer;
@@ -376,6 +428,15 @@ describe('session cookie behind a TLS-terminating proxy', () => {
     expect(setCookie(res.headers, SESSION_COOKIE)).toMatch(/;\s*Secure/i);
     expect(setCookie(res.headers, SESSION_COOKIE)).toMatch(/;\s*HttpOnly/i);
     expect(setCookie(res.headers, FINGERPRINT_COOKIE)).toMatch(/;\s*Secure/i);
+  });
+
+  it('takes the https origin as its own behind the proxy (CSRF guard) and refuses the http one', async () => {
+    const host = new URL(proxied.url).host;
+    const ok = await login(proxied, { 'x-forwarded-proto': 'https', origin: `https://${host}` });
+    expect(ok.status).toBe(200);
+    const downgraded = await login(proxied, { 'x-forwarded-proto': 'https', origin: `http://${host}` });
+    expect(downgraded.status).toBe(403);
+    expect(downgraded.body.error.code).toBe('bad_origin');
   });
 
   it('does not mark them Secure for plain http behind the same proxy', async () => {
