@@ -233,3 +233,19 @@ describe('admin API', () => {
     expect(two.body.events).toHaveLength(2);
   });
 });
+
+describe('the first account', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.close());
+
+  it('is the only admin even when several register at the same moment', async () => {
+    const clients = await Promise.all(['first1', 'first2', 'first3', 'first4'].map((name) => server.register(name)));
+    const roles = clients.map((c) => c.auth.user.role).sort();
+    expect(roles).toEqual(['admin', 'user', 'user', 'user']);
+    const { rows } = await server.ctx.pool.query("SELECT count(*)::int AS n FROM users WHERE role = 'admin'");
+    expect(rows[0].n).toBe(1);
+  });
+});

@@ -56,6 +56,9 @@ describe('login rate limit per IP', () => {
     for (let i = 0; i < 4; i++) expect((await fail(server, `guess${i}`)).status).toBe(401);
     expectRateLimited(await fail(server, 'guess-next'));
     expectRateLimited(await succeed(server, 'someone'));
+    // Without TRUST_PROXY a forged X-Forwarded-For is not a new address.
+    const spoofed = await server.client().post('/api/auth/login', { username: 'someone', password: DEFAULT_PASSWORD }, { 'x-forwarded-for': '203.0.113.9' });
+    expectRateLimited(spoofed);
   });
 });
 
