@@ -61,6 +61,8 @@ const PIPE = 0x7c;
 class BenchSocket {
   sender = false;
   subscribed = false;
+  /** Closed by us (closeGroups/closeAll): not a server-side close worth reporting. */
+  closing = false;
   closeCode: number | undefined;
   constructor(
     readonly ws: WebSocket,
@@ -71,7 +73,9 @@ class BenchSocket {
 }
 
 const pool: BenchSocket[] = [];
-const latency = new Histogram();
+/** Latency histograms by key; deliveries are recorded only while `recording` names one. */
+const histograms = new Map<string, Histogram>();
+let recording: Histogram | undefined;
 const counters = { delivered: 0, acks: 0, errors: 0, sent: 0, closedAfterSetup: 0, stalls: 0 };
 const closeCodes: Record<string, number> = {};
 const errorSamples: string[] = [];
@@ -102,7 +106,7 @@ function onData(this: BenchSocket, data: Buffer): void {
   // BENCH|<seq>|<sentAt>|
   const a = data.indexOf(PIPE, i + MARKER_BUF.length);
   const b = data.indexOf(PIPE, a + 1);
-  if (a > 0 && b > a) latency.record(performance.now() - Number(data.toString('latin1', a + 1, b)));
+  if (recording && a > 0 && b > a) recording.record(performance.now() - Number(data.toString('latin1', a + 1, b)));
   if (run && run.mode === 'closed') pump();
 }
 
@@ -202,6 +206,7 @@ function connectOne(args: ConnectArgs, index: number): Promise<BenchSocket> {
       s.closeCode = code;
       const key = `${code}${reason.length ? ' ' + reason.toString() : ''}`;
       if (!settled) return fail(new Error(`close_${key}`));
+      if (s.closing) return;
       counters.closedAfterSetup++;
       closeCodes[key] = (closeCodes[key] ?? 0) + 1;
       if (s.sender && run && !run.finished) {
@@ -246,6 +251,8 @@ async function connect(args: ConnectArgs): Promise<ConnectResult> {
 
 interface RunArgs {
   mode: 'closed' | 'open';
+  /** The sockets (by connect group) that receive this run's messages. */
+  groups: string[];
   /** Number of sockets (from senderGroup, in connection order) that take turns sending. */
   senders: number;
   senderGroup?: string;
@@ -273,6 +280,8 @@ interface Run {
   finished: boolean;
   overloaded: boolean;
   lostCredit: number;
+  sent0: number;
+  delivered0: number;
   lastProgressAt: number;
   lastDelivered: number;
   timer?: NodeJS.Timeout;
@@ -296,7 +305,7 @@ function sendOne(r: Run): void {
 }
 
 function inFlight(r: Run): number {
-  return counters.sent * r.subscribers - counters.delivered - r.lostCredit;
+  return (counters.sent - r.sent0) * r.subscribers - (counters.delivered - r.delivered0) - r.lostCredit;
 }
 
 function pump(): void {
@@ -312,8 +321,10 @@ function finish(r: Run): void {
 
 function startRun(args: RunArgs): { subscribers: number; senders: number } {
   if (run && !run.finished) finish(run);
-  const subscribers = pool.filter((s) => s.subscribed && s.closeCode === undefined).length;
-  const candidates = pool.filter((s) => s.subscribed && s.closeCode === undefined && (!args.senderGroup || s.group === args.senderGroup));
+  const inRun = pool.filter((s) => s.subscribed && s.closeCode === undefined && args.groups.includes(s.group));
+  const subscribers = inRun.length;
+  const candidates = inRun.filter((s) => !args.senderGroup || s.group === args.senderGroup);
+  if (subscribers === 0 || candidates.length === 0) throw new Error(`no subscribed sockets in ${args.groups.join(',')}`);
   for (const s of pool) s.sender = false;
   const senders = candidates.slice(0, Math.max(1, args.senders));
   for (const s of senders) s.sender = true;
@@ -332,11 +343,13 @@ function startRun(args: RunArgs): { subscribers: number; senders: number } {
     finished: false,
     overloaded: false,
     lostCredit: 0,
+    sent0: counters.sent,
+    delivered0: counters.delivered,
     lastProgressAt: now,
     lastDelivered: counters.delivered,
   };
   run = r;
-  const sentAtStart = counters.sent;
+  const sentAtStart = r.sent0;
   r.timer = setInterval(() => {
     const t = performance.now();
     if (t >= r.deadline) return finish(r);
@@ -385,19 +398,50 @@ async function stopRun(args: { drainMs: number }) {
   };
 }
 
-function snapshot(args: { resetLatency?: boolean }) {
-  const out = {
+function snapshot() {
+  return {
     at: performance.now(),
     ...counters,
-    latency: latency.summary(),
     running: !!run && !run.finished,
     overloaded: run?.overloaded ?? false,
     inFlight: run ? inFlight(run) : 0,
     closeCodes: { ...closeCodes },
     errorSamples: [...errorSamples],
   };
-  if (args.resetLatency) latency.reset();
-  return out;
+}
+
+/** Starts recording latencies into histogram `key` (created on first use), or stops (null). */
+function record(args: { key: string | null }) {
+  if (args.key === null) {
+    recording = undefined;
+    return true;
+  }
+  let h = histograms.get(args.key);
+  if (!h) histograms.set(args.key, (h = new Histogram()));
+  recording = h;
+  return true;
+}
+
+/** Closes the sockets of the given groups (all when none given). */
+async function closeGroups(args: { groups?: string[]; timeoutMs?: number }) {
+  const sockets = args.groups ? pool.filter((s) => args.groups!.includes(s.group)) : pool.slice();
+  for (let i = pool.length - 1; i >= 0; i--) if (sockets.includes(pool[i])) pool.splice(i, 1);
+  const waits = sockets.map(
+    (s) =>
+      new Promise<void>((resolve) => {
+        if (s.ws.readyState === WebSocket.CLOSED) return resolve();
+        s.closing = true;
+        s.ws.once('close', () => resolve());
+        try {
+          s.ws.close(1000);
+        } catch {
+          s.ws.terminate();
+        }
+      }),
+  );
+  const result = await Promise.race([Promise.all(waits).then(() => 'closed'), sleep(args.timeoutMs ?? 10_000).then(() => 'timeout')]);
+  if (result === 'timeout') for (const s of sockets) s.ws.terminate();
+  return { closed: sockets.length, timedOut: result === 'timeout' };
 }
 
 async function closeAll(args: { timeoutMs?: number } = {}) {
@@ -408,6 +452,7 @@ async function closeAll(args: { timeoutMs?: number } = {}) {
     (s) =>
       new Promise<void>((resolve) => {
         if (s.ws.readyState === WebSocket.CLOSED) return resolve();
+        s.closing = true;
         s.ws.once('close', () => resolve());
         try {
           s.ws.close(1000);
@@ -429,7 +474,10 @@ serveRpc({
   connect: (args: ConnectArgs) => connect(args),
   run: (args: RunArgs) => startRun(args),
   stop: (args: { drainMs: number }) => stopRun(args),
-  snapshot: (args: { resetLatency?: boolean }) => snapshot(args ?? {}),
+  snapshot: () => snapshot(),
+  record: (args: { key: string | null }) => record(args),
+  latency: (args: { key: string }) => histograms.get(args.key)?.summary(),
+  closeGroups: (args: { groups?: string[]; timeoutMs?: number }) => closeGroups(args),
   closeAll: (args: { timeoutMs?: number }) => closeAll(args),
   cpu: () => {
     const u = process.cpuUsage();
