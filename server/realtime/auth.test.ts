@@ -113,7 +113,7 @@ describe('authenticating a socket', () => {
 
   it('AUTH4: a malformed, forged or foreign-secret token closes 4401 invalid_token', async () => {
     const claims = jwt.decode(alice.token) as Record<string, unknown>;
-    const header = (jwt.decode(alice.token, { complete: true }) as { header: Record<string, unknown> }).header;
+    const header = (jwt.decode(alice.token, { complete: true }) as unknown as { header: Record<string, unknown> }).header;
     const otherSecret = testSecret();
     const { iat: _iat, exp: _exp, iss: _iss, aud: _aud, jti: _jti, ...body } = claims;
     const sign = (opts: jwt.SignOptions, payload: object = body) => jwt.sign(payload, otherSecret, opts);
@@ -196,6 +196,26 @@ describe('authenticating a socket', () => {
     expect(Date.parse(authenticated.expiresAt)).toBeGreaterThan(Date.now());
     const { rows } = await server.ctx.pool.query(`SELECT body FROM messages WHERE client_msg_id = 'auth6-1'`);
     expect(rows).toEqual([{ body: 'queued' }]);
+    s.close();
+  });
+
+  it('AUTH6: an invalid frame in the burst is answered in its place, after authenticated', async () => {
+    const s = await openSocket(server.url, alice);
+    s.send({ type: 'authenticate', token: alice.token, ref: 'a' });
+    s.send({ type: 'ping', ref: 'b' });
+    s.send('not json');
+    s.send({ type: 'dance', ref: 'c' });
+    s.send({ type: 'ping', ref: 'd' });
+    await s.next('pong');
+    await s.next('pong');
+    expect(s.frames.map((f) => [f.type, f.code ?? f.ref])).toEqual([
+      ['authenticated', 'a'],
+      ['pong', 'b'],
+      ['error', 'invalid_message'],
+      ['error', 'invalid_message'],
+      ['pong', 'd'],
+    ]);
+    expect(s.frames[3].ref).toBe('c');
     s.close();
   });
 

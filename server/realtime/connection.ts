@@ -25,6 +25,8 @@ export class Connection implements HubMember {
   expiresAt = 0;
   /** Set once presence has counted this socket, so only counted sockets are uncounted. */
   inPresence = false;
+  /** A close is decided: nothing more is read, frames accepted before it are still answered. */
+  draining = false;
   readonly channels = new Set<string>();
   /** Channels being (re)played: live frames wait here until the replay is out. */
   private pending?: Map<string, Array<{ frame: Buffer; messageId: string }>>;
@@ -44,7 +46,7 @@ export class Connection implements HubMember {
   }
 
   /** Runs `task` after every frame received before it. */
-  enqueue(task: () => Promise<void>): void {
+  enqueue(task: () => Promise<void> | void): void {
     this.chain = this.chain.then(() => (this.open ? task() : undefined));
   }
 

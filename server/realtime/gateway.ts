@@ -97,7 +97,7 @@ export class Gateway {
   }
 
   private onMessage(conn: Connection, text: string): void {
-    if (!conn.open) return;
+    if (!conn.open || conn.draining) return;
     if (conn.state === 'awaiting_auth') {
       // AUTH2/AUTH3: the first frame must be a well-formed authenticate frame.
       const frame = this.parse(text);
@@ -106,20 +106,27 @@ export class Gateway {
       conn.enqueue(() => this.authenticate(conn, frame));
       return;
     }
+    // Every answer, refusals and errors included, goes through the chain: a reply never
+    // overtakes the replies to frames received before it (AUTH6), e.g. `authenticated`.
     const verdict = conn.bucket.take();
-    if (verdict === 'close') return conn.close('rate_limited');
-    if (verdict === 'refuse') return conn.send({ type: 'error', code: 'rate_limited', message: 'Slow down' });
+    if (verdict === 'close') {
+      // FLOW2: stop reading now; the frames already accepted are answered, then the close.
+      conn.draining = true;
+      return conn.enqueue(() => conn.close('rate_limited'));
+    }
+    if (verdict === 'refuse') return conn.enqueue(() => conn.send({ type: 'error', code: 'rate_limited', message: 'Slow down' }));
     let raw: unknown;
     try {
       raw = JSON.parse(text);
     } catch {
-      return conn.send({ type: 'error', code: 'invalid_message', message: 'Frame is not JSON' });
+      return conn.enqueue(() => conn.send({ type: 'error', code: 'invalid_message', message: 'Frame is not JSON' }));
     }
     const parsed = clientFrame.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-      return conn.send({ type: 'error', code: 'invalid_message', message: `${where}${issue?.message ?? 'bad frame'}`, ref: refOf(raw) });
+      const error = { type: 'error', code: 'invalid_message', message: `${where}${issue?.message ?? 'bad frame'}`, ref: refOf(raw) };
+      return conn.enqueue(() => conn.send(error));
     }
     const frame = parsed.data;
     conn.enqueue(async () => {
