@@ -177,6 +177,8 @@ describe('the protocol on one instance', () => {
     const a = await live(alice);
     const b = await live(bob);
     for (let round = 0; round < 3; round++) {
+      // Each round is a fresh subscription (a re-subscribe with since asks for its replay again).
+      if (round > 0) expect(await request(b, { type: 'unsubscribe', channelId: ch })).toMatchObject({ type: 'unsubscribed' });
       const from = b.frames.length;
       // Live sends race the replay: some commit before its query, some during, some after.
       b.send({ type: 'subscribe', channelId: ch, since: '0', ref: `race-${round}` });
