@@ -1,0 +1,166 @@
+/**
+ * The gateway core driven through an in-memory socket: no `ws`, no port, the same rules. The
+ * context (Postgres, bus, tokens) is a real test server's, so revocations and channel events
+ * made over its HTTP API reach this second gateway through the shared bus.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalPresence } from '../presence/local.js';
+import { startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
+import { Gateway } from './gateway.js';
+import type { ConnectionHandle, GatewaySocket } from './socket.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Frame = Record<string, any>;
+
+/** One end of an in-memory socket: records what the core sends and how it closes. */
+class MemorySocket implements GatewaySocket {
+  readonly sent: Frame[] = [];
+  closed?: { code: number; reason: string };
+  bufferedAmount = 0;
+  handle!: ConnectionHandle;
+
+  send(data: string | Buffer): void {
+    if (this.closed) throw new Error('send after close');
+    this.sent.push(JSON.parse(data.toString()) as Frame);
+  }
+  close(code: number, reason: string): void {
+    this.closed ??= { code, reason };
+  }
+  frame(frame: unknown): void {
+    this.handle.message(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+  async reply(type: string, ref?: string): Promise<Frame> {
+    let found: Frame | undefined;
+    await expect.poll(() => (found = this.sent.find((f) => f.type === type && (ref === undefined || f.ref === ref)))).toBeDefined();
+    return found!;
+  }
+}
+
+describe('the gateway core without ws', () => {
+  let server: TestServer;
+  let gateway: Gateway;
+  let alice: HttpClient;
+  let bob: HttpClient;
+  let channelId: string;
+
+  const accept = (client?: HttpClient, gw = gateway) => {
+    const socket = new MemorySocket();
+    socket.handle = gw.accept(socket, { ip: '203.0.113.7', fingerprint: client?.cookies.get('relay_fp') });
+    return socket;
+  };
+  const authenticated = async (client: HttpClient) => {
+    const s = accept(client);
+    s.frame({ type: 'authenticate', token: client.token, ref: 'auth' });
+    await s.reply('authenticated', 'auth');
+    return s;
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    gateway = new Gateway(
+      { ...server.ctx, config: { ...server.ctx.config, authTimeoutMs: 200, ws: { ...server.ctx.config.ws, maxBufferedBytes: 1024 } } },
+      new LocalPresence(),
+    );
+    await gateway.start();
+    alice = await server.register('galice');
+    bob = await server.register('gbob');
+    channelId = (await alice.post('/api/channels', { name: 'g-general', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await server?.close();
+  });
+
+  it('the core modules import nothing from ws (only ws-adapter.ts does)', () => {
+    const dir = path.dirname(fileURLToPath(import.meta.url));
+    for (const file of ['gateway.ts', 'connection.ts', 'hub.ts', 'limiter.ts', 'socket.ts']) {
+      const source = readFileSync(path.join(dir, file), 'utf8');
+      expect(source, file).not.toMatch(/from ['"]ws['"]|require\(['"]ws['"]\)/);
+    }
+  });
+
+  it('AUTH6/SUB1/MSG1: authenticate, subscribe and send in one burst, answered in order; fan-out to the other socket', async () => {
+    const b = await authenticated(bob);
+    b.frame({ type: 'subscribe', channelId, ref: 'bs' });
+    await b.reply('subscribed', 'bs');
+    const a = accept(alice);
+    a.frame({ type: 'authenticate', token: alice.token, ref: '1' });
+    a.frame({ type: 'subscribe', channelId, ref: '2' });
+    a.frame({ type: 'send', channelId, clientMsgId: 'mem-1', body: 'in memory', ref: '3' });
+    a.frame({ type: 'ping', ref: '4' });
+    await a.reply('pong', '4');
+    expect(a.sent.map((f) => f.type)).toEqual(['authenticated', 'subscribed', 'ack', 'pong']);
+    expect(a.sent[1].presence).toEqual({ [alice.userId]: 'online', [bob.userId]: 'online' });
+    const ack = a.sent[2];
+    const { rows } = await server.ctx.pool.query(`SELECT body FROM messages WHERE id = $1::bigint`, [ack.message.id]);
+    expect(rows).toEqual([{ body: 'in memory' }]);
+    expect((await b.reply('message')).message).toEqual(ack.message);
+    expect(a.sent.filter((f) => f.type === 'message')).toEqual([]);
+    // Presence: bob's watcher saw alice come online once.
+    expect(b.sent.filter((f) => f.type === 'presence')).toEqual([{ type: 'presence', channelId, userId: alice.userId, status: 'online' }]);
+    a.handle.closed();
+    await expect.poll(() => b.sent.filter((f) => f.type === 'presence').map((f) => f.status)).toEqual(['online', 'offline']);
+    b.handle.closed();
+  });
+
+  it('AUTH2/AUTH3: a wrong first frame closes 4401; no frame closes 4408 after authTimeoutMs', async () => {
+    const wrong = accept(alice);
+    wrong.frame({ type: 'ping' });
+    expect(wrong.closed).toEqual({ code: 4401, reason: 'authentication_required' });
+    const silent = accept(alice);
+    await expect.poll(() => silent.closed).toEqual({ code: 4408, reason: 'authentication_timeout' });
+    const noCookie = accept();
+    noCookie.frame({ type: 'authenticate', token: alice.token });
+    await expect.poll(() => noCookie.closed).toEqual({ code: 4401, reason: 'invalid_token' });
+    expect(noCookie.sent).toEqual([]);
+  });
+
+  it('FLOW3: a binary frame closes 1003; a peer close forgets the socket', async () => {
+    const before = gateway.size;
+    const s = await authenticated(alice);
+    expect(gateway.size).toBe(before + 1);
+    s.handle.binary();
+    expect(s.closed).toEqual({ code: 1003, reason: 'binary_not_supported' });
+    expect(gateway.size).toBe(before);
+    const t = await authenticated(alice);
+    t.handle.closed();
+    expect(gateway.size).toBe(before);
+    // Frames after the close are ignored, not answered.
+    t.frame({ type: 'ping' });
+    expect(t.sent.filter((f) => f.type === 'pong')).toEqual([]);
+  });
+
+  it('FLOW4: a socket whose unsent data passes WS_MAX_BUFFERED_BYTES is closed 1008 slow_consumer', async () => {
+    const s = await authenticated(alice);
+    s.bufferedAmount = 4096;
+    s.frame({ type: 'ping', ref: 'slow' });
+    await expect.poll(() => s.closed).toEqual({ code: 1008, reason: 'slow_consumer' });
+    expect(s.sent.find((f) => f.ref === 'slow')).toBeUndefined();
+  });
+
+  it('REV1/MSG5: revocations and channel events published by the HTTP API reach this core through the bus', async () => {
+    const laptop = await server.login('gbob');
+    const s = await authenticated(laptop);
+    const other = (await alice.post('/api/channels', { name: 'g-second', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
+    expect((await s.reply('channel_added')).channel.id).toBe(other);
+    expect((await bob.post(`/api/devices/${laptop.deviceId}/revoke`)).status).toBe(200);
+    await expect.poll(() => s.closed).toEqual({ code: 4403, reason: 'device_revoked' });
+  });
+
+  it('SHUT1: close() sends every socket away with 1001 going_away and refuses new ones', async () => {
+    const own = new Gateway(server.ctx, new LocalPresence());
+    await own.start();
+    const open = [accept(alice, own), accept(bob, own)];
+    open[1].frame({ type: 'authenticate', token: bob.token });
+    await open[1].reply('authenticated');
+    await own.close();
+    for (const s of open) expect(s.closed).toEqual({ code: 1001, reason: 'going_away' });
+    expect(own.canAcceptFrom('203.0.113.7')).toBe(false);
+    const late = accept(alice, own);
+    expect(late.closed).toEqual({ code: 1001, reason: 'going_away' });
+    expect(own.size).toBe(0);
+  });
+});
