@@ -2,7 +2,7 @@
  * The signed-in app: sidebar (channels, direct messages, account) and the main pane (a channel,
  * My devices, or Admin). Owns the ChatStore and its realtime connection for this device.
  */
-import { useEffect, useMemo } from 'react';
+import { useEffect, useState } from 'react';
 import type { User } from '../../../shared/api.js';
 import { AdminView } from '../admin/AdminView.js';
 import { DevicesView } from '../devices/DevicesView.js';
@@ -14,9 +14,13 @@ import { ChannelView } from './ChannelView.js';
 import { Sidebar } from './Sidebar.js';
 
 export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: string; onSignedOut: (notice?: string) => void }) {
-  const store = useMemo(() => new ChatStore(me, deviceId), [me, deviceId]);
+  const [store, setStore] = useState<ChatStore | null>(null);
 
+  // The store is made inside the effect, so each mount (StrictMode mounts twice) owns one
+  // connection and disposes exactly that one.
   useEffect(() => {
+    const store = new ChatStore(me, deviceId);
+    setStore(store);
     const route = new URL(location.href).pathname;
     const m = /^\/c\/([^/]+)/.exec(route);
     if (m) store.activeId = decodeURIComponent(m[1]);
@@ -41,8 +45,9 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
       window.removeEventListener('online', online);
       store.dispose();
     };
-  }, [store, onSignedOut]);
+  }, [me, deviceId, onSignedOut]);
 
+  if (!store) return null;
   return (
     <StoreContext.Provider value={store}>
       <Layout onSignedOut={onSignedOut} />

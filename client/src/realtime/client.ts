@@ -164,6 +164,7 @@ export class RealtimeClient {
   private readonly lastSeen = new Map<string, string>();
   private readonly outbox = new Map<string, OutboxEntry & { writtenOn: number; ackTimer: unknown }>();
   private readonly lastTyping = new Map<string, number>();
+  private readonly typingTimers = new Map<string, unknown>();
 
   constructor(options: RealtimeOptions = {}) {
     const g = globalThis as { location?: { origin: string }; WebSocket?: unknown };
@@ -264,6 +265,9 @@ export class RealtimeClient {
       writtenOn: 0,
       ackTimer: null,
     });
+    const trailing = this.typingTimers.get(channelId);
+    if (trailing !== undefined) this.timers.clearTimeout(trailing);
+    this.typingTimers.delete(channelId);
     this.emitOutbox();
     this.flushOutbox();
     return clientMsgId;
@@ -289,13 +293,28 @@ export class RealtimeClient {
     this.emitOutbox();
   }
 
-  /** Tells the channel we are typing; throttled, and dropped while not live. */
+  /**
+   * Tells the channel we are typing. At most one frame per typingThrottleMs per channel; a call
+   * inside that window is not lost but sent when the window ends, so someone who keeps typing
+   * right after sending a message still shows as typing. Dropped while not live.
+   */
   typing(channelId: string): void {
     if (this.status.state !== 'live') return;
     const now = this.timers.now();
-    if (now - (this.lastTyping.get(channelId) ?? -Infinity) < this.opts.typingThrottleMs) return;
-    this.lastTyping.set(channelId, now);
-    this.write({ type: 'typing', channelId });
+    const wait = (this.lastTyping.get(channelId) ?? -Infinity) + this.opts.typingThrottleMs - now;
+    if (wait <= 0) {
+      this.lastTyping.set(channelId, now);
+      this.write({ type: 'typing', channelId });
+      return;
+    }
+    if (this.typingTimers.has(channelId)) return;
+    this.typingTimers.set(
+      channelId,
+      this.timers.setTimeout(() => {
+        this.typingTimers.delete(channelId);
+        this.typing(channelId);
+      }, wait),
+    );
   }
 
   // ---------------------------------------------------------------- connection lifecycle
@@ -376,6 +395,8 @@ export class RealtimeClient {
   private halt(reason: StopReason, closeCode?: number, closeReason?: string): void {
     this.running = false;
     this.clearRetry();
+    for (const t of this.typingTimers.values()) this.timers.clearTimeout(t);
+    this.typingTimers.clear();
     this.dropSocket(1000, 'client_closed');
     this.seq++;
     this.setStatus({

@@ -1,0 +1,249 @@
+/**
+ * End to end: the built app (vite build → dist/client) served by a real test server, driven in
+ * Debian's Chromium by playwright-core, with two people (alice, the first account and so an
+ * admin, and bob) in separate browser contexts. Screenshots of each main screen are written to
+ * test-results/screenshots/.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../../server/test/harness.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const shots = path.join(root, 'test-results', 'screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+const PASSWORD = 'correct horse battery';
+
+/** Builds dist/client when it is missing or older than the client's sources. */
+function ensureBuilt(): void {
+  const index = path.join(root, 'dist', 'client', 'index.html');
+  const newest = (dir: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
+        e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs,
+      ),
+    );
+  const sources = Math.max(newest(path.join(root, 'client', 'src')), statSync(path.join(root, 'client', 'index.html')).mtimeMs, newest(path.join(root, 'shared')));
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+  // vitest sets NODE_ENV=test, which would give a development build of React: ask for production.
+  execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
+}
+
+async function register(page: Page, username: string): Promise<void> {
+  await page.getByRole('tab', { name: 'Register' }).click();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: `Welcome, ${username}` }).waitFor();
+}
+
+async function signIn(page: Page, username: string): Promise<void> {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+const live = (page: Page) => page.locator('.connection[data-state="live"]').waitFor({ timeout: 15_000 });
+const composer = (page: Page) => page.getByRole('textbox', { name: /^Message / });
+const bodies = (page: Page) => page.locator('.message-list .message-body').allTextContents();
+
+async function say(page: Page, text: string): Promise<void> {
+  await composer(page).fill(text);
+  await composer(page).press('Enter');
+}
+
+describe('browser client, end to end', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let aliceCtx: BrowserContext;
+  let bobCtx: BrowserContext;
+  let alice: Page;
+  let bob: Page;
+  let dmPath = '';
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (npm test does it)`);
+    ensureBuilt();
+    mkdirSync(shots, { recursive: true });
+    server = await startTestServer();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    aliceCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    bobCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    alice = await aliceCtx.newPage();
+    bob = await bobCtx.newPage();
+    for (const p of [alice, bob]) p.on('dialog', (d) => void d.accept());
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('signs in with errors in words, and registers', async () => {
+    await alice.goto(server.url);
+    await alice.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot(alice, 'sign-in');
+    await signIn(alice, 'alice');
+    await expect.poll(() => alice.getByRole('alert').textContent()).toContain('Wrong username or password.');
+    await register(alice, 'alice');
+    await live(alice);
+
+    await bob.goto(server.url);
+    await register(bob, 'bob');
+    await live(bob);
+  });
+
+  it('a direct message from alice appears for bob without a reload', async () => {
+    await alice.getByRole('button', { name: 'New direct message' }).click();
+    await alice.getByLabel('Search people').fill('bob');
+    await alice.getByRole('button', { name: /Message bob \(@bob\)/ }).click();
+    await alice.getByRole('heading', { name: 'bob', level: 1 }).waitFor();
+    dmPath = new URL(alice.url()).pathname;
+    expect(dmPath).toMatch(/^\/c\//);
+    await say(alice, 'Hi Bob!');
+    await alice.locator('.message-status[data-status="sent"]').first().waitFor();
+
+    // The new conversation reaches bob's sidebar by channel_added, with an unread badge.
+    const link = bob.getByRole('link', { name: /alice/ });
+    await link.waitFor({ timeout: 5_000 });
+    await link.click();
+    await bob.locator('.message-body', { hasText: 'Hi Bob!' }).waitFor();
+
+    // And a message sent while bob has it open appears live.
+    await say(alice, 'Are you there?');
+    await bob.locator('.message-body', { hasText: 'Are you there?' }).waitFor({ timeout: 5_000 });
+    await say(bob, 'Yes, hello Alice.\nTwo lines.');
+    await alice.locator('.message-body', { hasText: 'Two lines.' }).waitFor({ timeout: 5_000 });
+    expect(await bodies(alice)).toEqual(['Hi Bob!', 'Are you there?', 'Yes, hello Alice.\nTwo lines.']);
+    expect(await bodies(bob)).toEqual(['Hi Bob!', 'Are you there?', 'Yes, hello Alice.\nTwo lines.']);
+  });
+
+  it('shows typing', async () => {
+    await composer(bob).pressSequentially('typing something', { delay: 20 });
+    await expect.poll(() => alice.getByTestId('typing').textContent(), { timeout: 5_000 }).toContain('bob is typing');
+    await shot(alice, 'chat');
+    await composer(bob).fill('');
+  });
+
+  it('presence turns offline and online as bob closes and opens the app', async () => {
+    const presence = alice.getByTestId('partner-presence');
+    expect(await presence.textContent()).toBe('Online');
+    await bob.close();
+    await expect.poll(() => presence.textContent(), { timeout: 5_000 }).toBe('Offline');
+    bob = await bobCtx.newPage();
+    bob.on('dialog', (d) => void d.accept());
+    await bob.goto(server.url + dmPath);
+    await live(bob);
+    await expect.poll(() => presence.textContent(), { timeout: 5_000 }).toBe('Online');
+  });
+
+  it('a reload keeps the session, the open conversation and its history', async () => {
+    await alice.reload();
+    await live(alice);
+    await alice.getByRole('heading', { name: 'bob', level: 1 }).waitFor();
+    await alice.locator('.message-body', { hasText: 'Two lines.' }).waitFor();
+    expect(await bodies(alice)).toEqual(['Hi Bob!', 'Are you there?', 'Yes, hello Alice.\nTwo lines.']);
+  });
+
+  it('works at 360 px wide', async () => {
+    await alice.setViewportSize({ width: 360, height: 740 });
+    await composer(alice).waitFor();
+    await shot(alice, 'chat-mobile');
+    await alice.getByRole('button', { name: 'Back to conversations' }).click();
+    await alice.getByRole('link', { name: /bob/ }).waitFor();
+    await shot(alice, 'conversations-mobile');
+    await alice.setViewportSize({ width: 1280, height: 800 });
+    await alice.goto(server.url + dmPath);
+    await live(alice);
+  });
+
+  it('creates a channel, and lists my devices', async () => {
+    await alice.getByRole('button', { name: 'New channel' }).click();
+    await alice.getByLabel('Name').fill('general');
+    await alice.getByRole('button', { name: 'Create channel' }).click();
+    await alice.getByRole('heading', { name: 'general', level: 1 }).waitFor();
+    await say(alice, 'Welcome to #general.');
+    await alice.locator('.message-status[data-status="sent"]').first().waitFor();
+
+    await alice.getByRole('link', { name: 'My devices' }).click();
+    await alice.getByRole('heading', { name: 'My devices' }).waitFor();
+    await alice.getByText('This device').waitFor();
+    await shot(alice, 'devices');
+  });
+
+  it('an admin revokes bob’s device: bob sees the signed-out screen within a second, alice stays live', async () => {
+    await alice.getByRole('link', { name: 'Admin' }).click();
+    await alice.getByRole('heading', { name: 'Administration' }).waitFor();
+    const bobRow = alice.locator('tr[data-username="bob"]');
+    await bobRow.getByText('Online').waitFor({ timeout: 5_000 });
+    await bobRow.getByRole('button', { name: 'Devices' }).click();
+    await shot(alice, 'admin');
+    const revoke = alice.locator('.devices-row').getByRole('button', { name: /^Sign out/ }).first();
+    const [response] = await Promise.all([alice.waitForResponse((r) => /\/api\/admin\/devices\/[^/]+\/revoke$/.test(r.url())), revoke.click()]);
+    expect(response.status()).toBe(200);
+    const t0 = Date.now();
+    await bob.getByText('This device was signed out.').waitFor({ timeout: 1_000 });
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    await bob.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot(bob, 'signed-out');
+    expect(await alice.locator('.connection').getAttribute('data-state')).toBe('live');
+
+    await alice.getByRole('tab', { name: 'Audit log' }).click();
+    await alice.getByRole('table', { name: /Audit log/ }).waitFor();
+    await alice.getByText('device.revoke').first().waitFor();
+    await shot(alice, 'admin-audit');
+  });
+
+  it('a server restart mid-chat ends with every message shown exactly once on both sides', async () => {
+    await signIn(bob, 'bob');
+    await live(bob);
+    await bob.goto(server.url + dmPath);
+    await live(bob);
+    await alice.goto(server.url + dmPath);
+    await live(alice);
+    await say(alice, 'before the restart');
+    await bob.locator('.message-body', { hasText: 'before the restart' }).waitFor({ timeout: 5_000 });
+
+    const { port, env } = server;
+    await server.close();
+    await alice.locator('.connection:not([data-state="live"])').waitFor({ timeout: 5_000 });
+    await say(alice, 'while the server is down');
+    await say(bob, 'bob, also while down');
+    await alice.locator('.message-status[data-status="pending"]').first().waitFor();
+    await shot(alice, 'reconnecting');
+    server = await startTestServer({
+      databaseUrl: env.DATABASE_URL,
+      env: { PORT: String(port), JWT_SECRET: env.JWT_SECRET, SESSION_SECRET: env.SESSION_SECRET },
+    });
+    await live(alice);
+    await live(bob);
+    await say(bob, 'after the restart');
+    const expected = [
+      'Hi Bob!',
+      'Are you there?',
+      'Yes, hello Alice.\nTwo lines.',
+      'before the restart',
+      'while the server is down',
+      'bob, also while down',
+      'after the restart',
+    ];
+    const sorted = (xs: string[]) => [...xs].sort();
+    for (const page of [alice, bob]) {
+      await expect.poll(async () => sorted(await bodies(page)), { timeout: 15_000 }).toEqual(sorted(expected));
+      await expect.poll(() => page.locator('.message-status[data-status="pending"], .message-status[data-status="failed"]').count()).toBe(0);
+    }
+    const history = await (await server.login('alice')).get(`/api/channels/${dmPath.split('/').pop()}/messages?limit=200`);
+    expect(sorted(history.body.messages.map((m: { body: string }) => m.body))).toEqual(sorted(expected));
+  });
+});
