@@ -46,7 +46,7 @@ export function ChannelView({ channelId }: { channelId: string }) {
           <h1 id="channel-title">{title}</h1>
           <p className="muted">
             {partner ? (
-              <span data-testid="partner-presence">{partnerStatus === 'online' ? 'Online' : 'Offline'}</span>
+              <span data-testid="partner-presence">{store.status.state !== 'live' ? 'Waiting for the connection…' : partnerStatus === 'online' ? 'Online' : 'Offline'}</span>
             ) : (
               <>
                 {channel.kind === 'private' ? 'Private' : 'Public'} · {channel.memberIds.length} member{channel.memberIds.length === 1 ? '' : 's'} · {online} online
@@ -74,7 +74,7 @@ export function ChannelView({ channelId }: { channelId: string }) {
           {leaveError}
         </p>
       )}
-      <MessageList channelId={channelId} title={title} />
+      <MessageList channelId={channelId} title={title} direct={!!partner} />
       <TypingIndicator channelId={channelId} />
       <Composer channelId={channelId} label={partner ? `Message ${title}` : `Message #${title}`} />
       <div className="sr-only" aria-live="polite" aria-atomic="true">
@@ -89,7 +89,7 @@ type Row =
   | { kind: 'message'; key: string; message: Message; grouped: boolean }
   | { kind: 'outbox'; key: string; entry: OutboxEntry; grouped: boolean };
 
-function MessageList({ channelId, title }: { channelId: string; title: string }) {
+function MessageList({ channelId, title, direct }: { channelId: string; title: string; direct: boolean }) {
   const store = useStore();
   const view = store.view(channelId);
   const outbox = store.outboxFor(channelId);
@@ -156,12 +156,12 @@ function MessageList({ channelId, title }: { channelId: string; title: string })
 
   return (
     <div className="messages-wrap">
-      <div className="messages" ref={ref} onScroll={onScroll} tabIndex={0} aria-label={`Messages in ${title}`}>
+      <div className="messages" ref={ref} onScroll={onScroll} tabIndex={0} role="region" aria-label={`Messages in ${title}`}>
         <div className="history-edge">
           {view.loadingOlder && <span className="muted">Loading older messages…</span>}
           {view.loaded && !view.hasMore && (
             <div className="channel-start">
-              <strong>This is the start of {title}.</strong>
+              <strong>{direct ? `This is the start of your conversation with ${title}.` : `This is the start of #${title}.`}</strong>
             </div>
           )}
         </div>
