@@ -2,7 +2,7 @@
  * Baseline: the smallest useful broadcast server on `ws`, what a user would write by hand.
  * Text frames of JSON: `{"type":"sub"}` joins the one room (answered by `{"type":"subbed"}`),
  * `{"type":"send","body"}` sends `{"type":"message","body"}` to every socket in the room,
- * serialized once per broadcast. No auth, no storage, no validation beyond JSON.parse.
+ * serialized and encoded once per broadcast. No auth, no storage, no validation beyond JSON.parse.
  *
  * Run by bench/run.ts as a child: listens on 127.0.0.1, an ephemeral port, reports it over IPC.
  */
@@ -31,8 +31,10 @@ wss.on('connection', (ws) => {
       room.add(ws);
       ws.send('{"type":"subbed"}');
     } else if (frame.type === 'send' && typeof frame.body === 'string') {
-      const out = JSON.stringify({ type: 'message', body: frame.body });
-      for (const peer of room) if (peer.readyState === 1) peer.send(out);
+      // Serialized and UTF-8 encoded once per broadcast (as Relay's hub does), not once per socket:
+      // the baseline should be the best a hand-written ws server does, not the naive one.
+      const out = Buffer.from(JSON.stringify({ type: 'message', body: frame.body }));
+      for (const peer of room) if (peer.readyState === 1) peer.send(out, { binary: false });
     }
   });
   ws.on('close', () => room.delete(ws));

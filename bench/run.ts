@@ -318,6 +318,8 @@ async function interleavedIdle(worker: Child, contenders: Array<{ key: string; s
   for (let round = 0; round < P.connectRounds; round++) {
     const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
     for (const c of order) {
+      const profile = PROFILE && round === 0 && c.key === 'relay';
+      if (profile) await c.server.call('profileStart');
       const r = await worker.call<ConnectResult>('connect', {
         target: c.target,
         count: Math.min(perRound, P.idleSockets - round * perRound),
@@ -326,6 +328,11 @@ async function interleavedIdle(worker: Child, contenders: Array<{ key: string; s
         group: `idle-${c.key}`,
         localAddresses: LOCAL_ADDRESSES,
       });
+      if (profile) {
+        const file = path.join(RESULTS_DIR, `${c.key}-connect.cpuprofile`);
+        await c.server.call('profileStop', { file });
+        log(`profile of ${c.key} accepting ${r.opened} sockets: ${path.relative(process.cwd(), file)}`);
+      }
       batches.get(c.key)!.push(r);
       await sleep(200);
     }
@@ -334,6 +341,11 @@ async function interleavedIdle(worker: Child, contenders: Array<{ key: string; s
   const out: Record<string, IdleResult> = {};
   for (const c of contenders) {
     const after = await c.server.call('memory');
+    if (PROFILE) {
+      const file = path.join(RESULTS_DIR, `${c.key}-idle.heapsnapshot`);
+      await c.server.call('heapSnapshot', { file });
+      log(`heap snapshot of ${c.key} with ${P.idleSockets} idle sockets: ${path.relative(process.cwd(), file)}`);
+    }
     const b = before.get(c.key)!;
     const list = batches.get(c.key)!;
     const opened = list.reduce((a, r) => a + r.opened, 0);
@@ -680,6 +692,8 @@ async function main(): Promise<void> {
   row(`  median of ${P.rounds} windows, deliveries/s`, raw?.fanout?.medianWindowDeliveriesPerSec, sio?.fanout?.medianWindowDeliveriesPerSec, rel?.fanout?.medianWindowDeliveriesPerSec);
   row('  messages/s at saturation', raw?.fanout?.messagesPerSec, sio?.fanout?.messagesPerSec, rel?.fanout?.messagesPerSec);
   row('  server CPU µs per 1,000 deliveries', raw?.fanout?.serverCpuUsPerKDeliveries, sio?.fanout?.serverCpuUsPerKDeliveries, rel?.fanout?.serverCpuUsPerKDeliveries);
+  const perCpu = (x?: ServerResult) => (x?.fanout ? 1e9 / x.fanout.serverCpuUsPerKDeliveries : undefined);
+  row('  deliveries per server CPU-second', perCpu(raw), perCpu(sio), perCpu(rel));
   row('  server cores busy / load-gen cores', undefined, undefined, undefined, 0, false);
   rows[rows.length - 1] = [
     '  server cores / load-gen cores busy',
@@ -721,9 +735,13 @@ async function main(): Promise<void> {
   const targets: Target_[] = [
     { name: 'fan-out Relay/raw', value: ratio(rel?.fanout?.deliveriesPerSec, raw?.fanout?.deliveriesPerSec), goal: '≥ 0.8', unit: '×', ok: undefined },
     { name: 'fan-out Relay/Socket.IO', value: ratio(rel?.fanout?.deliveriesPerSec, sio?.fanout?.deliveriesPerSec), goal: '≥ 1.3', unit: '×', ok: undefined },
+    { name: '  CPU-normalised (deliveries per server CPU-s) Relay/raw', value: ratio(perCpu(rel), perCpu(raw)), goal: '≥ 0.8', unit: '×', ok: undefined },
+    { name: '  CPU-normalised Relay/Socket.IO', value: ratio(perCpu(rel), perCpu(sio)), goal: '≥ 1.3', unit: '×', ok: undefined },
     { name: 'authenticated conn/s vs raw handshakes/s', value: ratio(rel?.idle?.connect.perSecond, raw?.idle?.connect.perSecond), goal: '≥ 0.7', unit: '×', ok: undefined },
     { name: 'idle socket RSS Relay/raw', value: ratio(rel?.idle?.rssPerSocket, raw?.idle?.rssPerSocket), goal: '≤ 1.5', unit: '×', ok: undefined },
+    { name: 'idle socket JS heap Relay/raw', value: ratio(rel?.idle?.heapPerSocket, raw?.idle?.heapPerSocket), goal: '≤ 1.5', unit: '×', ok: undefined },
     { name: 'idle socket RSS Relay (KB)', value: kb(rel?.idle?.rssPerSocket), goal: '≤ 10', unit: 'KB', ok: undefined },
+    { name: 'idle socket JS heap Relay (KB)', value: kb(rel?.idle?.heapPerSocket), goal: '≤ 10', unit: 'KB', ok: undefined },
     { name: 'send→deliver p99 at half raw saturation (ms)', value: rel?.latency?.latencyMs?.p99, goal: '≤ 25', unit: 'ms', ok: undefined },
     { name: '2 instances on Redis / 1 instance', value: ratio(cluster.two?.deliveriesPerSec, cluster.one?.deliveriesPerSec), goal: '≥ 0.7', unit: '×', ok: undefined },
     { name: 'revoke→close p99 across instances (ms)', value: cluster.revoke?.closeMs.p99, goal: '≤ 250', unit: 'ms', ok: undefined },

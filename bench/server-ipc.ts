@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import v8 from 'node:v8';
 import { serveRpc, type Handlers } from './common.js';
 
 declare const gc: undefined | (() => void);
@@ -54,6 +55,7 @@ export function serveServerRpc(extra: Handlers = {}): void {
       writeFileSync(args.file, JSON.stringify(profile));
       return args.file;
     },
+    heapSnapshot: (args: { file: string }) => v8.writeHeapSnapshot(args.file),
     ...extra,
   });
 }
