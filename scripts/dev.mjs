@@ -5,14 +5,17 @@
 //   npm run dev                 # app on http://localhost:5173, API on http://localhost:3100
 //   RELAY_DEV_PORT=3200 npm run dev
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 
 const apiPort = process.env.RELAY_DEV_PORT ?? '3100';
 const api = `http://localhost:${apiPort}`;
 const env = { ...process.env, PORT: apiPort, DATA_DIR: process.env.DATA_DIR ?? './data', RELAY_DEV_API: api };
 
+// The binaries themselves, not npx: a signal to npx does not reach the process it started.
+const bin = (name) => path.join('node_modules', '.bin', name);
 const children = [
-  spawn('npx', ['tsx', 'watch', '--clear-screen=false', 'server/main.ts'], { stdio: 'inherit', env }),
-  spawn('npx', ['vite', '--host', process.env.VITE_HOST ?? 'localhost'], { stdio: 'inherit', env }),
+  spawn(bin('tsx'), ['watch', '--clear-screen=false', 'server/main.ts'], { stdio: 'inherit', env }),
+  spawn(bin('vite'), ['--host', process.env.VITE_HOST ?? 'localhost'], { stdio: 'inherit', env }),
 ];
 
 let stopping = false;
