@@ -248,8 +248,8 @@ function MessageRow({ message, grouped }: { message: Message; grouped: boolean }
       grouped={grouped}
       status={
         own ? (
-          <span className="message-status sent" data-status="sent">
-            <Icon name="check" size={13} /> Sent
+          <span className="message-status sent" data-status="sent" title={`Sent ${formatFull(message.createdAt)}`}>
+            <Icon name="check" size={13} /> <span className="status-label">Sent</span>
           </span>
         ) : undefined
       }

@@ -39,10 +39,16 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
     const online = () => {
       if (store.rt.getStatus().state === 'disconnected' && !store.rt.getStatus().stopped) store.rt.reconnectNow();
     };
+    const visible = () => {
+      if (document.visibilityState === 'visible') store.markRead();
+    };
     window.addEventListener('online', online);
+    document.addEventListener('visibilitychange', visible);
     return () => {
       off();
       window.removeEventListener('online', online);
+      document.removeEventListener('visibilitychange', visible);
+      document.title = 'Relay';
       store.dispose();
     };
   }, [me, deviceId, onSignedOut]);
@@ -67,6 +73,11 @@ function Layout({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
   useEffect(() => {
     if (route.name === 'channel' && store.channelsLoaded && !store.channels.has(route.id)) navigate({ name: 'home' }, { replace: true });
   }, [route, store, store.channelsLoaded, store.version]);
+
+  const unread = store.totalUnread();
+  useEffect(() => {
+    document.title = unread ? `(${unread}) Relay` : 'Relay';
+  }, [unread]);
 
   const pane = route.name === 'home' ? 'list' : 'detail';
   let main;

@@ -231,6 +231,22 @@ export class ChatStore {
     }
   }
 
+  /** The open channel is being looked at (the tab became visible again): nothing in it is unread. */
+  markRead(): void {
+    if (!this.activeId) return;
+    const v = this.views.get(this.activeId);
+    if (v && v.unread) {
+      v.unread = 0;
+      this.changed();
+    }
+  }
+
+  totalUnread(): number {
+    let n = 0;
+    for (const v of this.views.values()) n += v.unread;
+    return n;
+  }
+
   send(channelId: string, body: string): void {
     this.rt.send(channelId, body);
   }
