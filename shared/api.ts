@@ -5,7 +5,19 @@
 import { z } from 'zod';
 import { LIMITS } from './codes.js';
 
-export const id = z.string().min(1).max(64);
+/** Postgres text cannot hold U+0000: a string with it is invalid input (400, invalid_message), not a 500. */
+export function nulFree(schema: z.ZodString): z.ZodString {
+  return schema.refine((v) => !v.includes('\u0000'), 'must not contain the character U+0000');
+}
+
+export const id = nulFree(z.string().min(1).max(64));
+
+/** A message id: a decimal Postgres bigint, so at most 2^63 - 1 (a larger one would be a 500). */
+export const messageId = z
+  .string()
+  .regex(/^\d{1,19}$/, 'must be a message id')
+  // Compared as text (same length, digits only) so a value the regex refused cannot throw here.
+  .refine((s) => s.length < 19 || s <= '9223372036854775807', 'must be a message id');
 
 export const username = z
   .string()
@@ -20,14 +32,14 @@ export const password = z
   .min(LIMITS.passwordMin, `must be ${LIMITS.passwordMin} to ${LIMITS.passwordMax} characters`)
   .max(LIMITS.passwordMax, `must be ${LIMITS.passwordMin} to ${LIMITS.passwordMax} characters`);
 
-const displayName = z.string().trim().min(1).max(LIMITS.displayNameMax);
-const deviceName = z.string().trim().min(1).max(LIMITS.deviceNameMax);
+const displayName = nulFree(z.string().trim().min(1).max(LIMITS.displayNameMax));
+const deviceName = nulFree(z.string().trim().min(1).max(LIMITS.deviceNameMax));
 
 export const registerBody = z.strictObject({ username, password, displayName: displayName.optional() });
 export const loginBody = z.strictObject({ username, password, deviceName: deviceName.optional() });
 
 export const createChannelBody = z.strictObject({
-  name: z.string().trim().min(1).max(LIMITS.channelNameMax),
+  name: nulFree(z.string().trim().min(1).max(LIMITS.channelNameMax)),
   kind: z.enum(['public', 'private']),
   memberIds: z.array(id).max(1000).optional(),
 });
@@ -35,11 +47,11 @@ export const addMemberBody = z.strictObject({ userId: id });
 export const directBody = z.strictObject({ userId: id });
 
 export const historyQuery = z.strictObject({
-  before: z.string().regex(/^\d+$/, 'must be a message id').optional(),
-  after: z.string().regex(/^\d+$/, 'must be a message id').optional(),
+  before: messageId.optional(),
+  after: messageId.optional(),
   limit: z.coerce.number().int().min(1).max(LIMITS.historyPageMax).default(LIMITS.historyPageDefault),
 });
-export const userSearchQuery = z.strictObject({ q: z.string().max(64).optional() });
+export const userSearchQuery = z.strictObject({ q: nulFree(z.string().max(64)).optional() });
 export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export const role = z.enum(['user', 'admin']);

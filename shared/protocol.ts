@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { LIMITS, WS_ERRORS } from './codes.js';
-import { channel, id, message, user } from './api.js';
+import { channel, id, message, messageId, nulFree, user } from './api.js';
 
 const ref = z.string().max(64).optional();
 
@@ -13,15 +13,15 @@ export const clientFrame = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('subscribe'),
     channelId: id,
-    since: z.string().regex(/^\d+$/).max(20).optional(),
+    since: messageId.optional(),
     ref,
   }),
   z.strictObject({ type: z.literal('unsubscribe'), channelId: id, ref }),
   z.strictObject({
     type: z.literal('send'),
     channelId: id,
-    clientMsgId: z.string().min(1).max(LIMITS.clientMsgIdMax),
-    body: z.string().min(1).max(LIMITS.messageBodyMax),
+    clientMsgId: nulFree(z.string().min(1).max(LIMITS.clientMsgIdMax)),
+    body: nulFree(z.string().min(1).max(LIMITS.messageBodyMax)),
     ref,
   }),
   z.strictObject({ type: z.literal('typing'), channelId: id, ref }),
