@@ -55,6 +55,8 @@ describe('channels and messages over HTTP', () => {
       [{ name: 'c-bad' }, 'kind'],
       [{ name: 'c-bad', kind: 'public', memberIds: 'everyone' }, 'memberIds'],
       [{ name: 'c-bad', kind: 'public', owner: alice.userId }, 'owner'],
+      [{ name: 'c-\u0000bad', kind: 'public' }, 'name'],
+      [{ name: 'c-bad', kind: 'public', memberIds: [`${bob.userId}\u0000`] }, 'memberIds'],
     ];
     for (const [body, field] of cases) {
       const res = await alice.post('/api/channels', body);
@@ -149,6 +151,7 @@ describe('channels and messages over HTTP', () => {
       expect(res.body.error.code).toBe('not_found');
     }
     expect((await alice.post(`/api/channels/${randomUUID()}/members`, { userId: bob.userId })).status).toBe(404);
+    expect((await alice.post(`/api/channels/${priv.id}/members`, { userId: '\u0000' })).status).toBe(400);
     const bad = await alice.post(`/api/channels/${priv.id}/members`, {});
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toContain('userId');
@@ -226,6 +229,7 @@ describe('channels and messages over HTTP', () => {
       expect((await page(alice, pub, '?limit=1')).ids).toEqual(ids.slice(-1));
       expect((await page(alice, pub, `?before=${ids[0]}`)).ids).toEqual([]);
       expect((await page(alice, pub, `?after=${ids.at(-1)}`)).ids).toEqual([]);
+      expect((await page(alice, pub, '?after=9223372036854775807')).ids).toEqual([]);
       // Walking backwards from the end visits every message once.
       const seen: string[] = [];
       let before = '';
@@ -236,7 +240,8 @@ describe('channels and messages over HTTP', () => {
         before = `&before=${res.ids[0]}`;
       }
       expect(seen).toEqual(ids);
-      for (const q of ['?limit=0', '?limit=201', '?limit=abc', '?limit=1.5', '?before=abc', '?after=-1', '?since=1']) {
+      // Ids past Postgres's bigint range are malformed, not a server error.
+      for (const q of ['?limit=0', '?limit=201', '?limit=abc', '?limit=1.5', '?before=abc', '?after=-1', '?since=1', '?before=9223372036854775808', `?after=${'9'.repeat(30)}`]) {
         const res = await page(alice, pub, q);
         expect(res.status, q).toBe(400);
         expect(res.body.error.code).toBe('invalid_request');

@@ -453,6 +453,11 @@ describe('the protocol on one instance', () => {
       { type: 'send', channelId: general, body: 'no client id' },
       { type: 'send', channelId: general, clientMsgId: 'flow1', body: 42 },
       { type: 'send', channelId: general, clientMsgId: 'flow1', body: 'x', admin: true },
+      // Postgres text cannot hold U+0000: refused as input, not an internal_error.
+      { type: 'send', channelId: general, clientMsgId: 'flow1', body: 'a\u0000b' },
+      { type: 'send', channelId: general, clientMsgId: 'flow1\u0000', body: 'ab' },
+      { type: 'send', channelId: `${general}\u0000`, clientMsgId: 'flow1', body: 'ab' },
+      { type: 'subscribe', channelId: general, since: '9223372036854775808' },
       { type: 'subscribe' },
       { type: 'subscribe', channelId: general, since: 'yesterday' },
       { type: 'subscribe', channelId: general, since: '-1' },
