@@ -14,7 +14,7 @@ import type { AppContext } from '../context.js';
 import type { Db } from '../db/client.js';
 import { devices } from '../db/schema.js';
 import { storeCall } from '../http/session.js';
-import { deviceNameFrom, presentDevice } from '../devices/devices.js';
+import { deviceNameFrom, presentDevice, revokeDevices } from '../devices/devices.js';
 import { presentUser, type UserRow } from '../users/users.js';
 import { FINGERPRINT_COOKIE, newFingerprint } from './fingerprint.js';
 import { destroySession } from './session-auth.js';
@@ -37,6 +37,11 @@ export async function signIn(
   const deviceId = randomUUID();
   const fingerprint = newFingerprint();
   const userAgent = (req.get('user-agent') ?? '').slice(0, 400);
+
+  // Signing in over a live session replaces it: its device is signed out below, so it does not
+  // linger as an active device with no session, and its sockets close (4403 logged_out).
+  const previousDeviceId = req.session?.userId ? req.session.deviceId : undefined;
+  const previousUserId = req.session?.userId;
 
   await regenerate(req);
   let user: UserRow;
@@ -64,6 +69,12 @@ export async function signIn(
   } catch (err) {
     await destroySession(req);
     throw err;
+  }
+
+  if (previousDeviceId) {
+    await revokeDevices(ctx, { deviceId: previousDeviceId }, 'logged_out', { id: previousUserId ?? null, ip: req.ip ?? null }).catch(
+      (err: Error) => ctx.log.warn({ err: err.message }, 'previous device of a replaced session not revoked'),
+    );
   }
 
   res.cookie(FINGERPRINT_COOKIE, fingerprint.value, {

@@ -41,7 +41,13 @@ export class RedisBus implements EventBus {
         this.pending.delete(topic);
       }
     } else {
-      await this.pending.get(topic);
+      try {
+        await this.pending.get(topic);
+      } catch (err) {
+        // The SUBSCRIBE this handler rode on failed: it is not subscribed either.
+        this.local.remove(topic, handler);
+        throw err;
+      }
     }
     return async () => {
       if (this.local.remove(topic, handler)) {

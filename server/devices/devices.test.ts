@@ -92,4 +92,14 @@ describe('devices API', () => {
     expect((await laptop.get('/api/auth/me')).status).toBe(401);
     expect((await bob.get('/api/auth/me')).status).toBe(200);
   });
+  it('signing in over a live session signs its device out instead of leaving it active', async () => {
+    const tab = await server.login('bob', undefined, { deviceName: 'Shared tab' });
+    const oldDevice = tab.deviceId;
+    const res = await tab.post('/api/auth/login', { username: 'alice', password: 'correct horse battery' });
+    expect(res.status).toBe(200);
+    expect(await revokedAt(oldDevice)).toBeInstanceOf(Date);
+    const reason = await server.ctx.pool.query('SELECT revoked_reason FROM devices WHERE id = $1', [oldDevice]);
+    expect(reason.rows[0].revoked_reason).toBe('logged_out');
+    expect((await server.ctx.tokens.verify(tab.token, undefined)).ok).toBe(false);
+  });
 });
