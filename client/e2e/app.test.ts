@@ -11,11 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { nodeRealtime, sleep } from '../test/node-realtime.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const shots = path.join(root, 'test-results', 'screenshots');
 const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'correct horse battery';
+/** The history test seeds 120 messages from one socket: lift the per-socket flood limit for it. */
+const FAST_SENDS = { WS_RATE_PER_SEC: '1000', WS_BURST: '1000' };
 
 /** Builds dist/client when it is missing or older than the client's sources. */
 function ensureBuilt(): void {
@@ -73,7 +76,7 @@ describe('browser client, end to end', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (npm test does it)`);
     ensureBuilt();
     mkdirSync(shots, { recursive: true });
-    server = await startTestServer();
+    server = await startTestServer({ env: FAST_SENDS });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -171,6 +174,7 @@ describe('browser client, end to end', () => {
   it('creates a channel, and lists my devices', async () => {
     await alice.getByRole('button', { name: 'New channel' }).click();
     await alice.getByLabel('Name').fill('general');
+    await shot(alice, 'new-channel-dialog');
     await alice.getByRole('button', { name: 'Create channel' }).click();
     await alice.getByRole('heading', { name: 'general', level: 1 }).waitFor();
     await say(alice, 'Welcome to #general.');
@@ -180,6 +184,46 @@ describe('browser client, end to end', () => {
     await alice.getByRole('heading', { name: 'My devices' }).waitFor();
     await alice.getByText('This device').waitFor();
     await shot(alice, 'devices');
+  });
+
+  it('joins a public channel from Browse and loads older history on scroll-up, each message once, in order', async () => {
+    const carol = await server.register('carol');
+    const res = await carol.post('/api/channels', { name: 'history', kind: 'public' });
+    expect(res.status).toBe(201);
+    const channelId: string = res.body.channel.id;
+    const { rt } = nodeRealtime(server.url, carol);
+    rt.subscribe(channelId);
+    rt.connect();
+    const total = 120;
+    const drained = async () => {
+      for (let t = 0; t < 500 && rt.getOutbox().some((e) => e.status === 'pending'); t++) await sleep(20);
+      expect(rt.getOutbox()).toEqual([]);
+    };
+    for (let i = 1; i <= total; i++) {
+      rt.send(channelId, `history ${i}`);
+      if (i % 40 === 0) await drained();
+    }
+    await drained();
+    rt.disconnect();
+
+    await alice.getByRole('button', { name: 'Browse public channels' }).click();
+    await alice.getByRole('button', { name: 'Join history' }).click();
+    await alice.getByRole('heading', { name: 'history', level: 1 }).waitFor();
+    await alice.locator('.message-body', { hasText: `history ${total}` }).waitFor();
+    expect(await alice.locator('.message-body', { hasText: /^history 1$/ }).count()).toBe(0);
+    const list = alice.locator('.messages');
+    for (let i = 0; i < 20 && !(await alice.getByText('This is the start of #history.').isVisible()); i++) {
+      await list.evaluate((el) => {
+        el.scrollTop = 0;
+      });
+      await sleep(150);
+    }
+    const expected = Array.from({ length: total }, (_, i) => `history ${i + 1}`);
+    expect(await bodies(alice)).toEqual(expected);
+    await list.evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await shot(alice, 'channel');
   });
 
   it('an admin revokes bob’s device: bob sees the signed-out screen within a second, alice stays live', async () => {
@@ -224,7 +268,7 @@ describe('browser client, end to end', () => {
     await shot(alice, 'reconnecting');
     server = await startTestServer({
       databaseUrl: env.DATABASE_URL,
-      env: { PORT: String(port), JWT_SECRET: env.JWT_SECRET, SESSION_SECRET: env.SESSION_SECRET },
+      env: { ...FAST_SENDS, PORT: String(port), JWT_SECRET: env.JWT_SECRET, SESSION_SECRET: env.SESSION_SECRET },
     });
     await live(alice);
     await live(bob);

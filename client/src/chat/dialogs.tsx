@@ -193,6 +193,16 @@ export function BrowseChannelsDialog({ onClose }: { onClose: () => void }) {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const searchId = useId();
+  const [refreshed, setRefreshed] = useState(false);
+  useEffect(() => {
+    store.refreshChannels().then(
+      () => setRefreshed(true),
+      (err) => {
+        setError(describeError(err));
+        setRefreshed(true);
+      },
+    );
+  }, [store]);
   const all = [...store.channels.values()]
     .filter((c) => c.kind === 'public' && c.name.toLowerCase().includes(q.trim().toLowerCase()))
     .sort((a, b) => a.name.localeCompare(b.name));
@@ -224,7 +234,7 @@ export function BrowseChannelsDialog({ onClose }: { onClose: () => void }) {
           {error}
         </p>
       )}
-      <ul className="channel-browse">
+      <ul className="channel-browse" aria-label="Public channels" aria-busy={!refreshed}>
         {all.map((c) => {
           const member = store.isMember(c);
           return (
@@ -238,13 +248,20 @@ export function BrowseChannelsDialog({ onClose }: { onClose: () => void }) {
                   {c.memberIds.length} member{c.memberIds.length === 1 ? '' : 's'}
                 </span>
               </span>
-              <button type="button" className={`button small${member ? '' : ' primary'}`} disabled={busy === c.id} onClick={() => void join(c.id)}>
+              <button
+                type="button"
+                className={`button small${member ? '' : ' primary'}`}
+                disabled={busy === c.id}
+                onClick={() => void join(c.id)}
+                aria-label={`${member ? 'Open' : 'Join'} ${c.name}`}
+              >
                 {member ? 'Open' : busy === c.id ? 'Joining…' : 'Join'}
               </button>
             </li>
           );
         })}
-        {all.length === 0 && <li className="muted list-empty">{q ? `No public channel matches “${q}”.` : 'No public channels yet. Create the first one.'}</li>}
+        {all.length === 0 && !refreshed && <li className="muted list-empty">Loading channels…</li>}
+        {all.length === 0 && refreshed && <li className="muted list-empty">{q ? `No public channel matches “${q}”.` : 'No public channels yet. Create the first one.'}</li>}
       </ul>
     </Modal>
   );

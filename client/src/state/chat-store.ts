@@ -119,6 +119,13 @@ export class ChatStore {
     this.changed();
   }
 
+  /** Fetches the channel list again (public channels made by others reach nobody by socket). */
+  async refreshChannels(): Promise<void> {
+    const channels = await api.channels();
+    for (const c of channels) this.addChannel(c, { quiet: true });
+    this.changed();
+  }
+
   dispose(): void {
     for (const off of this.offs) off();
     if (this.typingTimer) clearInterval(this.typingTimer);
