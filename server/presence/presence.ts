@@ -15,9 +15,15 @@ export interface PresenceTracker extends PresenceReader {
   /** Resolves true when this socket's close made the user offline (their last socket anywhere). */
   disconnect(userId: string, deviceId: string): Promise<boolean>;
   /**
-   * Starts background work (leases, reaping crashed instances); `onOffline` receives users that
-   * went offline because another instance died.
+   * Starts background work (leases, reaping crashed instances). `offline` receives users that
+   * went offline because another instance died; `online` receives users that came back online
+   * when this instance re-registered after being wrongly taken for dead (a long pause).
    */
-  start(onOffline: (userIds: string[]) => void): void;
+  start(events: PresenceEvents): void;
   stop(): Promise<void>;
+}
+
+export interface PresenceEvents {
+  offline(userIds: string[]): void;
+  online(userIds: string[]): void;
 }

@@ -12,19 +12,38 @@
  *   event for a user's whole session of sockets.
  * - Only an instance's first local socket of a user touches Redis; more tabs are local counts.
  * - An instance that dies without cleaning up loses its lease within `leaseMs`; the next
- *   heartbeat of any survivor claims it (SREM on the instance list: exactly one claimant) and
+ *   heartbeat of any survivor reaps it in one script (re-checking the lease, so a live instance
+ *   is never half-reaped; SREM on the instance list makes exactly one survivor the reaper) and
  *   reports its users offline. With boundMs = PRESENCE_TTL_MS, users turn offline within
  *   0.6·bound (lease) + 0.2·bound (heartbeat) of the crash.
+ * - An instance that was only paused past its lease and got reaped notices on its next
+ *   heartbeat (it is no longer listed) and registers its sockets again, reporting users online.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis.js';
 import { Counter } from './local.js';
-import type { PresenceTracker } from './presence.js';
+import type { PresenceEvents, PresenceTracker } from './presence.js';
 
 const P = 'relay:pres:';
 const ADD = `redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2]); return redis.call('SCARD', KEYS[1])`;
 const REMOVE = `redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2]); return redis.call('SCARD', KEYS[1])`;
+
+/** Reaps a dead instance atomically; returns the users it leaves with no instance at all. */
+const REAP = `
+local inst, p = ARGV[1], ARGV[2]
+if redis.call('EXISTS', p .. 'alive:' .. inst) == 1 then return {} end
+if redis.call('SREM', p .. 'instances', inst) == 0 then return {} end
+local offline = {}
+for _, u in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':u')) do
+  redis.call('SREM', p .. 'u:' .. u, inst)
+  if redis.call('SCARD', p .. 'u:' .. u) == 0 then table.insert(offline, u) end
+end
+for _, d in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':d')) do
+  redis.call('SREM', p .. 'd:' .. d, inst)
+end
+redis.call('DEL', p .. 'inst:' .. inst .. ':u', p .. 'inst:' .. inst .. ':d')
+return offline`;
 
 export class RedisPresence implements PresenceTracker {
   readonly instanceId: string = randomUUID();
@@ -33,7 +52,8 @@ export class RedisPresence implements PresenceTracker {
   private readonly leaseMs: number;
   private readonly heartbeatMs: number;
   private timer?: NodeJS.Timeout;
-  private onOffline: (userIds: string[]) => void = () => {};
+  private beats = 0;
+  private events: PresenceEvents = { offline: () => {}, online: () => {} };
 
   constructor(
     private readonly redis: RedisClient,
@@ -82,8 +102,8 @@ export class RedisPresence implements PresenceTracker {
     return this.present('d', deviceIds);
   }
 
-  start(onOffline: (userIds: string[]) => void): void {
-    this.onOffline = onOffline;
+  start(events: PresenceEvents): void {
+    this.events = events;
     const beat = () =>
       this.heartbeat().catch((err: Error) => this.log.warn({ err: err.message }, 'presence heartbeat failed'));
     void beat();
@@ -93,32 +113,32 @@ export class RedisPresence implements PresenceTracker {
 
   private async heartbeat(): Promise<void> {
     await this.redis.set(`${P}alive:${this.instanceId}`, '1', { PX: this.leaseMs });
-    await this.redis.sAdd(`${P}instances`, this.instanceId);
+    const added = Number(await this.redis.sAdd(`${P}instances`, this.instanceId));
+    if (added === 1 && this.beats++ > 0) await this.reregister();
     const instances = await this.redis.sMembers(`${P}instances`);
     for (const inst of instances) {
       if (inst === this.instanceId) continue;
       if (await this.redis.exists(`${P}alive:${inst}`)) continue;
-      // Exactly one survivor wins the claim and reaps the dead instance.
-      if (Number(await this.redis.sRem(`${P}instances`, inst)) !== 1) continue;
-      const offline = await this.reap(inst);
+      const offline = (await this.redis.eval(REAP, { keys: [], arguments: [inst, P] })) as string[];
       if (offline.length) {
         this.log.info({ instance: inst, users: offline.length }, 'reaped a dead instance: its users are offline');
-        this.onOffline(offline);
+        this.events.offline(offline);
       }
     }
   }
 
-  private async reap(inst: string): Promise<string[]> {
-    const offline: string[] = [];
-    for (const userId of await this.redis.sMembers(this.instKey('u', inst))) {
-      const n = await this.redis.eval(REMOVE, { keys: [this.key('u', userId), this.instKey('u', inst)], arguments: [inst, userId] });
-      if (Number(n) === 0) offline.push(userId);
+  /** We were reaped while alive (a pause longer than the lease): put our sockets back. */
+  private async reregister(): Promise<void> {
+    this.log.warn('presence lease lapsed and this instance was reaped; registering its sockets again');
+    for (const deviceId of this.devices.keys()) {
+      await this.redis.eval(ADD, { keys: [this.key('d', deviceId), this.instKey('d')], arguments: [this.instanceId, deviceId] });
     }
-    for (const deviceId of await this.redis.sMembers(this.instKey('d', inst))) {
-      await this.redis.sRem(this.key('d', deviceId), inst);
+    const online: string[] = [];
+    for (const userId of this.users.keys()) {
+      const n = await this.redis.eval(ADD, { keys: [this.key('u', userId), this.instKey('u')], arguments: [this.instanceId, userId] });
+      if (Number(n) === 1) online.push(userId);
     }
-    await this.redis.del([this.instKey('u', inst), this.instKey('d', inst)]);
-    return offline;
+    if (online.length) this.events.online(online);
   }
 
   async stop(): Promise<void> {

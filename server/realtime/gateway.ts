@@ -58,8 +58,9 @@ export class Gateway {
 
   async start(): Promise<void> {
     this.controlUnsubscribe = await this.ctx.bus.subscribe(TOPICS.control, (payload) => this.onControl(payload));
-    this.presence.start((userIds) => {
-      for (const userId of userIds) void this.announcePresence(userId, 'offline');
+    this.presence.start({
+      offline: (userIds) => userIds.forEach((id) => void this.announcePresence(id, 'offline')),
+      online: (userIds) => userIds.forEach((id) => void this.announcePresence(id, 'online')),
     });
     this.sweepTimer = setInterval(() => void this.sweep(), this.ctx.config.revocationSweepMs);
     this.sweepTimer.unref();

@@ -1,0 +1,90 @@
+/** RedisPresence against a real redis-server: transitions, crash reaping (PRES2), self-repair. */
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis, type RedisClient } from '../redis.js';
+import { startRedis, type TestRedis } from '../test/redis-server.js';
+import { RedisPresence } from './redis.js';
+
+const log = pino({ level: 'silent' });
+const BOUND_MS = 1_000; // lease 600 ms, heartbeat 200 ms
+
+function tracker(redis: RedisClient) {
+  const events = { online: [] as string[], offline: [] as string[] };
+  const p = new RedisPresence(redis, log, BOUND_MS);
+  p.start({ offline: (ids) => events.offline.push(...ids), online: (ids) => events.online.push(...ids) });
+  return { p, events };
+}
+
+/** Simulates a crash: the instance stops beating and never cleans up. */
+function crash(p: RedisPresence) {
+  clearInterval((p as unknown as { timer: NodeJS.Timeout }).timer);
+}
+
+describe('RedisPresence', () => {
+  let server: TestRedis;
+  const clients: RedisClient[] = [];
+  const client = async () => {
+    const c = createRedis(server.url, log, 'test');
+    await c.connect();
+    clients.push(c);
+    return c;
+  };
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close().catch(() => {});
+    await server.stop();
+  });
+
+  it('PRES1: only the first socket anywhere and the last socket everywhere are transitions', async () => {
+    const a = tracker(await client());
+    const b = tracker(await client());
+    expect(await a.p.connect('u1', 'd1')).toBe(true);
+    expect(await a.p.connect('u1', 'd2')).toBe(false);
+    expect(await b.p.connect('u1', 'd3')).toBe(false);
+    expect(await a.p.onlineUsers(['u1', 'u2'])).toEqual(new Set(['u1']));
+    expect(await b.p.onlineDevices(['d1', 'd2', 'd3', 'd4'])).toEqual(new Set(['d1', 'd2', 'd3']));
+    expect(await a.p.disconnect('u1', 'd1')).toBe(false);
+    expect(await a.p.disconnect('u1', 'd2')).toBe(false);
+    expect(await b.p.disconnect('u1', 'd3')).toBe(true);
+    expect(await a.p.onlineUsers(['u1'])).toEqual(new Set());
+    await a.p.stop();
+    await b.p.stop();
+  });
+
+  it('PRES2: a crashed instance is reaped by exactly one survivor, its users reported offline once', async () => {
+    const dead = tracker(await client());
+    const s1 = tracker(await client());
+    const s2 = tracker(await client());
+    await dead.p.connect('crashed-user', 'crashed-device');
+    await s1.p.connect('kept-user', 'kept-device');
+    await dead.p.connect('kept-user', 'kept-device-2');
+    crash(dead.p);
+    await expect.poll(() => s1.events.offline.length + s2.events.offline.length, { timeout: 5_000 }).toBe(1);
+    expect([...s1.events.offline, ...s2.events.offline]).toEqual(['crashed-user']);
+    expect(await s1.p.onlineUsers(['crashed-user', 'kept-user'])).toEqual(new Set(['kept-user']));
+    expect(await s1.p.onlineDevices(['crashed-device', 'kept-device-2'])).toEqual(new Set());
+    await s1.p.stop();
+    await s2.p.stop();
+  });
+
+  it('PRES2: an instance reaped while merely paused registers its sockets again', async () => {
+    const paused = tracker(await client());
+    const other = tracker(await client());
+    await paused.p.connect('slow-user', 'slow-device');
+    // The lease lapses as if the process had been paused past it; the other instance reaps it.
+    const redis = await client();
+    crash(paused.p);
+    await redis.del(`relay:pres:alive:${paused.p.instanceId}`);
+    await expect.poll(() => other.events.offline, { timeout: 5_000 }).toEqual(['slow-user']);
+    // The paused instance resumes beating: it notices and comes back with its user online.
+    (paused.p as unknown as { timer?: NodeJS.Timeout }).timer = undefined;
+    paused.p.start({ offline: () => {}, online: (ids) => paused.events.online.push(...ids) });
+    await expect.poll(() => paused.events.online, { timeout: 5_000 }).toEqual(['slow-user']);
+    expect(await other.p.onlineUsers(['slow-user'])).toEqual(new Set(['slow-user']));
+    expect(await other.p.onlineDevices(['slow-device'])).toEqual(new Set(['slow-device']));
+    await paused.p.stop();
+    await other.p.stop();
+  });
+});
