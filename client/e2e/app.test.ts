@@ -210,6 +210,8 @@ describe('browser client, end to end', () => {
     await alice.getByRole('button', { name: 'Join history' }).click();
     await alice.getByRole('heading', { name: 'history', level: 1 }).waitFor();
     await alice.locator('.message-body', { hasText: `history ${total}` }).waitFor();
+    // carol signed up after alice's page loaded: her name is looked up, not shown as unknown.
+    await alice.locator('.message-author', { hasText: 'carol' }).first().waitFor({ timeout: 5_000 });
     expect(await alice.locator('.message-body', { hasText: /^history 1$/ }).count()).toBe(0);
     const list = alice.locator('.messages');
     for (let i = 0; i < 20 && !(await alice.getByText('This is the start of #history.').isVisible()); i++) {

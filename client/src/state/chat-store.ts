@@ -45,6 +45,8 @@ export class ChatStore {
   /** The latest message from someone else in the open channel, for the screen reader live region. */
   announcement = '';
 
+  private peopleTimer: ReturnType<typeof setTimeout> | null = null;
+  private peopleFetchedAt = 0;
   private readonly listeners = new Set<() => void>();
   private readonly offs: Array<() => void> = [];
   private typingTimer: ReturnType<typeof setInterval> | null = null;
@@ -110,6 +112,7 @@ export class ChatStore {
       }
       for (const c of channels) this.addChannel(c, { quiet: true });
       this.channelsLoaded = true;
+      this.peopleFetchedAt = Date.now();
       this.loadError = null;
     } catch (err) {
       this.loadError = describeError(err);
@@ -123,12 +126,14 @@ export class ChatStore {
   async refreshChannels(): Promise<void> {
     const channels = await api.channels();
     for (const c of channels) this.addChannel(c, { quiet: true });
+    this.ensurePeople(channels.flatMap((c) => (this.isMember(c) ? c.memberIds : [])));
     this.changed();
   }
 
   dispose(): void {
     for (const off of this.offs) off();
     if (this.typingTimer) clearInterval(this.typingTimer);
+    if (this.peopleTimer) clearTimeout(this.peopleTimer);
     this.rt.disconnect();
     this.listeners.clear();
   }
@@ -201,6 +206,7 @@ export class ChatStore {
     try {
       const page = await api.messages(channelId, { limit: PAGE_SIZE });
       this.merge(channelId, page);
+      this.ensurePeople(page.map((m) => m.senderId));
       v.loaded = true;
       v.hasMore = page.length === PAGE_SIZE;
       const last = page[page.length - 1];
@@ -301,6 +307,34 @@ export class ChatStore {
     this.changed();
   }
 
+  /**
+   * Someone we cannot name (a newcomer since the list was loaded): fetch the directory again,
+   * at most once every 2 s (a later call waits for the window). The API has no lookup by id, so
+   * only the first 50 people it lists can be found this way.
+   */
+  private ensurePeople(ids: Iterable<string>): void {
+    let unknown = false;
+    for (const id of ids) if (!this.people.has(id)) unknown = true;
+    if (!unknown || this.peopleTimer) return;
+    const wait = Math.max(0, this.peopleFetchedAt + 2_000 - Date.now());
+    this.peopleTimer = setTimeout(() => {
+      this.peopleFetchedAt = Date.now();
+      api.users().then(
+        (users) => {
+          this.peopleTimer = null;
+          for (const u of users) {
+            this.people.set(u.id, u);
+            if (!this.presence.has(u.id)) this.presence.set(u.id, u.online ? 'online' : 'offline');
+          }
+          this.changed();
+        },
+        () => {
+          this.peopleTimer = null;
+        },
+      );
+    }, wait);
+  }
+
   rememberPeople(list: Person[]): void {
     for (const p of list) this.people.set(p.id, p);
     this.changed();
@@ -310,7 +344,10 @@ export class ChatStore {
 
   private addChannel(c: Channel, opts: { quiet?: boolean } = {}): void {
     this.channels.set(c.id, c);
-    if (this.isMember(c)) this.rt.subscribe(c.id);
+    if (this.isMember(c)) {
+      this.rt.subscribe(c.id);
+      if (this.channelsLoaded) this.ensurePeople(c.memberIds);
+    }
     if (!opts.quiet) this.changed();
   }
 
@@ -326,6 +363,7 @@ export class ChatStore {
   private onMessage(message: Message): void {
     const added = this.merge(message.channelId, [message]);
     if (!added) return;
+    this.ensurePeople([message.senderId]);
     const typing = this.typing.get(message.channelId);
     typing?.delete(message.senderId);
     if (message.senderId !== this.me.id) {
