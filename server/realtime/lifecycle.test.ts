@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
 import { connect, openSocket, TestSocket } from '../test/ws-client.js';
 
-describe('token lifecycle (TOKEN_TTL 4s)', () => {
+// The three token tests wait on real expiry with separate users: run them side by side.
+describe.concurrent('token lifecycle (TOKEN_TTL 4s)', () => {
   let server: TestServer;
 
   beforeAll(async () => {
@@ -26,7 +27,7 @@ describe('token lifecycle (TOKEN_TTL 4s)', () => {
     return { socket, expiresAt: Date.parse(authenticated.expiresAt) };
   }
 
-  it('TOK1/TOK3: token_expiring arrives before exp (half the lifetime when short); not refreshed, the socket closes 4401 token_expired', async () => {
+  it('TOK1/TOK3: token_expiring arrives before exp (half the lifetime when short); not refreshed, the socket closes 4401 token_expired', async ({ expect }) => {
     const alice = await server.register('tokalice');
     const { socket, expiresAt } = await fresh(alice);
     const warning = await socket.next('token_expiring', 6_000);
@@ -38,7 +39,7 @@ describe('token lifecycle (TOKEN_TTL 4s)', () => {
     expect(socket.all('token_expiring')).toHaveLength(1);
   });
 
-  it('TOK2: refresh with a fresh token of the same device answers refreshed and moves the expiry', async () => {
+  it('TOK2: refresh with a fresh token of the same device answers refreshed and moves the expiry', async ({ expect }) => {
     const bob = await server.register('tokbob');
     const { socket, expiresAt } = await fresh(bob);
     await socket.next('token_expiring', 6_000);
@@ -59,7 +60,7 @@ describe('token lifecycle (TOKEN_TTL 4s)', () => {
     socket.close();
   });
 
-  it("TOK4: refresh with another user's or another device's token closes 4401 invalid_token", async () => {
+  it("TOK4: refresh with another user's or another device's token closes 4401 invalid_token", async ({ expect }) => {
     const carol = await server.register('tokcarol');
     const dave = await server.register('tokdave');
     const { socket } = await fresh(carol);
