@@ -752,7 +752,7 @@ async function main(): Promise<void> {
     t.ok = t.goal.startsWith('≥') ? t.value >= limit : t.value <= limit;
   }
   const trows: string[][] = [['target', 'measured', 'goal', 'met']];
-  for (const t of targets) trows.push([t.name, fmt(t.value, 2), t.goal, t.ok === undefined ? 'n/a' : t.ok ? 'yes' : 'NO']);
+  for (const t of targets) trows.push([t.name, fmt(t.value, t.unit === '×' ? 3 : 2), t.goal, t.ok === undefined ? 'n/a' : t.ok ? 'yes' : 'NO']);
 
   const warnings: string[] = [];
   for (const [name, r] of Object.entries(results)) {
