@@ -51,7 +51,16 @@ export const historyQuery = z.strictObject({
   after: messageId.optional(),
   limit: z.coerce.number().int().min(1).max(LIMITS.historyPageMax).default(LIMITS.historyPageDefault),
 });
-export const userSearchQuery = z.strictObject({ q: nulFree(z.string().max(64)).optional() });
+export const userSearchQuery = z.strictObject({
+  q: nulFree(z.string().max(64)).optional(),
+  /** Added to the contract: look people up by id (comma-separated, at most 100), e.g. channel members. */
+  ids: z
+    .string()
+    .max(100 * 37)
+    .transform((s) => [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))])
+    .pipe(z.array(z.string().max(64)).max(100, 'at most 100 ids'))
+    .optional(),
+});
 export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export const role = z.enum(['user', 'admin']);

@@ -61,4 +61,15 @@ describe('user search', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.message).toContain('role');
   });
+
+  it('looks people up by id (?ids=), disabled ones included, unknown and malformed ids skipped', async () => {
+    await server.ctx.pool.query('UPDATE users SET disabled = true WHERE id = $1', [alicia.userId]);
+    const res = await bob.get(`/api/users?ids=${alice.userId},${alicia.userId},not-a-uuid,00000000-0000-0000-0000-000000000000`);
+    expect(res.status).toBe(200);
+    expect(res.body.users.map((u: { username: string }) => u.username)).toEqual(['alice', 'alicia']);
+    expect(res.body.users[0]).toEqual({ id: alice.userId, username: 'alice', displayName: 'Alice Liddell', online: false });
+    const tooMany = await bob.get(`/api/users?ids=${Array.from({ length: 101 }, (_, i) => `id${i}`).join(',')}`);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.message).toContain('ids');
+  });
 });

@@ -1,5 +1,5 @@
 /** Users: creation (first account is an admin), lookup and presentation. */
-import { and, asc, count, eq, ilike, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, ilike, inArray, or, sql } from 'drizzle-orm';
 import type { User } from '../../shared/api.js';
 import type { Db } from '../db/client.js';
 import { users } from '../db/schema.js';
@@ -67,4 +67,11 @@ export async function searchUsers(db: Db, q: string | undefined): Promise<UserRo
     )
     .orderBy(asc(users.username))
     .limit(50);
+}
+
+/** Users by id (disabled ones included: their names still label old messages). */
+export async function findUsersByIds(db: Db, ids: string[]): Promise<UserRow[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db.select().from(users).where(inArray(users.id, valid)).orderBy(asc(users.username));
 }

@@ -25,6 +25,10 @@ export const api = {
   devices: () => http.get('/api/devices', z.object({ devices: z.array(device) })).then((r) => r.devices),
   revokeDevice: (id: string) => http.post(`/api/devices/${encodeURIComponent(id)}/revoke`, z.object({ device })).then((r) => r.device),
 
+  usersByIds: (ids: string[]) =>
+    http
+      .get(`/api/users?ids=${encodeURIComponent(ids.slice(0, 100).join(','))}`, z.object({ users: z.array(userSummary) }))
+      .then((r) => r.users),
   users: (q?: string) =>
     http.get(`/api/users${q ? `?q=${encodeURIComponent(q)}` : ''}`, z.object({ users: z.array(userSummary) })).then((r) => r.users),
 

@@ -46,7 +46,8 @@ export class ChatStore {
   announcement = '';
 
   private peopleTimer: ReturnType<typeof setTimeout> | null = null;
-  private peopleFetchedAt = 0;
+  /** Ids seen in channels whose people are not loaded yet. */
+  private readonly unknownPeople = new Set<string>();
   private readonly listeners = new Set<() => void>();
   private readonly offs: Array<() => void> = [];
   private typingTimer: ReturnType<typeof setInterval> | null = null;
@@ -112,7 +113,6 @@ export class ChatStore {
       }
       for (const c of channels) this.addChannel(c, { quiet: true });
       this.channelsLoaded = true;
-      this.peopleFetchedAt = Date.now();
       this.loadError = null;
     } catch (err) {
       this.loadError = describeError(err);
@@ -308,18 +308,16 @@ export class ChatStore {
   }
 
   /**
-   * Someone we cannot name (a newcomer since the list was loaded): fetch the directory again,
-   * at most once every 2 s (a later call waits for the window). The API has no lookup by id, so
-   * only the first 50 people it lists can be found this way.
+   * People we cannot name yet (newcomers, or beyond the first page of the directory): look them
+   * up by id, batching the ids seen within 200 ms into one request.
    */
   private ensurePeople(ids: Iterable<string>): void {
-    let unknown = false;
-    for (const id of ids) if (!this.people.has(id)) unknown = true;
-    if (!unknown || this.peopleTimer) return;
-    const wait = Math.max(0, this.peopleFetchedAt + 2_000 - Date.now());
+    for (const id of ids) if (!this.people.has(id)) this.unknownPeople.add(id);
+    if (this.unknownPeople.size === 0 || this.peopleTimer) return;
     this.peopleTimer = setTimeout(() => {
-      this.peopleFetchedAt = Date.now();
-      api.users().then(
+      const wanted = [...this.unknownPeople].slice(0, 100);
+      for (const id of wanted) this.unknownPeople.delete(id);
+      api.usersByIds(wanted).then(
         (users) => {
           this.peopleTimer = null;
           for (const u of users) {
@@ -327,12 +325,13 @@ export class ChatStore {
             if (!this.presence.has(u.id)) this.presence.set(u.id, u.online ? 'online' : 'offline');
           }
           this.changed();
+          if (this.unknownPeople.size) this.ensurePeople([]);
         },
         () => {
           this.peopleTimer = null;
         },
       );
-    }, wait);
+    }, 200);
   }
 
   rememberPeople(list: Person[]): void {
