@@ -82,7 +82,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       pool: database.pool,
       redis,
       bus,
-      tokens: new TokenService(config.jwtSecrets, config.tokenTtlMs, database.db),
+      tokens: new TokenService(config.jwtSecrets, config.tokenTtlMs, database.pool),
       metrics: createMetrics(),
       presence,
       sessionStore,

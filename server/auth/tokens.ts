@@ -12,10 +12,8 @@
  * - Nothing here throws at callers: results carry a reason from the contract.
  */
 import { createHash, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
-import { eq } from 'drizzle-orm';
 import jwt from 'jsonwebtoken';
-import type { Db } from '../db/client.js';
-import { devices, users } from '../db/schema.js';
+import type pg from 'pg';
 import { fingerprintMatches } from './fingerprint.js';
 
 export const TOKEN_TYP = 'relay-device+jwt';
@@ -57,14 +55,32 @@ function keyId(secret: Buffer): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 16);
 }
 
+interface DeviceRow {
+  user_id: string;
+  revoked: boolean;
+  disabled: boolean;
+  username: string;
+  display_name: string;
+  role: 'user' | 'admin';
+}
+
+/** A named (prepared once per connection) query: this runs for every socket that authenticates. */
+const DEVICE_STATUS = {
+  name: 'relay_device_status',
+  text: `SELECT d.user_id, d.revoked_at IS NOT NULL AS revoked, u.disabled, u.username, u.display_name, u.role
+           FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1`,
+};
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export class TokenService {
   private readonly keys: SigningKey[];
   private readonly byKid: Map<string, KeyObject>;
+  private readonly inFlight = new Map<string, Promise<DeviceRow | undefined>>();
 
   constructor(
     secrets: Buffer[],
     private readonly ttlMs: number,
-    private readonly db: Db,
+    private readonly pool: pg.Pool,
   ) {
     if (secrets.length === 0) throw new Error('TokenService needs at least one secret');
     this.keys = secrets.map((s) => ({ kid: keyId(s), key: createSecretKey(s) }));
@@ -119,34 +135,32 @@ export class TokenService {
     }
   }
 
-  /** Is this device active right now? Reads the database; never cached. */
-  async deviceStatus(deviceId: string, userId?: string): Promise<DeviceStatus> {
-    const rows = await this.db
-      .select({
-        deviceId: devices.id,
-        userId: devices.userId,
-        revokedAt: devices.revokedAt,
-        revokedReason: devices.revokedReason,
-        disabled: users.disabled,
-        username: users.username,
-        displayName: users.displayName,
-        role: users.role,
-      })
-      .from(devices)
-      .innerJoin(users, eq(users.id, devices.userId))
-      .where(eq(devices.id, deviceId))
-      .limit(1);
-    const row = rows[0];
-    if (!row || (userId && row.userId !== userId)) return { ok: false, reason: 'invalid_token' };
-    if (row.disabled) return { ok: false, reason: 'account_disabled' };
-    if (row.revokedAt) return { ok: false, reason: 'device_revoked' };
-    return {
-      ok: true,
-      identity: {
-        deviceId: row.deviceId,
-        user: { id: row.userId, username: row.username, displayName: row.displayName, role: row.role },
-      },
-    };
+  /**
+   * Is this device active right now? Reads the database every time, never cached. Concurrent
+   * asks for the same device (a reconnect storm, many tabs) share one in-flight query, whose
+   * answer is as fresh as each ask.
+   */
+  deviceStatus(deviceId: string, userId?: string): Promise<DeviceStatus> {
+    let pending = this.inFlight.get(deviceId);
+    if (!pending) {
+      pending = this.loadDevice(deviceId).finally(() => this.inFlight.delete(deviceId));
+      this.inFlight.set(deviceId, pending);
+    }
+    return pending.then((row) => {
+      if (!row || (userId && row.user_id !== userId)) return { ok: false, reason: 'invalid_token' } as const;
+      if (row.disabled) return { ok: false, reason: 'account_disabled' } as const;
+      if (row.revoked) return { ok: false, reason: 'device_revoked' } as const;
+      return {
+        ok: true,
+        identity: { deviceId, user: { id: row.user_id, username: row.username, displayName: row.display_name, role: row.role } },
+      } as const;
+    });
+  }
+
+  private async loadDevice(deviceId: string): Promise<DeviceRow | undefined> {
+    if (!UUID.test(deviceId)) return undefined;
+    const { rows } = await this.pool.query<DeviceRow>({ ...DEVICE_STATUS, values: [deviceId] });
+    return rows[0];
   }
 
   /**
