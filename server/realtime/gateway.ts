@@ -174,6 +174,15 @@ export class Gateway {
         .catch((err: Error) => this.ctx.log.warn({ err: err.message }, 'user topic subscribe failed'));
     }
     if (!conn.open) return;
+    // PRES1: the socket counts in presence before its client hears `authenticated`. Otherwise a
+    // client that opens a socket on B, then closes its socket on A, could be reported offline
+    // (A's removal seeing no other socket yet) and online again when B's count lands.
+    conn.inPresence = true;
+    const online = await this.presence.connect(conn.userId, conn.deviceId).catch((err: Error) => {
+      this.ctx.log.warn({ err: err.message }, 'presence connect failed');
+      return false;
+    });
+    if (!conn.open) return;
     conn.send({
       type: 'authenticated',
       user: identity.user,
@@ -182,11 +191,6 @@ export class Gateway {
       ref: frame.ref,
     });
     this.scheduleExpiry(conn);
-    conn.inPresence = true;
-    const online = await this.presence.connect(conn.userId, conn.deviceId).catch((err: Error) => {
-      this.ctx.log.warn({ err: err.message }, 'presence connect failed');
-      return false;
-    });
     if (online) await this.announcePresence(conn.userId, 'online');
   }
 
