@@ -30,6 +30,8 @@ export class Connection implements HubMember {
   readonly channels = new Set<string>();
   /** Channels being (re)played: live frames wait here until the replay is out. */
   private pending?: Map<string, Array<{ frame: Buffer; messageId: string }>>;
+  /** Per channel, the newest message id a `since` replay has sent to this socket. */
+  private readonly replayedThrough = new Map<string, bigint>();
   private chain: Promise<void> = Promise.resolve();
   readonly timers: { auth?: NodeJS.Timeout; warn?: NodeJS.Timeout; expire?: NodeJS.Timeout } = {};
 
@@ -67,7 +69,18 @@ export class Connection implements HubMember {
   deliver(channelId: string, frame: Buffer, messageId: string): void {
     const queue = this.pending?.get(channelId);
     if (queue) queue.push({ frame, messageId });
-    else this.sendRaw(frame);
+    else if (!this.replayed(channelId, messageId)) this.sendRaw(frame);
+  }
+
+  /**
+   * Whether a replay already sent this message. A message can be committed (and so replayed)
+   * before its sender's instance publishes it, and the publish can land after the replay ended:
+   * without this check that message would reach the socket twice. Ids grow in commit order
+   * (MSG4), so every id up to the last replayed one was part of the replay.
+   */
+  private replayed(channelId: string, messageId: string): boolean {
+    const through = this.replayedThrough.get(channelId);
+    return through !== undefined && messageId !== '' && BigInt(messageId) <= through;
   }
 
   /** Holds live frames of `channelId` until `endReplay`. */
@@ -81,10 +94,12 @@ export class Connection implements HubMember {
     if (!queue) return;
     this.pending!.delete(channelId);
     if (this.pending!.size === 0) this.pending = undefined;
-    const last = lastReplayedId ? BigInt(lastReplayedId) : -1n;
+    if (lastReplayedId) {
+      const last = BigInt(lastReplayedId);
+      if (last > (this.replayedThrough.get(channelId) ?? -1n)) this.replayedThrough.set(channelId, last);
+    }
     for (const { frame, messageId } of queue) {
-      if (messageId && BigInt(messageId) <= last) continue;
-      this.sendRaw(frame);
+      if (!this.replayed(channelId, messageId)) this.sendRaw(frame);
     }
   }
 
