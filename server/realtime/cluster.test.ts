@@ -278,6 +278,27 @@ describe('presence across instances', () => {
     await expect.poll(() => presenceOf(bobB, alice.userId, channelId), { timeout: 5_000 }).toEqual(['online', 'offline']);
   });
 
+  it('PRES1: quick connect-and-close cycles (reloads) on A: bob on B sees online/offline strictly alternating, ending offline', async () => {
+    const alice = await registerAt(A.url, name('alice'));
+    const bob = await registerAt(B.url, name('bob'));
+    const channelId = await sharedChannel(alice, bob);
+    const bobB = await sock(B.url, bob);
+    await subscribe(bobB, channelId);
+    const CYCLES = 15;
+    for (let i = 0; i < CYCLES; i++) {
+      const s = await sock(A.url, alice); // `authenticated` received
+      s.close(); // at once: the online and the offline announcements race each other
+      await s.closedPromise;
+    }
+    await expect.poll(() => presenceOf(bobB, alice.userId, channelId).at(-1), { timeout: 5_000 }).toBe('offline');
+    await new Promise((r) => setTimeout(r, 500));
+    const seen = presenceOf(bobB, alice.userId, channelId);
+    expect(seen.every((st, i) => st === (i % 2 === 0 ? 'online' : 'offline')), seen.join(',')).toBe(true);
+    expect(seen.at(-1)).toBe('offline');
+    const users = await via(bob, B.url).get(`/api/users?q=${alice.auth.user.username}`);
+    expect(users.body.users.find((u: { id: string }) => u.id === alice.userId)?.online).toBe(false);
+  });
+
   it('PRES2: kill -9 of the instance holding alice: bob on B sees her offline within PRESENCE_TTL_MS', async () => {
     const C = await spawnServer(env);
     extra.push(C);

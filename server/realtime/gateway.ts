@@ -41,6 +41,8 @@ export class Gateway {
   private readonly pendingByIp = new Map<string, number>();
   private readonly all = new Set<Connection>();
   private readonly typingSentAt = new Map<string, number>();
+  /** Per user, the tail of this instance's presence announcements (see announcePresence). */
+  private readonly presenceOrder = new Map<string, Promise<void>>();
   private nextId = 0;
   private closing = false;
   private sweepTimer?: NodeJS.Timeout;
@@ -333,7 +335,21 @@ export class Gateway {
     }
   }
 
-  private async announcePresence(userId: string, status: 'online' | 'offline'): Promise<void> {
+  /**
+   * PRES1: one instance's presence events for a user go out in the order they were decided.
+   * Each announcement reads the user's channels first; without this chain a quick connect and
+   * close could publish `offline` before `online` and leave observers with the wrong state.
+   */
+  private announcePresence(userId: string, status: 'online' | 'offline'): Promise<void> {
+    const next = (this.presenceOrder.get(userId) ?? Promise.resolve()).then(() => this.publishPresence(userId, status));
+    this.presenceOrder.set(userId, next);
+    void next.then(() => {
+      if (this.presenceOrder.get(userId) === next) this.presenceOrder.delete(userId);
+    });
+    return next;
+  }
+
+  private async publishPresence(userId: string, status: 'online' | 'offline'): Promise<void> {
     try {
       const { rows } = await this.ctx.pool.query<{ channel_id: string }>({
         name: 'relay_user_channels',
