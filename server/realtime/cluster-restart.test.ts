@@ -9,7 +9,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type HttpClient } from '../test/harness.js';
-import { baseServerEnv, registerAt, spawnServer, type ServerProcess } from '../test/process.js';
+import { baseServerEnv, killSpawned, registerAt, spawnServer, type ServerProcess } from '../test/process.js';
 import { connect, openSocket, type TestSocket } from '../test/ws-client.js';
 import { Connection } from './connection.js';
 import { TokenBucket } from './limiter.js';
@@ -29,6 +29,7 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.stop();
   for (const s of sockets.splice(0)) s.ws.terminate();
   await Promise.all(procs.splice(0).map((p) => p.killAll()));
+  await killSpawned();
 });
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()));

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type HttpClient } from '../test/harness.js';
-import { baseServerEnv, registerAt, spawnServer, type ServerProcess } from '../test/process.js';
+import { baseServerEnv, killSpawned, registerAt, spawnServer, type ServerProcess } from '../test/process.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import { connect, type TestSocket } from '../test/ws-client.js';
 
@@ -96,6 +96,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of sockets) s.ws.terminate();
   await server?.killAll();
+  await killSpawned();
   await redis?.stop();
 });
 

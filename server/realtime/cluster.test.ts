@@ -7,9 +7,9 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, DEFAULT_PASSWORD, HttpClient } from '../test/harness.js';
-import { baseServerEnv, registerAt, spawnServer, via, type ServerProcess } from '../test/process.js';
+import { baseServerEnv, killSpawned, registerAt, spawnServer, via, type ServerProcess } from '../test/process.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
-import { connect, openSocket, type Frame, type TestSocket } from '../test/ws-client.js';
+import { connect, type Frame, type TestSocket } from '../test/ws-client.js';
 
 const PRESENCE_TTL_MS = 3_000;
 const REVOKE_BOUND_MS = 2_000;
@@ -71,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of sockets) s.ws.terminate();
   await Promise.all([A, B, ...extra].filter(Boolean).map((p) => p.killAll()));
+  await killSpawned(); // anything a failed beforeAll left behind
   await redis?.stop();
   if (Object.keys(measured).length) console.log('cluster latencies (ms):', JSON.stringify(measured));
 });

@@ -18,6 +18,23 @@ import { DEFAULT_PASSWORD, HttpClient, testSecret } from './harness.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
+/** Process groups spawned by this test worker and not yet reaped. */
+const live = new Set<number>();
+let exitHook = false;
+
+/** SIGKILLs every process group this test worker spawned that is still running. */
+export async function killSpawned(): Promise<void> {
+  for (const pid of live) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  const deadline = Date.now() + 5_000;
+  while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -94,6 +111,21 @@ export async function spawnServer(
     });
   });
   const pid = child.pid!;
+  live.add(pid);
+  void exit.then(() => live.delete(pid));
+  if (!exitHook) {
+    exitHook = true;
+    // Last resort if the test worker itself goes away: no server outlives it.
+    process.once('exit', () => {
+      for (const p of live) {
+        try {
+          process.kill(-p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    });
+  }
   const url = `http://127.0.0.1:${port}`;
 
   const waitExit = (timeoutMs = 10_000): Promise<ExitStatus> =>
