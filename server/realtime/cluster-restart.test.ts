@@ -268,7 +268,7 @@ describe('SUB3: a publish that lands after the replay ended', () => {
       { send: (d) => sent.push(String(d)), close: () => {}, bufferedAmount: 0 },
       { ip: '127.0.0.1' },
       new TokenBucket(100, 100),
-      { onClosed: () => {}, maxBufferedBytes: 1 << 20 },
+      { onMessage: () => {}, onClosed: () => {}, onTaskFailed: () => {}, maxBufferedBytes: 1 << 20 },
     );
     const frame = (id: string) => Buffer.from(`{"type":"message","message":{"id":"${id}"}}`);
     conn.beginReplay('ch');

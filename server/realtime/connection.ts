@@ -7,33 +7,45 @@
 import { CLOSE_REASONS, type CloseReason } from '../../shared/codes.js';
 import type { HubMember } from './hub.js';
 import type { TokenBucket } from './limiter.js';
-import type { ConnectionInfo, GatewaySocket } from './socket.js';
+import type { ConnectionHandle, ConnectionInfo, GatewaySocket } from './socket.js';
 
 export type ConnectionState = 'awaiting_auth' | 'authenticating' | 'authenticated' | 'closed';
 
+/** The gateway's side of every connection: one object shared by all of them. */
 export interface ConnectionHooks {
+  onMessage(conn: Connection, text: string): void;
   /** Called once, when the connection leaves every index (any close path). */
   onClosed(conn: Connection, reason: CloseReason | 'peer_closed'): void;
+  /** An unexpected failure inside a queued task (a bug): reported, then the socket is closed. */
+  onTaskFailed(conn: Connection, err: unknown): void;
   maxBufferedBytes: number;
 }
 
-export class Connection implements HubMember {
+/**
+ * Per-socket state is kept small (an idle authenticated socket is mostly this object): no
+ * closures or timers of its own; token expiry is driven by the gateway's shared ticker, and the
+ * channel set and replay bookkeeping exist only once used.
+ */
+export class Connection implements HubMember, ConnectionHandle {
   state: ConnectionState = 'awaiting_auth';
   userId = '';
   deviceId = '';
   role: 'user' | 'admin' = 'user';
+  /** Token expiry (epoch ms) and when to send `token_expiring`; checked by the gateway's ticker. */
   expiresAt = 0;
+  warnAt = 0;
   /** Set once presence has counted this socket, so only counted sockets are uncounted. */
   inPresence = false;
   /** A close is decided: nothing more is read, frames accepted before it are still answered. */
   draining = false;
-  readonly channels = new Set<string>();
+  private subscribed?: Set<string>;
   /** Channels being (re)played: live frames wait here until the replay is out. */
   private pending?: Map<string, Array<{ frame: Buffer; messageId: string }>>;
   /** Per channel, the newest message id a `since` replay has sent to this socket. */
-  private readonly replayedThrough = new Map<string, bigint>();
+  private replayedThrough?: Map<string, bigint>;
   private chain: Promise<void> = Promise.resolve();
-  readonly timers: { auth?: NodeJS.Timeout; warn?: NodeJS.Timeout; expire?: NodeJS.Timeout } = {};
+  /** Only while awaiting authentication (AUTH3). */
+  authTimer?: NodeJS.Timeout;
 
   constructor(
     readonly id: string,
@@ -47,9 +59,42 @@ export class Connection implements HubMember {
     return this.state !== 'closed';
   }
 
-  /** Runs `task` after every frame received before it. */
+  /** The channels this socket is subscribed to. */
+  get channels(): ReadonlySet<string> {
+    return this.subscribed ?? EMPTY;
+  }
+
+  addChannel(channelId: string): void {
+    (this.subscribed ??= new Set()).add(channelId);
+  }
+
+  /** Returns true when the socket was subscribed to the channel. */
+  removeChannel(channelId: string): boolean {
+    return this.subscribed?.delete(channelId) ?? false;
+  }
+
+  /**
+   * Runs `task` after every frame received before it. A task that throws (a bug: handlers answer
+   * their own errors) is reported and the socket closed, so the chain never jams.
+   */
   enqueue(task: () => Promise<void> | void): void {
-    this.chain = this.chain.then(() => (this.open ? task() : undefined));
+    this.chain = this.chain
+      .then(() => (this.open ? task() : undefined))
+      .catch((err: unknown) => {
+        this.hooks.onTaskFailed(this, err);
+        this.close('try_again_later');
+      });
+  }
+
+  // ConnectionHandle: what the transport calls.
+  message(text: string): void {
+    this.hooks.onMessage(this, text);
+  }
+  binary(): void {
+    this.close('binary_not_supported');
+  }
+  closed(): void {
+    this.closedByPeer();
   }
 
   /** Sends a frame (already serialized). Drops the socket if it cannot keep up. */
@@ -79,13 +124,19 @@ export class Connection implements HubMember {
    * (MSG4), so every id up to the last replayed one was part of the replay.
    */
   private replayed(channelId: string, messageId: string): boolean {
-    const through = this.replayedThrough.get(channelId);
+    const through = this.replayedThrough?.get(channelId);
     return through !== undefined && messageId !== '' && BigInt(messageId) <= through;
   }
 
   /** Holds live frames of `channelId` until `endReplay`. */
   beginReplay(channelId: string): void {
     (this.pending ??= new Map()).set(channelId, []);
+  }
+
+  /** Drops held frames (the subscription failed and was undone). */
+  discardReplay(channelId: string): void {
+    this.pending?.delete(channelId);
+    if (this.pending?.size === 0) this.pending = undefined;
   }
 
   /** Flushes held frames, skipping messages the replay already sent (id ≤ lastReplayedId). */
@@ -96,6 +147,7 @@ export class Connection implements HubMember {
     if (this.pending!.size === 0) this.pending = undefined;
     if (lastReplayedId) {
       const last = BigInt(lastReplayedId);
+      this.replayedThrough ??= new Map();
       if (last > (this.replayedThrough.get(channelId) ?? -1n)) this.replayedThrough.set(channelId, last);
     }
     for (const { frame, messageId } of queue) {
@@ -118,9 +170,10 @@ export class Connection implements HubMember {
     this.hooks.onClosed(this, 'peer_closed');
   }
 
-  clearTimers(): void {
-    clearTimeout(this.timers.auth);
-    clearTimeout(this.timers.warn);
-    clearTimeout(this.timers.expire);
+  clearAuthTimer(): void {
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
   }
 }
+
+const EMPTY: ReadonlySet<string> = new Set();

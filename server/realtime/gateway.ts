@@ -18,7 +18,7 @@ import type { AppContext } from '../context.js';
 import { canRead, loadChannel } from '../messaging/channels.js';
 import { messagesSince, storeMessage } from '../messaging/messages.js';
 import type { PresenceTracker } from '../presence/presence.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionHooks } from './connection.js';
 import { ChannelHub, TopicRefs } from './hub.js';
 import { TokenBucket } from './limiter.js';
 import type { ConnectionHandle, ConnectionInfo, GatewaySocket } from './socket.js';
@@ -27,6 +27,8 @@ type Ctx = Pick<AppContext, 'config' | 'log' | 'db' | 'pool' | 'bus' | 'tokens' 
 
 const TYPING_THROTTLE_MS = 2_000;
 const MAX_TOKEN_WARNING_MS = 60_000;
+/** Granularity of token_expiring / token_expired: one shared timer for every socket. */
+const EXPIRY_TICK_MS = 250;
 
 function refOf(value: unknown): string | undefined {
   const ref = (value as { ref?: unknown } | null)?.ref;
@@ -46,6 +48,8 @@ export class Gateway {
   private nextId = 0;
   private closing = false;
   private sweepTimer?: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
+  private readonly hooks: ConnectionHooks;
   private sweepFailures = 0;
   private controlUnsubscribe?: Unsubscribe;
   private readonly instance = Math.random().toString(36).slice(2, 8);
@@ -56,6 +60,12 @@ export class Gateway {
   ) {
     this.hub = new ChannelHub(ctx.bus);
     this.userTopics = new TopicRefs(ctx.bus);
+    this.hooks = {
+      onMessage: (conn, text) => this.onMessage(conn, text),
+      onClosed: (conn, reason) => this.forget(conn, reason),
+      onTaskFailed: (conn, err) => this.ctx.log.error({ err: (err as Error)?.message, conn: conn.id }, 'socket task failed; closing it'),
+      maxBufferedBytes: ctx.config.ws.maxBufferedBytes,
+    };
   }
 
   async start(): Promise<void> {
@@ -66,6 +76,8 @@ export class Gateway {
     });
     this.sweepTimer = setInterval(() => void this.sweep(), this.ctx.config.revocationSweepMs);
     this.sweepTimer.unref();
+    this.expiryTimer = setInterval(() => this.checkExpiry(Date.now()), EXPIRY_TICK_MS);
+    this.expiryTimer.unref();
   }
 
   /** Whether another unauthenticated socket may be opened from this address (AUTH7). */
@@ -85,18 +97,14 @@ export class Gateway {
       socket,
       info,
       new TokenBucket(config.ws.ratePerSec, config.ws.burst),
-      { onClosed: (c, reason) => this.forget(c, reason), maxBufferedBytes: config.ws.maxBufferedBytes },
+      this.hooks,
     );
     this.all.add(conn);
     this.pendingByIp.set(info.ip, (this.pendingByIp.get(info.ip) ?? 0) + 1);
     this.ctx.metrics.sockets.inc({ state: 'pending' });
-    conn.timers.auth = setTimeout(() => conn.close('authentication_timeout'), config.authTimeoutMs);
+    conn.authTimer = setTimeout(() => conn.close('authentication_timeout'), config.authTimeoutMs);
     if (this.closing) conn.close('going_away');
-    return {
-      message: (text) => this.onMessage(conn, text),
-      binary: () => conn.close('binary_not_supported'),
-      closed: () => conn.closedByPeer(),
-    };
+    return conn;
   }
 
   private onMessage(conn: Connection, text: string): void {
@@ -159,7 +167,7 @@ export class Gateway {
     const userConns = this.byUser.get(identity.user.id);
     if ((userConns?.size ?? 0) >= this.ctx.config.maxSocketsPerUser) return conn.close('too_many_sockets');
 
-    clearTimeout(conn.timers.auth);
+    conn.clearAuthTimer();
     this.leavePending(conn);
     conn.state = 'authenticated';
     conn.userId = identity.user.id;
@@ -196,15 +204,22 @@ export class Gateway {
     if (online) await this.announcePresence(conn.userId, 'online');
   }
 
-  /** PRES-less token lifecycle (TOK1–TOK3): warn before expiry, close at expiry. */
+  /** Token lifecycle (TOK1, TOK3): when to warn before expiry; the ticker acts on it. */
   private scheduleExpiry(conn: Connection): void {
-    clearTimeout(conn.timers.warn);
-    clearTimeout(conn.timers.expire);
     const remaining = conn.expiresAt - Date.now();
-    const lead = Math.min(MAX_TOKEN_WARNING_MS, Math.floor(remaining / 2));
-    const expiresAt = new Date(conn.expiresAt).toISOString();
-    conn.timers.warn = setTimeout(() => conn.send({ type: 'token_expiring', expiresAt }), Math.max(0, remaining - lead));
-    conn.timers.expire = setTimeout(() => conn.close('token_expired'), Math.max(0, remaining));
+    conn.warnAt = conn.expiresAt - Math.min(MAX_TOKEN_WARNING_MS, Math.floor(remaining / 2));
+  }
+
+  /** One pass over the sockets: warn those about to expire, close those expired. */
+  private checkExpiry(now: number): void {
+    for (const conn of this.all) {
+      if (conn.state !== 'authenticated') continue;
+      if (now >= conn.expiresAt) conn.close('token_expired');
+      else if (conn.warnAt && now >= conn.warnAt) {
+        conn.warnAt = 0;
+        conn.send({ type: 'token_expiring', expiresAt: new Date(conn.expiresAt).toISOString() });
+      }
+    }
   }
 
   private async handle(conn: Connection, frame: ClientFrame): Promise<void> {
@@ -236,13 +251,14 @@ export class Gateway {
     if (!conn.open) return;
     const already = conn.channels.has(channel.id);
     conn.beginReplay(channel.id);
-    if (!already) {
-      conn.channels.add(channel.id);
-      await this.hub.join(channel.id, conn);
-    }
     let last: string | undefined;
     let truncated = false;
+    let done = false;
     try {
+      if (!already) {
+        conn.addChannel(channel.id);
+        await this.hub.join(channel.id, conn);
+      }
       if (frame.since) {
         const replay = await messagesSince(this.ctx.pool, channel.id, frame.since);
         truncated = replay.truncated;
@@ -252,13 +268,20 @@ export class Gateway {
       const online = await this.presence.onlineUsers(channel.memberIds);
       const presence = Object.fromEntries(channel.memberIds.map((id) => [id, online.has(id) ? 'online' : 'offline']));
       conn.send({ type: 'subscribed', channelId: channel.id, presence, ...(truncated ? { truncated } : {}), ref: frame.ref });
+      done = true;
     } finally {
-      conn.endReplay(channel.id, last);
+      if (done || already) conn.endReplay(channel.id, last);
+      else {
+        // The subscription failed half-way: undo it, so no live message reaches a socket that
+        // never got `subscribed` (the handler answers internal_error).
+        conn.discardReplay(channel.id);
+        this.unsubscribe(conn, channel.id);
+      }
     }
   }
 
   private unsubscribe(conn: Connection, channelId: string): void {
-    if (conn.channels.delete(channelId)) this.hub.leave(channelId, conn);
+    if (conn.removeChannel(channelId)) this.hub.leave(channelId, conn);
   }
 
   private async sendMessage(conn: Connection, frame: ClientFrameOf<'send'>): Promise<void> {
@@ -419,7 +442,7 @@ export class Gateway {
 
   /** Removes a closed connection from every index; reports presence when it was the last. */
   private forget(conn: Connection, reason: CloseReason | 'peer_closed'): void {
-    conn.clearTimers();
+    conn.clearAuthTimer();
     this.all.delete(conn);
     this.ctx.metrics.wsCloses.inc({ reason });
     if (!conn.userId) {
@@ -427,8 +450,7 @@ export class Gateway {
       return;
     }
     this.ctx.metrics.sockets.dec({ state: 'authenticated' });
-    for (const channelId of conn.channels) this.hub.leave(channelId, conn);
-    conn.channels.clear();
+    for (const channelId of [...conn.channels]) this.unsubscribe(conn, channelId);
     remove(this.byDevice, conn.deviceId, conn);
     if (remove(this.byUser, conn.userId, conn)) this.userTopics.release(TOPICS.user(conn.userId));
     if (!conn.inPresence) return;
@@ -444,6 +466,7 @@ export class Gateway {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweepTimer);
+    clearInterval(this.expiryTimer);
     for (const conn of [...this.all]) conn.close('going_away');
     // Let the offline presence events of the sockets just closed go out before leaving.
     await new Promise((r) => setTimeout(r, 50));

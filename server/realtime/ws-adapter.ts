@@ -11,11 +11,12 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parse as parseCookies } from 'cookie';
 import proxyAddr from 'proxy-addr';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { LIMITS } from '../../shared/codes.js';
 import { FINGERPRINT_COOKIE } from '../auth/fingerprint.js';
 import type { Logger } from '../logger.js';
 import type { Gateway } from './gateway.js';
+import type { ConnectionHandle, GatewaySocket } from './socket.js';
 
 export interface WebSocketAdapter {
   close(): Promise<void>;
@@ -23,6 +24,54 @@ export interface WebSocketAdapter {
 
 function reject(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+}
+
+const TEXT = { binary: false } as const;
+const kSocket = Symbol('relay.socket');
+type TaggedWebSocket = WebSocket & { [kSocket]: WsSocket };
+
+/**
+ * One per socket, with its methods on the prototype: the per-socket cost is this object and
+ * the `ws` instance, not a set of closures.
+ */
+class WsSocket implements GatewaySocket {
+  alive = true;
+  handle!: ConnectionHandle;
+  constructor(
+    readonly ws: WebSocket,
+    readonly live: Set<WsSocket>,
+  ) {}
+  send(data: string | Buffer): void {
+    this.ws.send(data, TEXT);
+  }
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+}
+
+// Listeners shared by every socket (`this` is the ws instance).
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const { handle } = (this as TaggedWebSocket)[kSocket];
+  if (isBinary) handle.binary();
+  else handle.message(data.toString());
+}
+function onPong(this: WebSocket): void {
+  (this as TaggedWebSocket)[kSocket].alive = true;
+}
+function onClose(this: WebSocket): void {
+  const sock = (this as TaggedWebSocket)[kSocket];
+  sock.live.delete(sock);
+  sock.handle.closed();
+}
+function onError(): void {
+  // A 'close' follows every error; the socket's state is settled there.
+}
+/** ws closes an oversized frame with 1009 itself, without a reason: give it the contract's. */
+function closeWithReason(this: WebSocket, code?: number, reason?: string | Buffer): void {
+  WebSocket.prototype.close.call(this, code, reason ?? (code === 1009 ? 'frame_too_big' : undefined));
 }
 
 /** Same host as the request, or an exact entry of ALLOWED_ORIGINS. Absent: not a browser. */
@@ -52,7 +101,7 @@ export function attachWebSocket(opts: {
     perMessageDeflate: false,
     clientTracking: false,
   });
-  const live = new Map<WebSocket, { alive: boolean }>();
+  const live = new Set<WsSocket>();
 
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -66,43 +115,28 @@ export function attachWebSocket(opts: {
     if (!gateway.canAcceptFrom(ip)) return reject(socket, 429, 'Too Many Requests');
     const fingerprint = parseCookies(req.headers.cookie ?? '')[FINGERPRINT_COOKIE];
     wss.handleUpgrade(req, socket, head, (ws) => {
-      // ws closes an oversized frame with 1009 itself; give that close the contract's reason.
-      const close = ws.close.bind(ws);
-      ws.close = (code?: number, reason?: string | Buffer) => close(code, reason ?? (code === 1009 ? 'frame_too_big' : undefined));
-      const handle = gateway.accept(
-        {
-          send: (data) => ws.send(data, { binary: false }),
-          close: (code, reason) => ws.close(code, reason),
-          get bufferedAmount() {
-            return ws.bufferedAmount;
-          },
-        },
-        { ip, fingerprint },
-      );
-      const state = { alive: true };
-      live.set(ws, state);
-      ws.on('pong', () => {
-        state.alive = true;
-      });
-      ws.on('message', (data, isBinary) => (isBinary ? handle.binary() : handle.message(data.toString())));
-      ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
-      ws.on('close', () => {
-        live.delete(ws);
-        handle.closed();
-      });
+      ws.close = closeWithReason;
+      const sock = new WsSocket(ws, live);
+      (ws as TaggedWebSocket)[kSocket] = sock;
+      live.add(sock);
+      ws.on('message', onMessage);
+      ws.on('pong', onPong);
+      ws.on('error', onError);
+      ws.on('close', onClose);
+      sock.handle = gateway.accept(sock, { ip, fingerprint });
     });
   };
   opts.server.on('upgrade', onUpgrade);
 
   // One timer for every socket: a peer that missed the previous ping is terminated.
   const heartbeat = setInterval(() => {
-    for (const [ws, state] of live) {
-      if (!state.alive) {
-        ws.terminate();
+    for (const sock of live) {
+      if (!sock.alive) {
+        sock.ws.terminate();
         continue;
       }
-      state.alive = false;
-      ws.ping();
+      sock.alive = false;
+      sock.ws.ping();
     }
   }, opts.heartbeatMs);
   heartbeat.unref();
@@ -115,7 +149,7 @@ export function attachWebSocket(opts: {
       // Sockets got 1001; give their close handshakes a moment, then cut what is left.
       const deadline = Date.now() + 2_000;
       while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const ws of live.keys()) ws.terminate();
+      for (const sock of live) sock.ws.terminate();
       wss.close();
     },
   };
