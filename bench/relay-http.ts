@@ -4,46 +4,18 @@
  * and the setup the benchmark needs: users, a public channel, and their memberships.
  */
 import WebSocket from 'ws';
+import { HttpClient, type HttpResult } from '../server/test/http-client.js';
 
 export const BENCH_PASSWORD = 'bench password 12345';
 
-export class RelayHttp {
-  readonly cookies = new Map<string, string>();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  auth: any;
-
-  constructor(readonly baseUrl: string) {}
-
+export class RelayHttp extends HttpClient {
   get origin(): string {
     return new URL(this.baseUrl).origin;
   }
 
-  cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const headers: Record<string, string> = { origin: this.origin };
-    if (this.cookies.size) headers.cookie = this.cookieHeader();
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(this.baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    for (const sc of res.headers.getSetCookie()) {
-      const [pair] = sc.split(';');
-      const i = pair.indexOf('=');
-      const name = pair.slice(0, i).trim();
-      const value = pair.slice(i + 1).trim();
-      if (/max-age=0|expires=thu, 01 jan 1970/i.test(sc) || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, body: parsed };
+  override request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
+    // Like a browser on the app's own page: state-changing requests carry the app's Origin.
+    return super.request(method, path, body, { origin: this.origin, ...headers });
   }
 
   async expect(method: string, path: string, body: unknown, status: number) {
