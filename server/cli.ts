@@ -13,7 +13,7 @@ import { connectDatabase } from './db/client.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { users } from './db/schema.js';
-import { createLogger } from './logger.js';
+import { createLogger, describeError } from './logger.js';
 import { insertUser } from './users/users.js';
 import { AppError } from './errors.js';
 
@@ -88,4 +88,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+main().catch((err: unknown) => fail(describeError(err).message));

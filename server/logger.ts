@@ -38,3 +38,24 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     destination,
   );
 }
+
+/**
+ * An error as a log-safe object. drizzle's DrizzleQueryError puts the query's parameters in its
+ * message ("Failed query: … params: …"), and parameters can be password hashes or tokens: only
+ * the SQL text, the driver's own message and code, and the stack frames are kept.
+ */
+export function describeError(err: unknown): { name?: string; message: string; code?: string; query?: string; stack?: string } {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const cause = (err as Error & { cause?: { message?: string; code?: string } }).cause;
+  const query = (err as Error & { query?: unknown }).query;
+  const isQueryError = typeof query === 'string' && err.message.startsWith('Failed query');
+  const message = isQueryError ? (cause?.message ?? 'query failed') : err.message;
+  const frames = (err.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  return {
+    name: err.name,
+    message,
+    code: (isQueryError ? cause?.code : (err as Error & { code?: string }).code) ?? undefined,
+    query: isQueryError ? (query as string) : undefined,
+    stack: frames.length ? `${err.name}: ${message}\n${frames.join('\n')}` : undefined,
+  };
+}

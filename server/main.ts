@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, describeError } from './logger.js';
 import { startServer } from './server.js';
 
 function readConfig(): Config {
@@ -22,7 +22,7 @@ function readConfig(): Config {
 async function runInstance(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   const server = await startServer(config, { log }).catch((err: Error) => {
-    log.fatal({ err: err.message }, 'failed to start');
+    log.fatal({ err: describeError(err) }, 'failed to start');
     process.exit(1);
   });
   let stopping = false;

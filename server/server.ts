@@ -16,7 +16,7 @@ import { connectDatabase } from './db/client.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { closeSessionStore, createSessionStore } from './http/session.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, describeError, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
 import { channelRoutes, directRoutes } from './messaging/routes.js';
 import { LocalPresence } from './presence/local.js';
@@ -40,7 +40,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   for (const w of config.warnings) log.warn(w);
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err: Error) => log.error({ err: err.message }, 'shutdown step failed'));
+    for (const fn of cleanups.reverse()) await fn().catch((err: Error) => log.error({ err: describeError(err) }, 'shutdown step failed'));
   };
 
   try {

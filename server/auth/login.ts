@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { AuthResponse } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
+import { describeError } from '../logger.js';
 import type { Db } from '../db/client.js';
 import { devices } from '../db/schema.js';
 import { storeCall } from '../http/session.js';
@@ -73,7 +74,7 @@ export async function signIn(
 
   if (previousDeviceId) {
     await revokeDevices(ctx, { deviceId: previousDeviceId }, 'logged_out', { id: previousUserId ?? null, ip: req.ip ?? null }).catch(
-      (err: Error) => ctx.log.warn({ err: err.message }, 'previous device of a replaced session not revoked'),
+      (err: Error) => ctx.log.warn({ err: describeError(err) }, 'previous device of a replaced session not revoked'),
     );
   }
 

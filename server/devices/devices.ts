@@ -12,6 +12,7 @@ import type { RevocationReason } from '../../shared/codes.js';
 import { recordAudit } from '../admin/audit.js';
 import { TOPICS, type ControlEvent } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
+import { describeError } from '../logger.js';
 import type { Db } from '../db/client.js';
 import { devices } from '../db/schema.js';
 
@@ -111,7 +112,7 @@ export async function announceRevocation(
   ctx.metrics.revocations.inc({ reason }, deviceIds.length);
   const event: ControlEvent = { kind: 'revoke_devices', deviceIds, reason };
   await ctx.bus.publish(TOPICS.control, JSON.stringify(event)).catch((err: Error) => {
-    ctx.log.error({ err: err.message, count: deviceIds.length }, 'revocation not published; the sweep will close the sockets');
+    ctx.log.error({ err: describeError(err), count: deviceIds.length }, 'revocation not published; the sweep will close the sockets');
   });
 }
 

@@ -2,7 +2,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
 import { AppError, invalidRequest, notFound } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { describeError, type Logger } from '../logger.js';
 
 /** A zod failure as one sentence that names the field. */
 export function describeZodError(error: z.ZodError): string {
@@ -29,7 +29,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     else if (err?.type === 'charset.unsupported' || err?.type === 'encoding.unsupported')
       error = new AppError('unsupported_media_type', 'Unsupported body encoding');
     else {
-      log.error({ err: { message: err?.message, stack: err?.stack }, method: req.method, path: req.path }, 'unhandled error');
+      log.error({ err: describeError(err), method: req.method, path: req.path }, 'unhandled error');
       error = new AppError('internal_error', 'Something went wrong');
     }
     if (res.headersSent) return;

@@ -15,6 +15,7 @@ import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/
 import type { CloseReason, RevocationReason } from '../../shared/codes.js';
 import { TOPICS, type ControlEvent, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
+import { describeError } from '../logger.js';
 import { canRead, loadChannel } from '../messaging/channels.js';
 import { messagesSince, storeMessage } from '../messaging/messages.js';
 import type { PresenceTracker } from '../presence/presence.js';
@@ -63,7 +64,7 @@ export class Gateway {
     this.hooks = {
       onMessage: (conn, text) => this.onMessage(conn, text),
       onClosed: (conn, reason) => this.forget(conn, reason),
-      onTaskFailed: (conn, err) => this.ctx.log.error({ err: (err as Error)?.message, conn: conn.id }, 'socket task failed; closing it'),
+      onTaskFailed: (conn, err) => this.ctx.log.error({ err: describeError(err), conn: conn.id }, 'socket task failed; closing it'),
       maxBufferedBytes: ctx.config.ws.maxBufferedBytes,
     };
   }
@@ -144,7 +145,7 @@ export class Gateway {
       try {
         await this.handle(conn, frame);
       } catch (err) {
-        this.ctx.log.error({ err: (err as Error).message, type: frame.type }, 'frame handler failed');
+        this.ctx.log.error({ err: describeError(err), type: frame.type }, 'frame handler failed');
         conn.send({ type: 'error', code: 'internal_error', message: 'Something went wrong; try again', ref: frame.ref });
       }
     });
@@ -181,7 +182,7 @@ export class Gateway {
       // First local socket of this user: listen for their channel_added/channel_removed.
       await this.userTopics
         .acquire(TOPICS.user(conn.userId), (payload) => this.onUserEvent(conn.userId, payload))
-        .catch((err: Error) => this.ctx.log.warn({ err: err.message }, 'user topic subscribe failed'));
+        .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'user topic subscribe failed'));
     }
     if (!conn.open) return;
     // PRES1: the socket counts in presence before its client hears `authenticated`. Otherwise a
@@ -189,7 +190,7 @@ export class Gateway {
     // (A's removal seeing no other socket yet) and online again when B's count lands.
     conn.inPresence = true;
     const online = await this.presence.connect(conn.userId, conn.deviceId).catch((err: Error) => {
-      this.ctx.log.warn({ err: err.message }, 'presence connect failed');
+      this.ctx.log.warn({ err: describeError(err) }, 'presence connect failed');
       return false;
     });
     if (!conn.open) return;
@@ -304,7 +305,7 @@ export class Gateway {
       // One publish per message; every instance fans the same string out to its subscribers.
       await this.hub
         .publish(message.channelId, 'm', conn.id, message.id, JSON.stringify({ type: 'message', message }))
-        .catch((err: Error) => this.ctx.log.warn({ err: err.message }, 'message stored but not published; replay will deliver it'));
+        .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'message stored but not published; replay will deliver it'));
     }
     conn.send({ type: 'ack', clientMsgId: frame.clientMsgId, message, ref: frame.ref });
   }
@@ -385,7 +386,7 @@ export class Gateway {
         ),
       );
     } catch (err) {
-      this.ctx.log.warn({ err: (err as Error).message }, 'presence event not published');
+      this.ctx.log.warn({ err: describeError(err) }, 'presence event not published');
     }
   }
 
@@ -428,7 +429,7 @@ export class Gateway {
     } catch (err) {
       // Fail closed: sockets whose devices cannot be checked twice in a row are sent away.
       this.sweepFailures += 1;
-      this.ctx.log.error({ err: (err as Error).message, failures: this.sweepFailures }, 'revocation sweep failed');
+      this.ctx.log.error({ err: describeError(err), failures: this.sweepFailures }, 'revocation sweep failed');
       if (this.sweepFailures >= 2) for (const conn of [...this.all]) if (conn.state === 'authenticated') conn.close('try_again_later');
     }
   }
@@ -458,7 +459,7 @@ export class Gateway {
     void this.presence
       .disconnect(userId, deviceId)
       .then((offline) => (offline ? this.announcePresence(userId, 'offline') : undefined))
-      .catch((err: Error) => this.ctx.log.warn({ err: err.message }, 'presence disconnect failed'));
+      .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'presence disconnect failed'));
   }
 
   /** Shutdown: refuse new sockets, close every socket with 1001 going_away, stop background work. */
