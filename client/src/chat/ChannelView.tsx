@@ -8,6 +8,7 @@ import { useStore } from '../state/use-store.js';
 import { Avatar, Icon } from '../ui/bits.js';
 import { formatDay, formatFull, formatTime } from '../ui/format.js';
 import { navigate } from '../ui/router.js';
+import { AddPeopleDialog } from './dialogs.js';
 
 const GROUP_MS = 5 * 60_000;
 
@@ -19,6 +20,8 @@ export function ChannelView({ channelId }: { channelId: string }) {
   const partnerStatus = partner ? (store.presence.get(partner) ?? 'offline') : undefined;
   const online = channel.memberIds.filter((id) => store.presence.get(id) === 'online').length;
   const [leaveError, setLeaveError] = useState<string | null>(null);
+  const [adding, setAdding] = useState(false);
+  const canAdd = channel.kind !== 'direct' && store.isMember(channel);
 
   const leave = async () => {
     try {
@@ -63,6 +66,11 @@ export function ChannelView({ channelId }: { channelId: string }) {
             ))}
           </div>
         )}
+        {canAdd && (
+          <button type="button" className="button small" onClick={() => setAdding(true)} aria-label="Add people" title="Add people">
+            <Icon name="plus" size={14} /> <span className="wide-only">Add people</span>
+          </button>
+        )}
         {channel.kind !== 'direct' && (
           <button type="button" className="button small subtle" onClick={() => void leave()}>
             Leave
@@ -74,6 +82,7 @@ export function ChannelView({ channelId }: { channelId: string }) {
           {leaveError}
         </p>
       )}
+      {adding && canAdd && <AddPeopleDialog channelId={channelId} onClose={() => setAdding(false)} />}
       <MessageList channelId={channelId} title={title} direct={!!partner} />
       <TypingIndicator channelId={channelId} />
       <Composer channelId={channelId} label={partner ? `Message ${title}` : `Message #${title}`} />

@@ -1,9 +1,9 @@
-/** New channel, new direct message, and browse public channels. */
+/** New channel, new direct message, browse public channels, and add people to a channel. */
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import type { UserSummary } from '../../../shared/api.js';
 import { LIMITS } from '../../../shared/codes.js';
 import { api } from '../api/endpoints.js';
-import { describeError } from '../api/http.js';
+import { ApiError, describeError } from '../api/http.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, Icon, Modal } from '../ui/bits.js';
 import { navigate } from '../ui/router.js';
@@ -51,6 +51,42 @@ function PersonRow({ u, selected, onPick, action }: { u: UserSummary; selected?:
   );
 }
 
+/**
+ * A search box over the directory and a list of people to tick, for choosing who joins a
+ * channel. `exclude` hides people who are in it already.
+ */
+function PeoplePicker({ selected, onToggle, exclude, autoFocus }: { selected: Set<string>; onToggle: (id: string) => void; exclude?: readonly string[]; autoFocus?: boolean }) {
+  const [q, setQ] = useState('');
+  const { users, error } = usePeopleSearch(q);
+  const id = useId();
+  const shown = exclude ? users?.filter((u) => !exclude.includes(u.id)) : users;
+  return (
+    <div className="field">
+      <label htmlFor={id}>Add people {selected.size > 0 && <span className="muted">({selected.size} selected)</span>}</label>
+      <input id={id} type="search" placeholder="Search by name or username" value={q} onChange={(e) => setQ(e.target.value)} data-autofocus={autoFocus || undefined} />
+      {error && (
+        <p className="notice error" role="alert">
+          {error}
+        </p>
+      )}
+      <ul className="people-list compact" aria-label="People to add" aria-busy={users === null}>
+        {shown?.map((u) => (
+          <PersonRow key={u.id} u={u} selected={selected.has(u.id)} onPick={() => onToggle(u.id)} action={selected.has(u.id) ? 'Remove' : 'Add'} />
+        ))}
+        {shown && shown.length === 0 && <li className="muted list-empty">{q.trim() ? `Nobody to add matches “${q}”.` : 'Nobody else to add.'}</li>}
+      </ul>
+    </div>
+  );
+}
+
+/** A set of ids with one id flipped in or out. */
+function toggled(s: Set<string>, id: string): Set<string> {
+  const n = new Set(s);
+  if (n.has(id)) n.delete(id);
+  else n.add(id);
+  return n;
+}
+
 export function NewDirectDialog({ onClose }: { onClose: () => void }) {
   const store = useStore();
   const [q, setQ] = useState('');
@@ -78,7 +114,7 @@ export function NewDirectDialog({ onClose }: { onClose: () => void }) {
           Search people
         </label>
         <Icon name="search" size={16} />
-        <input id={searchId} type="search" placeholder="Search by name or username" value={q} onChange={(e) => setQ(e.target.value)} autoFocus />
+        <input id={searchId} type="search" placeholder="Search by name or username" value={q} onChange={(e) => setQ(e.target.value)} data-autofocus />
       </div>
       {(error || searchError) && (
         <p className="notice error" role="alert">
@@ -101,11 +137,9 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
   const [name, setName] = useState('');
   const [kind, setKind] = useState<'public' | 'private'>('public');
   const [members, setMembers] = useState<Set<string>>(new Set());
-  const [q, setQ] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const { users } = usePeopleSearch(q);
-  const ids = { name: useId(), search: useId() };
+  const nameId = useId();
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -122,20 +156,12 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
     }
   };
 
-  const toggle = (id: string) =>
-    setMembers((s) => {
-      const n = new Set(s);
-      if (n.has(id)) n.delete(id);
-      else n.add(id);
-      return n;
-    });
-
   return (
     <Modal title="New channel" onClose={onClose}>
       <form onSubmit={submit} className="stack">
         <div className="field">
-          <label htmlFor={ids.name}>Name</label>
-          <input id={ids.name} value={name} maxLength={LIMITS.channelNameMax} onChange={(e) => setName(e.target.value)} placeholder="e.g. design-review" autoFocus />
+          <label htmlFor={nameId}>Name</label>
+          <input id={nameId} value={name} maxLength={LIMITS.channelNameMax} onChange={(e) => setName(e.target.value)} placeholder="e.g. design-review" data-autofocus />
         </div>
         <fieldset className="field">
           <legend>Who can find it</legend>
@@ -158,17 +184,7 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
             </label>
           </div>
         </fieldset>
-        {kind === 'private' && (
-          <div className="field">
-            <label htmlFor={ids.search}>Add people {members.size > 0 && <span className="muted">({members.size} selected)</span>}</label>
-            <input id={ids.search} type="search" placeholder="Search by name or username" value={q} onChange={(e) => setQ(e.target.value)} />
-            <ul className="people-list compact" aria-label="People to add">
-              {users?.map((u) => (
-                <PersonRow key={u.id} u={u} selected={members.has(u.id)} onPick={() => toggle(u.id)} action={members.has(u.id) ? 'Remove' : 'Add'} />
-              ))}
-            </ul>
-          </div>
-        )}
+        {kind === 'private' && <PeoplePicker selected={members} onToggle={(id) => setMembers((s) => toggled(s, id))} />}
         {error && (
           <p className="notice error" role="alert">
             {error}
@@ -227,7 +243,7 @@ export function BrowseChannelsDialog({ onClose }: { onClose: () => void }) {
           Filter channels
         </label>
         <Icon name="search" size={16} />
-        <input id={searchId} type="search" placeholder="Filter channels" value={q} onChange={(e) => setQ(e.target.value)} autoFocus />
+        <input id={searchId} type="search" placeholder="Filter channels" value={q} onChange={(e) => setQ(e.target.value)} data-autofocus />
       </div>
       {error && (
         <p className="notice error" role="alert">
@@ -263,6 +279,72 @@ export function BrowseChannelsDialog({ onClose }: { onClose: () => void }) {
         {all.length === 0 && !refreshed && <li className="muted list-empty">Loading channels…</li>}
         {all.length === 0 && refreshed && <li className="muted list-empty">{q ? `No public channel matches “${q}”.` : 'No public channels yet. Create the first one.'}</li>}
       </ul>
+    </Modal>
+  );
+}
+
+/** Why one person could not be added, in words (403: we may not add to this channel; 404: it or they are gone). */
+function addFailure(name: string, err: unknown): string {
+  if (err instanceof ApiError && err.status === 403) return `You cannot add ${name}: ${describeError(err).replace(/\.?$/, '.')}`;
+  if (err instanceof ApiError && err.status === 404)
+    return `Could not add ${name}: ${/channel/i.test(err.message) ? 'this channel no longer exists.' : 'that account no longer exists.'}`;
+  return `Could not add ${name}: ${describeError(err)}`;
+}
+
+/**
+ * Add people to a public or private channel we belong to: POST /api/channels/:id/members for
+ * each person picked, one after another. Each answer's member list updates the channel at once;
+ * whoever could not be added stays picked, with the reason shown.
+ */
+export function AddPeopleDialog({ channelId, onClose }: { channelId: string; onClose: () => void }) {
+  const store = useStore();
+  const channel = store.channels.get(channelId);
+  const [picked, setPicked] = useState<Set<string>>(new Set());
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (picked.size === 0) return setError('Pick at least one person to add.');
+    setBusy(true);
+    setError(null);
+    const left = new Set(picked);
+    const failures: string[] = [];
+    for (const userId of picked) {
+      try {
+        await store.addMember(channelId, userId);
+        left.delete(userId);
+      } catch (err) {
+        failures.push(addFailure(store.personName(userId), err));
+        // Refused for the channel itself (we are no longer a member): the rest would fail alike.
+        if (err instanceof ApiError && err.status === 403) break;
+      }
+    }
+    if (failures.length === 0) return onClose();
+    setPicked(left);
+    setError(failures.join(' '));
+    setBusy(false);
+  };
+
+  const n = picked.size;
+  return (
+    <Modal title={`Add people to ${channel?.kind === 'private' ? '' : '#'}${channel?.name ?? 'this channel'}`} onClose={onClose}>
+      <form onSubmit={submit} className="stack">
+        <PeoplePicker selected={picked} onToggle={(id) => setPicked((s) => toggled(s, id))} exclude={channel?.memberIds ?? []} autoFocus />
+        {error && (
+          <p className="notice error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="modal-actions">
+          <button type="button" className="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="button primary" disabled={busy}>
+            {busy ? 'Adding…' : n > 1 ? `Add ${n} people` : 'Add'}
+          </button>
+        </div>
+      </form>
     </Modal>
   );
 }

@@ -296,6 +296,13 @@ export class ChatStore {
     this.select(c.id);
   }
 
+  /** Adds someone to a channel we belong to; the answer's member list replaces ours at once. */
+  async addMember(channelId: string, userId: string): Promise<Channel> {
+    const c = await api.addMember(channelId, userId);
+    this.addChannel(c);
+    return c;
+  }
+
   async leave(channelId: string): Promise<void> {
     await api.leaveChannel(channelId);
     const c = this.channels.get(channelId);

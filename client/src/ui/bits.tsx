@@ -32,19 +32,31 @@ export function PresenceDot({ status }: { status: 'online' | 'offline' }) {
   );
 }
 
-/** A modal built on <dialog>: focus is trapped and Escape closes it, by the browser. */
-export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
+/**
+ * A modal built on <dialog>: focus is trapped and Escape closes it, by the browser. On opening,
+ * the element marked `data-autofocus` takes the focus (React's autoFocus fires before showModal,
+ * which would move it to the first button); on closing, the focus goes back where it was.
+ */
+export function Modal({ title, onClose, children, wide, describedBy }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean; describedBy?: string }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => d?.close();
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    if (d && !d.open) {
+      d.showModal();
+      d.querySelector<HTMLElement>('[data-autofocus]')?.focus();
+    }
+    return () => {
+      d?.close();
+      if (opener?.isConnected) opener.focus();
+    };
   }, []);
   return (
     <dialog
       ref={ref}
       className={`modal${wide ? ' wide' : ''}`}
       aria-labelledby="modal-title"
+      aria-describedby={describedBy}
       onClose={onClose}
       onClick={(e) => {
         if (e.target === ref.current) onClose();
