@@ -369,6 +369,36 @@ describe('registration closed', () => {
   });
 });
 
+describe('a session store that fails while signing in', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.close());
+
+  it('answers 503 and leaves no user, no device and no session behind (register and login)', async () => {
+    const store = server.ctx.sessionStore;
+    const realSet = store.set.bind(store);
+    const counts = async () =>
+      (await server.ctx.pool.query('SELECT (SELECT count(*) FROM users)::int AS users, (SELECT count(*) FROM devices)::int AS devices')).rows[0];
+    await server.register('existing');
+    const before = await counts();
+    // The real store, made to fail its write once per request, as a store outage would.
+    store.set = (_sid, _session, cb) => cb?.(new Error('store down'));
+    try {
+      const reg = await server.client().post('/api/auth/register', { username: 'newcomer', password: DEFAULT_PASSWORD });
+      expect(reg.status).toBe(503);
+      const login = await server.client().post('/api/auth/login', { username: 'existing', password: DEFAULT_PASSWORD });
+      expect(login.status).toBe(503);
+      expect(await counts()).toEqual(before);
+    } finally {
+      store.set = realSet;
+    }
+    // Once the store answers again, the same registration succeeds (not a 409 from a leftover row).
+    expect((await server.client().post('/api/auth/register', { username: 'newcomer', password: DEFAULT_PASSWORD })).status).toBe(201);
+  });
+});
+
 describe('sessions in a Redis that stops answering (paused, not dead)', () => {
   let redis: TestRedis;
   let server: TestServer;

@@ -26,8 +26,8 @@ const regenerate = (req: Request) => storeCall((cb) => req.session.regenerate(cb
 const save = (req: Request) => storeCall((cb) => req.session.save(cb));
 
 /**
- * Creates the session first (a store failure aborts before anything is written), then runs
- * `writeUser` and the device insert in one transaction; on failure the new session is destroyed.
+ * Regenerates the session, then in one transaction runs `writeUser`, inserts the device and
+ * saves the session; on any failure nothing is committed and the new session is destroyed.
  */
 export async function signIn(
   ctx: AppContext,
@@ -61,12 +61,15 @@ export async function signIn(
           fingerprintHash: fingerprint.hash,
         })
         .returning();
+      // The session is stored before the rows commit: a store that fails (or does not answer)
+      // rolls them back, so a 503 leaves no user or active device behind. A commit that fails
+      // after the save leaves a session naming rows that do not exist, which authenticates nothing.
+      req.session.userId = u.id;
+      req.session.deviceId = d.id;
+      req.session.createdAt = Date.now();
+      await save(req);
       return { user: u, device: d };
     }));
-    req.session.userId = user.id;
-    req.session.deviceId = device.id;
-    req.session.createdAt = Date.now();
-    await save(req);
   } catch (err) {
     await destroySession(req);
     throw err;
