@@ -136,9 +136,11 @@ export class TokenService {
   }
 
   /**
-   * Is this device active right now? Reads the database every time, never cached. Concurrent
-   * asks for the same device (a reconnect storm, many tabs) share one in-flight query, whose
-   * answer is as fresh as each ask.
+   * Is this device active? Reads the database, never a cache. Concurrent asks for the same
+   * device (a reconnect storm, many tabs) share one in-flight query, so an answer can predate its
+   * ask by up to one query's time; a revocation committed in that window still reaches the
+   * socket through the revocation event (the gateway checks sockets against recent revocations
+   * when it registers them) and, failing that, the sweep.
    */
   deviceStatus(deviceId: string, userId?: string): Promise<DeviceStatus> {
     let pending = this.inFlight.get(deviceId);

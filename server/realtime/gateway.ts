@@ -30,6 +30,7 @@ const TYPING_THROTTLE_MS = 2_000;
 const MAX_TOKEN_WARNING_MS = 60_000;
 /** Granularity of token_expiring / token_expired: one shared timer for every socket. */
 const EXPIRY_TICK_MS = 250;
+const REVOKED_MEMORY_MS = 120_000;
 
 function refOf(value: unknown): string | undefined {
   const ref = (value as { ref?: unknown } | null)?.ref;
@@ -44,6 +45,12 @@ export class Gateway {
   private readonly pendingByIp = new Map<string, number>();
   private readonly all = new Set<Connection>();
   private readonly typingSentAt = new Map<string, number>();
+  /**
+   * Revocations heard on the bus recently (device id → reason, time). A socket whose token was
+   * checked just before its device was revoked registers only after the event went by; it is
+   * checked against this list when it registers (REV1), instead of waiting for the sweep.
+   */
+  private readonly recentlyRevoked = new Map<string, { reason: RevocationReason; at: number }>();
   /** Per user, the tail of this instance's presence announcements (see announcePresence). */
   private readonly presenceOrder = new Map<string, Promise<void>>();
   private nextId = 0;
@@ -178,6 +185,8 @@ export class Gateway {
     this.ctx.metrics.sockets.inc({ state: 'authenticated' });
     add(this.byUser, conn.userId, conn);
     add(this.byDevice, conn.deviceId, conn);
+    const revoked = this.recentlyRevoked.get(conn.deviceId);
+    if (revoked) return conn.close(revoked.reason);
     if (!userConns) {
       // First local socket of this user: listen for their channel_added/channel_removed.
       await this.userTopics
@@ -398,7 +407,17 @@ export class Gateway {
       return;
     }
     if (event.kind === 'revoke_devices') {
-      for (const deviceId of event.deviceIds) this.closeDevice(deviceId, event.reason);
+      const now = Date.now();
+      for (const deviceId of event.deviceIds) {
+        this.recentlyRevoked.delete(deviceId); // re-inserted at the end: the map stays in time order
+        this.recentlyRevoked.set(deviceId, { reason: event.reason, at: now });
+        this.closeDevice(deviceId, event.reason);
+      }
+      // A token check takes milliseconds; two minutes of memory is plenty, and bounds the map.
+      for (const [id, r] of this.recentlyRevoked) {
+        if (now - r.at < REVOKED_MEMORY_MS) break;
+        this.recentlyRevoked.delete(id);
+      }
     }
   }
 
