@@ -71,6 +71,7 @@ export const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_IP: int(50, 1),
   LOGIN_RATE_LIMIT_PER_USERNAME: int(10, 1),
   LOGIN_RATE_LIMIT_WINDOW: duration('15m'),
+  CHANNEL_WRITE_RATE_LIMIT: int(60, 1),
   PRESENCE_TTL_MS: int(30_000, 1000),
   WORKERS: int(1, 1),
   MAX_SOCKETS_PER_USER: int(20, 1),
@@ -103,7 +104,8 @@ export interface Config {
   registrationOpen: boolean;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
-  rateLimits: { loginPerIp: number; loginPerUsername: number; windowMs: number };
+  /** Login/register per IP and username per window; channel writes (create, add, direct) per user per window. */
+  rateLimits: { loginPerIp: number; loginPerUsername: number; windowMs: number; channelWrites: number };
   presenceTtlMs: number;
   workers: number;
   maxSocketsPerUser: number;
@@ -238,6 +240,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       loginPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
       loginPerUsername: e.LOGIN_RATE_LIMIT_PER_USERNAME,
       windowMs: e.LOGIN_RATE_LIMIT_WINDOW,
+      channelWrites: e.CHANNEL_WRITE_RATE_LIMIT,
     },
     presenceTtlMs: e.PRESENCE_TTL_MS,
     workers: e.WORKERS,

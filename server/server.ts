@@ -15,6 +15,7 @@ import type { AppContext } from './context.js';
 import { connectDatabase } from './db/client.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
+import { userLimiter } from './http/rate-limit.js';
 import { closeSessionStore, createSessionStore } from './http/session.js';
 import { createLogger, describeError, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
@@ -88,9 +89,16 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       sessionStore,
     };
 
+    // One budget per user for creating channels and memberships (shared state everyone lists).
+    const channelWrites = userLimiter({
+      name: 'channel-writes',
+      windowMs: config.rateLimits.windowMs,
+      limit: config.rateLimits.channelWrites,
+      redis,
+    });
     const app = createApp(ctx, [
-      ['/channels', channelRoutes(ctx)],
-      ['/direct', directRoutes(ctx)],
+      ['/channels', channelRoutes(ctx, channelWrites)],
+      ['/direct', directRoutes(ctx, channelWrites)],
     ]);
     const httpServer = http.createServer(app);
     httpServer.keepAliveTimeout = 65_000;

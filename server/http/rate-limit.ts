@@ -1,6 +1,7 @@
 /**
- * Rate limits for login and register, per IP and per username (express-rate-limit, in Redis when
- * REDIS_URL is set so every instance counts together). A limited request gets 429 rate_limited
+ * Rate limits: login and register per IP and per username, and per-user limits on writes to
+ * shared state (express-rate-limit, in Redis when REDIS_URL is set so every instance counts
+ * together). A limited request gets 429 rate_limited
  * with Retry-After; a store failure is a 503, never an unlimited pass.
  */
 import type { Request, RequestHandler } from 'express';
@@ -25,13 +26,13 @@ function usernameKey(req: Request): string {
   return `u:${typeof raw === 'string' ? raw.trim().toLowerCase().slice(0, 64) : ''}`;
 }
 
-export function authLimiters(opts: {
+interface LimiterOptions {
   name: string;
   windowMs: number;
-  perIp: number;
-  perUsername: number;
   redis?: RedisClient;
-}): RequestHandler[] {
+}
+
+function limiterParts(opts: LimiterOptions) {
   const store = (prefix: string): Store | undefined =>
     opts.redis
       ? new RedisStore({
@@ -48,6 +49,16 @@ export function authLimiters(opts: {
       next(rateLimited(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
     },
   };
+  return { store, common };
+}
+
+const failClosed =
+  (mw: RequestHandler): RequestHandler =>
+  (req, res, next) =>
+    mw(req, res, (err?: unknown) => (err ? next(err instanceof Error && 'status' in err ? err : serviceUnavailable()) : next()));
+
+export function authLimiters(opts: LimiterOptions & { perIp: number; perUsername: number }): RequestHandler[] {
+  const { store, common } = limiterParts(opts);
   const perIp = rateLimit({
     ...common,
     limit: opts.perIp,
@@ -62,9 +73,21 @@ export function authLimiters(opts: {
     skipSuccessfulRequests: true,
     keyGenerator: usernameKey,
   });
-  const failClosed =
-    (mw: RequestHandler): RequestHandler =>
-    (req, res, next) =>
-      mw(req, res, (err?: unknown) => (err ? next(err instanceof Error && 'status' in err ? err : serviceUnavailable()) : next()));
   return [failClosed(perIp), failClosed(perUsername)];
+}
+
+/**
+ * A per-user limit on a kind of write (keyed by the session's user, or the address without one),
+ * so one account cannot flood shared state, e.g. thousands of public channels in everyone's list.
+ */
+export function userLimiter(opts: LimiterOptions & { limit: number }): RequestHandler {
+  const { store, common } = limiterParts(opts);
+  return failClosed(
+    rateLimit({
+      ...common,
+      limit: opts.limit,
+      store: store('user'),
+      keyGenerator: (req) => (req.session?.userId ? `user:${req.session.userId}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
+    }),
+  );
 }

@@ -26,7 +26,8 @@ async function membersOf(db: Pick<Db, 'select'>, channelIds: string[]): Promise<
   const rows = await db
     .select({ channelId: channelMembers.channelId, userId: channelMembers.userId })
     .from(channelMembers)
-    .where(inArray(channelMembers.channelId, channelIds))
+    // One array parameter, not one parameter per id: Postgres takes at most 65,535 parameters.
+    .where(sql`${channelMembers.channelId} = ANY(${sql.param(channelIds)}::uuid[])`)
     .orderBy(channelMembers.joinedAt);
   for (const r of rows) map.get(r.channelId)!.push(r.userId);
   return map;

@@ -1,5 +1,5 @@
 /** /api/channels and /api/direct: channels, membership and message history. */
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { addMemberBody, createChannelBody, directBody, historyQuery } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
 import { forbidden, notFound } from '../errors.js';
@@ -16,7 +16,8 @@ import {
 } from './channels.js';
 import { messageHistory } from './messages.js';
 
-export function channelRoutes(ctx: AppContext): Router {
+/** `writeLimit`: one per-user budget (shared with /api/direct) for creating channels and memberships. */
+export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Router {
   const router = Router();
 
   router.get(
@@ -26,6 +27,7 @@ export function channelRoutes(ctx: AppContext): Router {
 
   router.post(
     '/',
+    writeLimit,
     endpoint(ctx, { access: 'session', body: createChannelBody, status: 201 }, async ({ auth, body }) => ({
       channel: await createChannel(ctx, { ...body, creatorId: auth.user.id }),
     })),
@@ -48,6 +50,7 @@ export function channelRoutes(ctx: AppContext): Router {
 
   router.post(
     '/:id/members',
+    writeLimit,
     endpoint(ctx, { access: 'session', body: addMemberBody }, async ({ req, auth, body }) => ({
       channel: await addMemberBy(ctx, String(req.params.id), auth.user.id, body.userId),
     })),
@@ -66,10 +69,11 @@ export function channelRoutes(ctx: AppContext): Router {
   return router;
 }
 
-export function directRoutes(ctx: AppContext): Router {
+export function directRoutes(ctx: AppContext, writeLimit: RequestHandler): Router {
   const router = Router();
   router.post(
     '/',
+    writeLimit,
     endpoint(ctx, { access: 'session', body: directBody }, async ({ auth, body }) => ({
       channel: await directChannel(ctx, auth.user.id, body.userId),
     })),

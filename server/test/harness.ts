@@ -76,6 +76,7 @@ export async function startTestServer(opts: { env?: Record<string, string | unde
     LOG_LEVEL: 'debug',
     LOGIN_RATE_LIMIT_PER_IP: '100000',
     LOGIN_RATE_LIMIT_PER_USERNAME: '100000',
+    CHANNEL_WRITE_RATE_LIMIT: '100000',
   };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];

@@ -70,6 +70,7 @@ export function baseServerEnv(): Record<string, string> {
     SESSION_SECRET: testSecret(),
     LOGIN_RATE_LIMIT_PER_IP: '100000',
     LOGIN_RATE_LIMIT_PER_USERNAME: '100000',
+    CHANNEL_WRITE_RATE_LIMIT: '100000',
   };
 }
 
