@@ -2,7 +2,7 @@
 import { Fragment, useCallback, useEffect, useState } from 'react';
 import type { AdminUser, AuditEvent, Device } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
-import { describeError } from '../api/http.js';
+import { ApiError, describeError } from '../api/http.js';
 import { DeviceCard } from '../devices/DeviceCard.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, Icon } from '../ui/bits.js';
@@ -47,6 +47,13 @@ export function AdminView() {
   );
 }
 
+/** POST /api/admin/users/:id/role refuses (400) to take an administrator's own role away. */
+function roleError(err: unknown): string {
+  if (err instanceof ApiError && err.status === 400 && err.code === 'invalid_request')
+    return 'You cannot make yourself a member. Another administrator has to change your role.';
+  return describeError(err);
+}
+
 function UsersPanel() {
   const store = useStore();
   const [users, setUsers] = useState<AdminUser[] | null>(null);
@@ -82,7 +89,7 @@ function UsersPanel() {
     void loadDevices(userId);
   };
 
-  const act = async (key: string, fn: () => Promise<unknown>, done: string, userId?: string) => {
+  const act = async (key: string, fn: () => Promise<unknown>, done: string, userId?: string, explain: (err: unknown) => string = describeError) => {
     setBusy(key);
     setError(null);
     try {
@@ -91,7 +98,7 @@ function UsersPanel() {
       load();
       if (userId && open === userId) await loadDevices(userId);
     } catch (err) {
-      setError(describeError(err));
+      setError(explain(err));
     } finally {
       setBusy(null);
     }
@@ -159,6 +166,29 @@ function UsersPanel() {
                   >
                     Revoke all
                   </button>
+                  {u.id !== store.me.id &&
+                    (u.role === 'admin' ? (
+                      <button
+                        type="button"
+                        className="button small"
+                        disabled={busy !== null}
+                        onClick={() => void act(`role-${u.id}`, () => api.admin.setRole(u.id, 'user'), `${u.displayName} is now a member.`, undefined, roleError)}
+                      >
+                        Make member
+                      </button>
+                    ) : (
+                      <button
+                        type="button"
+                        className="button small"
+                        disabled={busy !== null}
+                        onClick={() => {
+                          if (window.confirm(`Make ${u.displayName} an administrator? They will be able to disable accounts and sign out anyone’s devices.`))
+                            void act(`role-${u.id}`, () => api.admin.setRole(u.id, 'admin'), `${u.displayName} is now an administrator.`, undefined, roleError);
+                        }}
+                      >
+                        Make admin
+                      </button>
+                    ))}
                   {u.id !== store.me.id &&
                     (u.disabled ? (
                       <button type="button" className="button small" disabled={busy !== null} onClick={() => void act(`en-${u.id}`, () => api.admin.enable(u.id), `${u.displayName} was enabled.`)}>

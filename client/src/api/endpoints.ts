@@ -59,6 +59,8 @@ export const api = {
       http.post(`/api/admin/users/${encodeURIComponent(userId)}/revoke-devices`, z.object({ revoked: z.number() })).then((r) => r.revoked),
     disable: (userId: string) => http.post(`/api/admin/users/${encodeURIComponent(userId)}/disable`, z.object({ user })).then((r) => r.user),
     enable: (userId: string) => http.post(`/api/admin/users/${encodeURIComponent(userId)}/enable`, z.object({ user })).then((r) => r.user),
+    setRole: (userId: string, role: 'admin' | 'user') =>
+      http.post(`/api/admin/users/${encodeURIComponent(userId)}/role`, z.object({ user }), { role }).then((r) => r.user),
     audit: (limit = 100) => http.get(`/api/admin/audit?limit=${limit}`, z.object({ events: z.array(auditEvent) })).then((r) => r.events),
   },
 };
