@@ -7,24 +7,26 @@ import { LIMITS, WS_ERRORS } from './codes.js';
 import { channel, id, message, messageId, nulFree, user } from './api.js';
 
 const ref = z.string().max(64).optional();
+/** Channel ids are uuids, compared in lower case (the form the server stores and sends). */
+const channelId = id.transform((s) => s.toLowerCase());
 
 export const clientFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('authenticate'), token: z.string().min(1).max(4096), ref }),
   z.strictObject({
     type: z.literal('subscribe'),
-    channelId: id,
+    channelId,
     since: messageId.optional(),
     ref,
   }),
-  z.strictObject({ type: z.literal('unsubscribe'), channelId: id, ref }),
+  z.strictObject({ type: z.literal('unsubscribe'), channelId, ref }),
   z.strictObject({
     type: z.literal('send'),
-    channelId: id,
+    channelId,
     clientMsgId: nulFree(z.string().min(1).max(LIMITS.clientMsgIdMax)),
     body: nulFree(z.string().min(1).max(LIMITS.messageBodyMax)),
     ref,
   }),
-  z.strictObject({ type: z.literal('typing'), channelId: id, ref }),
+  z.strictObject({ type: z.literal('typing'), channelId, ref }),
   z.strictObject({ type: z.literal('refresh'), token: z.string().min(1).max(4096), ref }),
   z.strictObject({ type: z.literal('ping'), ref }),
 ]);

@@ -31,7 +31,8 @@ export interface TokenClaims {
   exp: number;
 }
 
-export type TokenFailure = 'invalid_token' | 'token_expired' | 'device_revoked' | 'account_disabled';
+/** Why a token is refused; `try_again_later` when the database could not be asked (the socket closes 1013). */
+export type TokenFailure = 'invalid_token' | 'token_expired' | 'device_revoked' | 'account_disabled' | 'try_again_later';
 
 export interface ActiveIdentity {
   user: { id: string; username: string; displayName: string; role: 'user' | 'admin' };
@@ -177,8 +178,9 @@ export class TokenService {
     try {
       status = await this.deviceStatus(sig.claims.did, sig.claims.sub);
     } catch {
-      // Fail closed: a database error never admits a token.
-      return { ok: false, reason: 'invalid_token' };
+      // Fail closed: a database error never admits a token. It is not the token's fault either,
+      // so the client backs off and retries with the same token instead of fetching new ones.
+      return { ok: false, reason: 'try_again_later' };
     }
     if (!status.ok) return status;
     return { ok: true, claims: sig.claims, identity: status.identity, expiresAt: new Date(sig.claims.exp * 1000) };

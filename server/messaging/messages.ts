@@ -54,7 +54,9 @@ const EXISTING = {
   text: `SELECT ${COLUMNS} FROM messages WHERE sender_id = $1::uuid AND client_msg_id = $2`,
 };
 
-export type StoreResult = { ok: true; message: Message; duplicate: boolean } | { ok: false; reason: 'forbidden' };
+export type StoreResult =
+  | { ok: true; message: Message; duplicate: boolean }
+  | { ok: false; reason: 'forbidden' | 'client_msg_id_reused' };
 
 /** Stores a message (or finds the one already stored for this clientMsgId). */
 export async function storeMessage(
@@ -67,7 +69,11 @@ export async function storeMessage(
   });
   if (inserted.rows[0]) return { ok: true, message: presentMessage(inserted.rows[0]), duplicate: false };
   const existing = await pool.query<MessageRow>({ ...EXISTING, values: [input.senderId, input.clientMsgId] });
-  if (existing.rows[0]) return { ok: true, message: presentMessage(existing.rows[0]), duplicate: true };
+  const previous = existing.rows[0];
+  // A retry is the same clientMsgId to the same channel; the id reused elsewhere is a client bug,
+  // never an ack for a message in a channel the frame did not name.
+  if (previous && previous.channel_id === input.channelId) return { ok: true, message: presentMessage(previous), duplicate: true };
+  if (previous) return { ok: false, reason: 'client_msg_id_reused' };
   return { ok: false, reason: 'forbidden' };
 }
 

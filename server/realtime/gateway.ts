@@ -305,6 +305,9 @@ export class Gateway {
       if (err.code === '22P02') return { ok: false as const, reason: 'forbidden' as const };
       throw err;
     });
+    if (!result.ok && result.reason === 'client_msg_id_reused') {
+      return conn.send({ type: 'error', code: 'invalid_message', message: 'clientMsgId: already used for a message in another channel', ref: frame.ref });
+    }
     if (!result.ok) {
       return conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
     }

@@ -9,6 +9,7 @@
  */
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { parse as parseCookies } from 'cookie';
 import proxyAddr from 'proxy-addr';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -74,15 +75,24 @@ function closeWithReason(this: WebSocket, code?: number, reason?: string | Buffe
   WebSocket.prototype.close.call(this, code, reason ?? (code === 1009 ? 'frame_too_big' : undefined));
 }
 
-/** Same host as the request, or an exact entry of ALLOWED_ORIGINS. Absent: not a browser. */
-export function upgradeOriginAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
-  if (origin === undefined) return true;
-  if (allowed.includes(origin)) return true;
-  try {
-    return new URL(origin).host === host;
-  } catch {
-    return false;
+/**
+ * The app's own origin as this upgrade request sees it: the scheme of the connection (or, from a
+ * trusted proxy, X-Forwarded-Proto) and the Host header, exactly as the HTTP CSRF guard computes
+ * it from req.protocol.
+ */
+export function upgradeOwnOrigin(req: http.IncomingMessage, trustProxy: (addr: string, i: number) => boolean): string {
+  let proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  const forwarded = req.headers['x-forwarded-proto'];
+  if (typeof forwarded === 'string' && trustProxy(req.socket.remoteAddress ?? '', 0)) {
+    proto = forwarded.split(',')[0].trim() || proto;
   }
+  return `${proto}://${req.headers.host ?? ''}`;
+}
+
+/** The app's own origin (scheme and host), or an exact entry of ALLOWED_ORIGINS. Absent: not a browser. */
+export function upgradeOriginAllowed(origin: string | undefined, own: string, allowed: readonly string[]): boolean {
+  if (origin === undefined) return true;
+  return origin === own || allowed.includes(origin);
 }
 
 export function attachWebSocket(opts: {
@@ -107,7 +117,7 @@ export function attachWebSocket(opts: {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/ws') return reject(socket, 400, 'Bad Request');
-    if (!upgradeOriginAllowed(req.headers.origin, req.headers.host, opts.allowedOrigins)) {
+    if (!upgradeOriginAllowed(req.headers.origin, upgradeOwnOrigin(req, opts.trustProxy), opts.allowedOrigins)) {
       log.info({ origin: req.headers.origin }, 'websocket upgrade refused: foreign origin');
       return reject(socket, 403, 'Forbidden');
     }
