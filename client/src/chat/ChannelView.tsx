@@ -2,10 +2,10 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { Message } from '../../../shared/api.js';
 import { LIMITS } from '../../../shared/codes.js';
-import { describeError } from '../api/http.js';
 import type { OutboxEntry } from '../realtime/client.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, Icon } from '../ui/bits.js';
+import { ConfirmDialog } from '../ui/ConfirmDialog.js';
 import { formatDay, formatFull, formatTime } from '../ui/format.js';
 import { navigate } from '../ui/router.js';
 import { AddPeopleDialog } from './dialogs.js';
@@ -19,17 +19,12 @@ export function ChannelView({ channelId }: { channelId: string }) {
   const partner = store.directPartner(channel);
   const partnerStatus = partner ? (store.presence.get(partner) ?? 'offline') : undefined;
   const online = channel.memberIds.filter((id) => store.presence.get(id) === 'online').length;
-  const [leaveError, setLeaveError] = useState<string | null>(null);
-  const [adding, setAdding] = useState(false);
+  const [dialog, setDialog] = useState<'add' | 'leave' | null>(null);
   const canAdd = channel.kind !== 'direct' && store.isMember(channel);
 
   const leave = async () => {
-    try {
-      await store.leave(channelId);
-      navigate({ name: 'home' });
-    } catch (err) {
-      setLeaveError(describeError(err));
-    }
+    await store.leave(channelId);
+    navigate({ name: 'home' });
   };
 
   return (
@@ -67,22 +62,26 @@ export function ChannelView({ channelId }: { channelId: string }) {
           </div>
         )}
         {canAdd && (
-          <button type="button" className="button small" onClick={() => setAdding(true)} aria-label="Add people" title="Add people">
+          <button type="button" className="button small" onClick={() => setDialog('add')} aria-label="Add people" title="Add people">
             <Icon name="plus" size={14} /> <span className="wide-only">Add people</span>
           </button>
         )}
         {channel.kind !== 'direct' && (
-          <button type="button" className="button small subtle" onClick={() => void leave()}>
+          <button type="button" className="button small subtle" onClick={() => setDialog('leave')}>
             Leave
           </button>
         )}
       </header>
-      {leaveError && (
-        <p className="notice error inset" role="alert">
-          {leaveError}
-        </p>
+      {dialog === 'add' && canAdd && <AddPeopleDialog channelId={channelId} onClose={() => setDialog(null)} />}
+      {dialog === 'leave' && (
+        <ConfirmDialog title={`Leave ${channel.kind === 'private' ? '' : '#'}${channel.name}?`} confirmLabel="Leave channel" busyLabel="Leaving…" danger onConfirm={leave} onCancel={() => setDialog(null)}>
+          <p>
+            {channel.kind === 'private'
+              ? 'It is private: to come back, someone in it has to add you again.'
+              : 'You will stop getting its messages. You can join it again from Browse channels.'}
+          </p>
+        </ConfirmDialog>
       )}
-      {adding && canAdd && <AddPeopleDialog channelId={channelId} onClose={() => setAdding(false)} />}
       <MessageList channelId={channelId} title={title} direct={!!partner} />
       <TypingIndicator channelId={channelId} />
       <Composer channelId={channelId} label={partner ? `Message ${title}` : `Message #${title}`} />
