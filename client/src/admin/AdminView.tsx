@@ -5,9 +5,8 @@ import { api } from '../api/endpoints.js';
 import { ApiError, describeError } from '../api/http.js';
 import { DeviceCard } from '../devices/DeviceCard.js';
 import { useStore } from '../state/use-store.js';
-import { Avatar, Icon } from '../ui/bits.js';
+import { Avatar, BackButton, ErrorNotice, Icon } from '../ui/bits.js';
 import { formatAgo, formatFull } from '../ui/format.js';
-import { navigate } from '../ui/router.js';
 
 type Tab = 'users' | 'audit';
 
@@ -16,9 +15,7 @@ export function AdminView() {
   return (
     <section className="page" aria-labelledby="admin-title">
       <header className="page-header">
-        <button type="button" className="icon-button back-button" onClick={() => navigate({ name: 'home' })} aria-label="Back to conversations">
-          <Icon name="back" />
-        </button>
+        <BackButton />
         <div>
           <h1 id="admin-title">Administration</h1>
           <p className="muted">People, their devices, and everything administrators have done.</p>
@@ -44,6 +41,22 @@ export function AdminView() {
         )}
       </div>
     </section>
+  );
+}
+
+/** A row's action button: asks `confirm` first (when given) with the browser's own question. */
+function ActionButton({ label, disabled, danger, confirm, onRun }: { label: string; disabled: boolean; danger?: boolean; confirm?: string; onRun: () => void }) {
+  return (
+    <button
+      type="button"
+      className={`button small${danger ? ' danger' : ''}`}
+      disabled={disabled}
+      onClick={() => {
+        if (confirm === undefined || window.confirm(confirm)) onRun();
+      }}
+    >
+      {label}
+    </button>
   );
 }
 
@@ -104,15 +117,11 @@ function UsersPanel() {
     }
   };
 
-  if (!users) return error ? <p className="notice error" role="alert">{error}</p> : <p className="muted">Loading users…</p>;
+  if (!users) return error ? <ErrorNotice message={error} /> : <p className="muted">Loading users…</p>;
 
   return (
     <>
-      {error && (
-        <p className="notice error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorNotice message={error} />
       <p className="sr-only" role="status">
         {flash}
       </p>
@@ -155,57 +164,38 @@ function UsersPanel() {
                   <button type="button" className="button small" aria-expanded={open === u.id} aria-controls={`devices-${u.id}`} onClick={() => toggle(u.id)}>
                     Devices
                   </button>
-                  <button
-                    type="button"
-                    className="button small"
+                  <ActionButton
+                    label="Revoke all"
                     disabled={busy !== null}
-                    onClick={() => {
-                      if (window.confirm(`Sign out every device of ${u.displayName}?`))
-                        void act(`all-${u.id}`, () => api.admin.revokeAll(u.id), `Signed out every device of ${u.displayName}.`, u.id);
-                    }}
-                  >
-                    Revoke all
-                  </button>
+                    confirm={`Sign out every device of ${u.displayName}?`}
+                    onRun={() => void act(`all-${u.id}`, () => api.admin.revokeAll(u.id), `Signed out every device of ${u.displayName}.`, u.id)}
+                  />
                   {u.id !== store.me.id &&
                     (u.role === 'admin' ? (
-                      <button
-                        type="button"
-                        className="button small"
+                      <ActionButton
+                        label="Make member"
                         disabled={busy !== null}
-                        onClick={() => void act(`role-${u.id}`, () => api.admin.setRole(u.id, 'user'), `${u.displayName} is now a member.`, undefined, roleError)}
-                      >
-                        Make member
-                      </button>
+                        onRun={() => void act(`role-${u.id}`, () => api.admin.setRole(u.id, 'user'), `${u.displayName} is now a member.`, undefined, roleError)}
+                      />
                     ) : (
-                      <button
-                        type="button"
-                        className="button small"
+                      <ActionButton
+                        label="Make admin"
                         disabled={busy !== null}
-                        onClick={() => {
-                          if (window.confirm(`Make ${u.displayName} an administrator? They will be able to disable accounts and sign out anyone’s devices.`))
-                            void act(`role-${u.id}`, () => api.admin.setRole(u.id, 'admin'), `${u.displayName} is now an administrator.`, undefined, roleError);
-                        }}
-                      >
-                        Make admin
-                      </button>
+                        confirm={`Make ${u.displayName} an administrator? They will be able to disable accounts and sign out anyone’s devices.`}
+                        onRun={() => void act(`role-${u.id}`, () => api.admin.setRole(u.id, 'admin'), `${u.displayName} is now an administrator.`, undefined, roleError)}
+                      />
                     ))}
                   {u.id !== store.me.id &&
                     (u.disabled ? (
-                      <button type="button" className="button small" disabled={busy !== null} onClick={() => void act(`en-${u.id}`, () => api.admin.enable(u.id), `${u.displayName} was enabled.`)}>
-                        Enable
-                      </button>
+                      <ActionButton label="Enable" disabled={busy !== null} onRun={() => void act(`en-${u.id}`, () => api.admin.enable(u.id), `${u.displayName} was enabled.`)} />
                     ) : (
-                      <button
-                        type="button"
-                        className="button small danger"
+                      <ActionButton
+                        label="Disable"
+                        danger
                         disabled={busy !== null}
-                        onClick={() => {
-                          if (window.confirm(`Disable ${u.displayName}? Every device of theirs is signed out at once.`))
-                            void act(`dis-${u.id}`, () => api.admin.disable(u.id), `${u.displayName} was disabled.`, u.id);
-                        }}
-                      >
-                        Disable
-                      </button>
+                        confirm={`Disable ${u.displayName}? Every device of theirs is signed out at once.`}
+                        onRun={() => void act(`dis-${u.id}`, () => api.admin.disable(u.id), `${u.displayName} was disabled.`, u.id)}
+                      />
                     ))}
                 </td>
               </tr>
@@ -255,12 +245,7 @@ function AuditPanel() {
     api.admin.audit(200).then(setEvents, (err) => setError(describeError(err)));
   }, []);
 
-  if (error)
-    return (
-      <p className="notice error" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <ErrorNotice message={error} />;
   if (!events) return <p className="muted">Loading the audit log…</p>;
   if (events.length === 0) return <p className="muted">Nothing has happened yet.</p>;
 

@@ -4,7 +4,7 @@ import type { Message } from '../../../shared/api.js';
 import { LIMITS } from '../../../shared/codes.js';
 import type { OutboxEntry } from '../realtime/client.js';
 import { useStore } from '../state/use-store.js';
-import { Avatar, Icon } from '../ui/bits.js';
+import { Avatar, BackButton, Icon } from '../ui/bits.js';
 import { ConfirmDialog } from '../ui/ConfirmDialog.js';
 import { formatDay, formatFull, formatTime } from '../ui/format.js';
 import { navigate } from '../ui/router.js';
@@ -30,9 +30,7 @@ export function ChannelView({ channelId }: { channelId: string }) {
   return (
     <section className="channel" aria-labelledby="channel-title">
       <header className="channel-header">
-        <button type="button" className="icon-button back-button" onClick={() => navigate({ name: 'home' })} aria-label="Back to conversations">
-          <Icon name="back" />
-        </button>
+        <BackButton />
         {partner ? (
           <Avatar id={partner} name={title} size={34} status={partnerStatus} />
         ) : (

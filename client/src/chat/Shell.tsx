@@ -8,7 +8,7 @@ import { AdminView } from '../admin/AdminView.js';
 import { DevicesView } from '../devices/DevicesView.js';
 import { ChatStore } from '../state/chat-store.js';
 import { StoreContext, useStore } from '../state/use-store.js';
-import { Icon } from '../ui/bits.js';
+import { ErrorNotice, Icon } from '../ui/bits.js';
 import { navigate, useRoute } from '../ui/router.js';
 import { ChannelView } from './ChannelView.js';
 import { Sidebar } from './Sidebar.js';
@@ -105,11 +105,7 @@ function Welcome() {
       </div>
       <h1 id="welcome-title">Welcome, {store.me.displayName || store.me.username}</h1>
       <p className="muted">Pick a conversation on the left, start a direct message, or create a channel for your team.</p>
-      {store.loadError && (
-        <p className="notice error" role="alert">
-          {store.loadError}
-        </p>
-      )}
+      <ErrorNotice message={store.loadError} />
     </section>
   );
 }

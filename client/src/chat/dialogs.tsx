@@ -5,7 +5,7 @@ import { LIMITS } from '../../../shared/codes.js';
 import { api } from '../api/endpoints.js';
 import { ApiError, describeError } from '../api/http.js';
 import { useStore } from '../state/use-store.js';
-import { Avatar, Icon, Modal } from '../ui/bits.js';
+import { Avatar, ErrorNotice, Icon, Modal } from '../ui/bits.js';
 import { navigate } from '../ui/router.js';
 
 /** People matching a search box, from GET /api/users?q= (debounced). */
@@ -51,6 +51,34 @@ function PersonRow({ u, selected, onPick, action }: { u: UserSummary; selected?:
   );
 }
 
+/** The search box at the top of a dialog: the focus starts in it. */
+function SearchField({ label, placeholder, value, onChange }: { label: string; placeholder: string; value: string; onChange: (value: string) => void }) {
+  const id = useId();
+  return (
+    <div className="field search-field">
+      <label htmlFor={id} className="sr-only">
+        {label}
+      </label>
+      <Icon name="search" size={16} />
+      <input id={id} type="search" placeholder={placeholder} value={value} onChange={(e) => onChange(e.target.value)} data-autofocus />
+    </div>
+  );
+}
+
+/** Cancel and submit at the foot of a dialog's form; the submit button says when it is working. */
+function FormActions({ onCancel, busy, label, busyLabel }: { onCancel: () => void; busy: boolean; label: string; busyLabel: string }) {
+  return (
+    <div className="modal-actions">
+      <button type="button" className="button" onClick={onCancel}>
+        Cancel
+      </button>
+      <button type="submit" className="button primary" disabled={busy}>
+        {busy ? busyLabel : label}
+      </button>
+    </div>
+  );
+}
+
 /**
  * A search box over the directory and a list of people to tick, for choosing who joins a
  * channel. `exclude` hides people who are in it already.
@@ -64,11 +92,7 @@ function PeoplePicker({ selected, onToggle, exclude, autoFocus }: { selected: Se
     <div className="field">
       <label htmlFor={id}>Add people {selected.size > 0 && <span className="muted">({selected.size} selected)</span>}</label>
       <input id={id} type="search" placeholder="Search by name or username" value={q} onChange={(e) => setQ(e.target.value)} data-autofocus={autoFocus || undefined} />
-      {error && (
-        <p className="notice error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorNotice message={error} />
       <ul className="people-list compact" aria-label="People to add" aria-busy={users === null}>
         {shown?.map((u) => (
           <PersonRow key={u.id} u={u} selected={selected.has(u.id)} onPick={() => onToggle(u.id)} action={selected.has(u.id) ? 'Remove' : 'Add'} />
@@ -87,41 +111,42 @@ function toggled(s: Set<string>, id: string): Set<string> {
   return n;
 }
 
+/**
+ * The end of every dialog here that takes you somewhere: run the step that yields a channel id,
+ * then close the dialog and open that channel; on failure say why and stop being busy. `busy`
+ * is the key of the step running (a channel id, or any word), null when idle.
+ */
+function useOpenChannel(onClose: () => void) {
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (key: string, step: () => Promise<string>) => {
+    setBusy(key);
+    setError(null);
+    try {
+      const id = await step();
+      onClose();
+      navigate({ name: 'channel', id });
+    } catch (err) {
+      setError(describeError(err));
+      setBusy(null);
+    }
+  };
+  return { busy, error, setError, run };
+}
+
 export function NewDirectDialog({ onClose }: { onClose: () => void }) {
   const store = useStore();
   const [q, setQ] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useOpenChannel(onClose);
   const { users, error: searchError } = usePeopleSearch(q);
-  const searchId = useId();
 
-  const open = async (userId: string) => {
-    setBusy(true);
-    try {
-      const c = await store.openDirect(userId);
-      onClose();
-      navigate({ name: 'channel', id: c.id });
-    } catch (err) {
-      setError(describeError(err));
-      setBusy(false);
-    }
-  };
+  const open = (userId: string) => run(userId, async () => (await store.openDirect(userId)).id);
 
   return (
     <Modal title="New direct message" onClose={onClose}>
-      <div className="field search-field">
-        <label htmlFor={searchId} className="sr-only">
-          Search people
-        </label>
-        <Icon name="search" size={16} />
-        <input id={searchId} type="search" placeholder="Search by name or username" value={q} onChange={(e) => setQ(e.target.value)} data-autofocus />
-      </div>
-      {(error || searchError) && (
-        <p className="notice error" role="alert">
-          {error || searchError}
-        </p>
-      )}
-      <ul className="people-list" aria-label="People" aria-busy={busy || users === null}>
+      <SearchField label="Search people" placeholder="Search by name or username" value={q} onChange={setQ} />
+      <ErrorNotice message={error || searchError} />
+      <ul className="people-list" aria-label="People" aria-busy={busy !== null || users === null}>
         {users?.map((u) => (
           <PersonRow key={u.id} u={u} onPick={() => void open(u.id)} action="Message" />
         ))}
@@ -132,28 +157,23 @@ export function NewDirectDialog({ onClose }: { onClose: () => void }) {
   );
 }
 
+const KINDS = [
+  { kind: 'public', icon: 'hash', label: 'Public', hint: 'Anyone can browse and join' },
+  { kind: 'private', icon: 'lock', label: 'Private', hint: 'Only the people you add' },
+] as const;
+
 export function NewChannelDialog({ onClose }: { onClose: () => void }) {
   const store = useStore();
   const [name, setName] = useState('');
   const [kind, setKind] = useState<'public' | 'private'>('public');
   const [members, setMembers] = useState<Set<string>>(new Set());
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useOpenChannel(onClose);
   const nameId = useId();
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (!name.trim()) return setError('Give the channel a name.');
-    setBusy(true);
-    setError(null);
-    try {
-      const c = await store.createChannel(name.trim(), kind, kind === 'private' ? [...members] : []);
-      onClose();
-      navigate({ name: 'channel', id: c.id });
-    } catch (err) {
-      setError(describeError(err));
-      setBusy(false);
-    }
+    await run('create', async () => (await store.createChannel(name.trim(), kind, kind === 'private' ? [...members] : [])).id);
   };
 
   return (
@@ -166,38 +186,21 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
         <fieldset className="field">
           <legend>Who can find it</legend>
           <div className="radio-cards">
-            <label className={`radio-card${kind === 'public' ? ' checked' : ''}`}>
-              <input type="radio" name="kind" value="public" checked={kind === 'public'} onChange={() => setKind('public')} />
-              <Icon name="hash" size={18} />
-              <span>
-                <strong>Public</strong>
-                <span className="muted">Anyone can browse and join</span>
-              </span>
-            </label>
-            <label className={`radio-card${kind === 'private' ? ' checked' : ''}`}>
-              <input type="radio" name="kind" value="private" checked={kind === 'private'} onChange={() => setKind('private')} />
-              <Icon name="lock" size={18} />
-              <span>
-                <strong>Private</strong>
-                <span className="muted">Only the people you add</span>
-              </span>
-            </label>
+            {KINDS.map((k) => (
+              <label key={k.kind} className={`radio-card${kind === k.kind ? ' checked' : ''}`}>
+                <input type="radio" name="kind" value={k.kind} checked={kind === k.kind} onChange={() => setKind(k.kind)} />
+                <Icon name={k.icon} size={18} />
+                <span>
+                  <strong>{k.label}</strong>
+                  <span className="muted">{k.hint}</span>
+                </span>
+              </label>
+            ))}
           </div>
         </fieldset>
         {kind === 'private' && <PeoplePicker selected={members} onToggle={(id) => setMembers((s) => toggled(s, id))} />}
-        {error && (
-          <p className="notice error" role="alert">
-            {error}
-          </p>
-        )}
-        <div className="modal-actions">
-          <button type="button" className="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create channel'}
-          </button>
-        </div>
+        <ErrorNotice message={error} />
+        <FormActions onCancel={onClose} busy={busy !== null} label="Create channel" busyLabel="Creating…" />
       </form>
     </Modal>
   );
@@ -206,9 +209,7 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
 export function BrowseChannelsDialog({ onClose }: { onClose: () => void }) {
   const store = useStore();
   const [q, setQ] = useState('');
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const searchId = useId();
+  const { busy, error, setError, run } = useOpenChannel(onClose);
   const [refreshed, setRefreshed] = useState(false);
   useEffect(() => {
     store.refreshChannels().then(
@@ -223,33 +224,16 @@ export function BrowseChannelsDialog({ onClose }: { onClose: () => void }) {
     .filter((c) => c.kind === 'public' && c.name.toLowerCase().includes(q.trim().toLowerCase()))
     .sort((a, b) => a.name.localeCompare(b.name));
 
-  const join = async (id: string) => {
-    setBusy(id);
-    setError(null);
-    try {
+  const join = (id: string) =>
+    run(id, async () => {
       if (!store.isMember(store.channels.get(id)!)) await store.join(id);
-      onClose();
-      navigate({ name: 'channel', id });
-    } catch (err) {
-      setError(describeError(err));
-      setBusy(null);
-    }
-  };
+      return id;
+    });
 
   return (
     <Modal title="Browse public channels" onClose={onClose}>
-      <div className="field search-field">
-        <label htmlFor={searchId} className="sr-only">
-          Filter channels
-        </label>
-        <Icon name="search" size={16} />
-        <input id={searchId} type="search" placeholder="Filter channels" value={q} onChange={(e) => setQ(e.target.value)} data-autofocus />
-      </div>
-      {error && (
-        <p className="notice error" role="alert">
-          {error}
-        </p>
-      )}
+      <SearchField label="Filter channels" placeholder="Filter channels" value={q} onChange={setQ} />
+      <ErrorNotice message={error} />
       <ul className="channel-browse" aria-label="Public channels" aria-busy={!refreshed}>
         {all.map((c) => {
           const member = store.isMember(c);
@@ -331,19 +315,8 @@ export function AddPeopleDialog({ channelId, onClose }: { channelId: string; onC
     <Modal title={`Add people to ${channel?.kind === 'private' ? '' : '#'}${channel?.name ?? 'this channel'}`} onClose={onClose}>
       <form onSubmit={submit} className="stack">
         <PeoplePicker selected={picked} onToggle={(id) => setPicked((s) => toggled(s, id))} exclude={channel?.memberIds ?? []} autoFocus />
-        {error && (
-          <p className="notice error" role="alert">
-            {error}
-          </p>
-        )}
-        <div className="modal-actions">
-          <button type="button" className="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Adding…' : n > 1 ? `Add ${n} people` : 'Add'}
-          </button>
-        </div>
+        <ErrorNotice message={error} />
+        <FormActions onCancel={onClose} busy={busy} label={n > 1 ? `Add ${n} people` : 'Add'} busyLabel="Adding…" />
       </form>
     </Modal>
   );

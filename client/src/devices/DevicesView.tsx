@@ -4,8 +4,7 @@ import type { Device } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { describeError } from '../api/http.js';
 import { useStore } from '../state/use-store.js';
-import { Icon } from '../ui/bits.js';
-import { navigate } from '../ui/router.js';
+import { BackButton, ErrorNotice } from '../ui/bits.js';
 import { DeviceCard } from './DeviceCard.js';
 
 export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
@@ -47,20 +46,14 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
   return (
     <section className="page" aria-labelledby="devices-title">
       <header className="page-header">
-        <button type="button" className="icon-button back-button" onClick={() => navigate({ name: 'home' })} aria-label="Back to conversations">
-          <Icon name="back" />
-        </button>
+        <BackButton />
         <div>
           <h1 id="devices-title">My devices</h1>
           <p className="muted">Everywhere your account is signed in. Sign out anything you do not recognise.</p>
         </div>
       </header>
       <div className="page-body">
-        {error && (
-          <p className="notice error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorNotice message={error} />
         {devices === null && !error && <p className="muted">Loading devices…</p>}
         {devices && (
           <>

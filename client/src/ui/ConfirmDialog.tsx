@@ -6,7 +6,7 @@
  */
 import { useId, useState, type ReactNode } from 'react';
 import { describeError } from '../api/http.js';
-import { Modal } from './bits.js';
+import { ErrorNotice, Modal } from './bits.js';
 
 export function ConfirmDialog({
   title,
@@ -46,11 +46,7 @@ export function ConfirmDialog({
       <div id={bodyId} className="confirm-body">
         {children}
       </div>
-      {error && (
-        <p className="notice error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorNotice message={error} />
       <div className="modal-actions">
         <button type="button" className="button" onClick={onCancel} data-autofocus>
           Cancel

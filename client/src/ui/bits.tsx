@@ -1,5 +1,6 @@
 /** Small presentational pieces used across screens. */
 import { useEffect, useRef, type ReactNode } from 'react';
+import { navigate } from './router.js';
 
 const HUES = [210, 160, 280, 20, 340, 120, 45, 190, 250, 0];
 
@@ -22,6 +23,25 @@ export function Avatar({ id, name, status, size = 36 }: { id: string; name: stri
       {initials(name)}
       {status && <span className={`presence-dot ${status}`} />}
     </span>
+  );
+}
+
+/** An error said in words, announced to screen readers; nothing at all while there is none. */
+export function ErrorNotice({ message }: { message: string | null | undefined }) {
+  if (!message) return null;
+  return (
+    <p className="notice error" role="alert">
+      {message}
+    </p>
+  );
+}
+
+/** The header's way back to the conversation list (shown on narrow screens only, by CSS). */
+export function BackButton() {
+  return (
+    <button type="button" className="icon-button back-button" onClick={() => navigate({ name: 'home' })} aria-label="Back to conversations">
+      <Icon name="back" />
+    </button>
   );
 }
 
