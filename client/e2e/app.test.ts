@@ -4,41 +4,14 @@
  * admin, and bob) in separate browser contexts. Screenshots of each main screen are written to
  * test-results/screenshots/.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import { nodeRealtime, sleep } from '../test/node-realtime.js';
+import { launchBrowser, live, PASSWORD, shot } from './support.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = path.join(root, 'test-results', 'screenshots');
-const CHROMIUM = '/usr/bin/chromium';
-const PASSWORD = 'correct horse battery';
 /** The history test seeds 120 messages from one socket: lift the per-socket flood limit for it. */
 const FAST_SENDS = { WS_RATE_PER_SEC: '1000', WS_BURST: '1000' };
-
-/** Builds dist/client when it is missing or older than the client's sources. */
-function ensureBuilt(): void {
-  const index = path.join(root, 'dist', 'client', 'index.html');
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
-        e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs,
-      ),
-    );
-  const sources = Math.max(newest(path.join(root, 'client', 'src')), statSync(path.join(root, 'client', 'index.html')).mtimeMs, newest(path.join(root, 'shared')));
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  // vitest sets NODE_ENV=test, which would give a development build of React: ask for production.
-  execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shots, `${name}.png`) });
-}
 
 async function register(page: Page, username: string): Promise<void> {
   await page.getByRole('tab', { name: 'Register' }).click();
@@ -54,7 +27,6 @@ async function signIn(page: Page, username: string): Promise<void> {
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
-const live = (page: Page) => page.locator('.connection[data-state="live"]').waitFor({ timeout: 15_000 });
 const composer = (page: Page) => page.getByRole('textbox', { name: /^Message / });
 const bodies = (page: Page) => page.locator('.message-list .message-body').allTextContents();
 
@@ -73,14 +45,8 @@ describe('browser client, end to end', () => {
   let dmPath = '';
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (npm test does it)`);
-    ensureBuilt();
-    mkdirSync(shots, { recursive: true });
     server = await startTestServer({ env: FAST_SENDS });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchBrowser();
     aliceCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     bobCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     alice = await aliceCtx.newPage();

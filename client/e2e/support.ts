@@ -1,0 +1,47 @@
+/**
+ * What the browser end-to-end tests share: the build check, Debian's Chromium and how it is
+ * launched, screenshots, and waiting for a live connection.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const shots = path.join(root, 'test-results', 'screenshots');
+export const CHROMIUM = '/usr/bin/chromium';
+export const PASSWORD = 'correct horse battery';
+
+/** Builds dist/client when it is missing or older than the client's sources. */
+export function ensureBuilt(): void {
+  const index = path.join(root, 'dist', 'client', 'index.html');
+  const newest = (dir: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
+        e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs,
+      ),
+    );
+  const sources = Math.max(newest(path.join(root, 'client', 'src')), statSync(path.join(root, 'client', 'index.html')).mtimeMs, newest(path.join(root, 'shared')));
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+  // vitest sets NODE_ENV=test, which would give a development build of React: ask for production.
+  execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
+}
+
+/** The built app, the screenshot folder, and Debian's Chromium (never a downloaded one). */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (npm test does it)`);
+  ensureBuilt();
+  mkdirSync(shots, { recursive: true });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+export async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
+}
+
+export const live = (page: Page) => page.locator('.connection[data-state="live"]').waitFor({ timeout: 15_000 });
