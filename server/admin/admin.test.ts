@@ -249,3 +249,28 @@ describe('the first account', () => {
     expect(rows[0].n).toBe(1);
   });
 });
+
+describe('the last admin', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.close());
+
+  it('two admins disabling or demoting each other at once leave one admin, not none', async () => {
+    const root = await server.register('lastroot');
+    const other = await server.register('lastother');
+    expect((await root.post(`/api/admin/users/${other.userId}/role`, { role: 'admin' })).status).toBe(200);
+    const [a, b] = await Promise.all([
+      root.post(`/api/admin/users/${other.userId}/disable`),
+      other.post(`/api/admin/users/${root.userId}/role`, { role: 'user' }),
+    ]);
+    // One wins. The other is refused: by the admin lock (400), or, if the winner committed before
+    // it was authenticated, because its caller is no longer an active admin (401/403).
+    const statuses = [a.status, b.status].sort();
+    expect(statuses[0]).toBe(200);
+    expect([400, 401, 403]).toContain(statuses[1]);
+    const { rows } = await server.ctx.pool.query("SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND NOT disabled");
+    expect(rows[0].n).toBe(1);
+  });
+});

@@ -3,10 +3,11 @@
  * admin according to the database at the time of the request; every action writes an audit row.
  */
 import { Router, type Request } from 'express';
-import { eq, asc } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { auditQuery, role } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
+import type { Db } from '../db/client.js';
 import { users } from '../db/schema.js';
 import { invalidRequest, notFound } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
@@ -15,6 +16,22 @@ import { findUser, presentUser, type UserRow } from '../users/users.js';
 import { listAudit, recordAudit } from './audit.js';
 
 const roleBody = z.strictObject({ role });
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/**
+ * Refuses a change that would leave no active admin. The active admins' rows are locked, so two
+ * admins disabling or demoting each other at once are decided one after the other: the second
+ * sees the first's change and is refused, instead of both succeeding and locking everyone out.
+ */
+async function keepAnAdmin(tx: Tx, targetId: string): Promise<void> {
+  const { rows } = await tx.execute<{ id: string }>(
+    sql`SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE`,
+  );
+  if (rows.some((r) => r.id === targetId) && rows.length <= 1) {
+    throw invalidRequest('id: this is the last active administrator; make someone else an admin first');
+  }
+}
 
 export function adminRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -91,6 +108,7 @@ export function adminRoutes(ctx: AppContext): Router {
       const target = await loadUser(String(req.params.id));
       if (target.id === auth.user.id) throw invalidRequest('id: you cannot disable your own account');
       const { user, revoked } = await ctx.db.transaction(async (tx) => {
+        await keepAnAdmin(tx, target.id);
         const [u] = await tx.update(users).set({ disabled: true }).where(eq(users.id, target.id)).returning();
         await recordAudit(tx, { actorId: auth.user.id, action: 'user.disable', targetType: 'user', targetId: u.id, ip: req.ip ?? null });
         const r = await revokeDevicesIn(tx, { userId: u.id }, 'account_disabled', actor(req, auth.user.id));
@@ -126,6 +144,7 @@ export function adminRoutes(ctx: AppContext): Router {
       const target = await loadUser(String(req.params.id));
       if (target.id === auth.user.id && body.role !== 'admin') throw invalidRequest('role: you cannot demote yourself');
       const user = await ctx.db.transaction(async (tx) => {
+        if (body.role !== 'admin') await keepAnAdmin(tx, target.id);
         const [u] = await tx.update(users).set({ role: body.role }).where(eq(users.id, target.id)).returning();
         await recordAudit(tx, {
           actorId: auth.user.id,

@@ -87,4 +87,31 @@ describe('RedisPresence', () => {
     await paused.p.stop();
     await other.p.stop();
   });
+
+  it('PRES1: a failed Redis write is reconciled on the next heartbeat, reporting the missed transition', async () => {
+    const redis = await client();
+    const a = tracker(redis);
+    const observer = tracker(await client());
+    const realEval = redis.eval.bind(redis);
+    const failOnce = () => {
+      (redis as { eval: unknown }).eval = () => {
+        (redis as { eval: unknown }).eval = realEval;
+        return Promise.reject(new Error('connection lost'));
+      };
+    };
+    failOnce();
+    await expect(a.p.connect('flaky-user', 'flaky-device')).rejects.toThrow('connection lost');
+    await expect.poll(() => a.events.online, { timeout: 5_000 }).toEqual(['flaky-user']);
+    expect(await observer.p.onlineUsers(['flaky-user'])).toEqual(new Set(['flaky-user']));
+    expect(await observer.p.onlineDevices(['flaky-device'])).toEqual(new Set(['flaky-device']));
+
+    failOnce();
+    await expect(a.p.disconnect('flaky-user', 'flaky-device')).rejects.toThrow('connection lost');
+    await expect.poll(() => a.events.offline, { timeout: 5_000 }).toEqual(['flaky-user']);
+    expect(await observer.p.onlineUsers(['flaky-user'])).toEqual(new Set());
+    expect(await observer.p.onlineDevices(['flaky-device'])).toEqual(new Set());
+    expect(a.events.online).toEqual(['flaky-user']); // no spurious repeat
+    await a.p.stop();
+    await observer.p.stop();
+  });
 });

@@ -26,8 +26,9 @@ import { Counter } from './local.js';
 import type { PresenceEvents, PresenceTracker } from './presence.js';
 
 const P = 'relay:pres:';
-const ADD = `redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2]); return redis.call('SCARD', KEYS[1])`;
-const REMOVE = `redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2]); return redis.call('SCARD', KEYS[1])`;
+/** Both return {changed (0/1), instances holding the user or device now}. */
+const ADD = `local c = redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2]); return {c, redis.call('SCARD', KEYS[1])}`;
+const REMOVE = `local c = redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2]); return {c, redis.call('SCARD', KEYS[1])}`;
 
 /** Reaps a dead instance atomically; returns the users it leaves with no instance at all. */
 const REAP = `
@@ -53,6 +54,7 @@ export class RedisPresence implements PresenceTracker {
   private readonly heartbeatMs: number;
   private timer?: NodeJS.Timeout;
   private beats = 0;
+  private dirty = false;
   private events: PresenceEvents = { offline: () => {}, online: () => {} };
 
   constructor(
@@ -72,21 +74,54 @@ export class RedisPresence implements PresenceTracker {
   }
 
   async connect(userId: string, deviceId: string): Promise<boolean> {
-    if (this.devices.inc(deviceId) === 1) {
-      await this.redis.eval(ADD, { keys: [this.key('d', deviceId), this.instKey('d')], arguments: [this.instanceId, deviceId] });
-    }
-    if (this.users.inc(userId) !== 1) return false;
-    const n = await this.redis.eval(ADD, { keys: [this.key('u', userId), this.instKey('u')], arguments: [this.instanceId, userId] });
-    return Number(n) === 1;
+    // The counts are the truth for this instance; Redis follows (and is reconciled if it fails).
+    const firstDevice = this.devices.inc(deviceId) === 1;
+    const firstUser = this.users.inc(userId) === 1;
+    return this.dirtyOnFailure(async () => {
+      if (firstDevice) await this.add('d', deviceId);
+      return firstUser ? this.add('u', userId) : false;
+    });
   }
 
   async disconnect(userId: string, deviceId: string): Promise<boolean> {
-    if (this.devices.dec(deviceId) === 0) {
-      await this.redis.eval(REMOVE, { keys: [this.key('d', deviceId), this.instKey('d')], arguments: [this.instanceId, deviceId] });
+    const lastDevice = this.devices.dec(deviceId) === 0;
+    const lastUser = this.users.dec(userId) === 0;
+    return this.dirtyOnFailure(async () => {
+      if (lastDevice) await this.remove('d', deviceId);
+      return lastUser ? this.remove('u', userId) : false;
+    });
+  }
+
+  /** Adds this instance to a user's/device's set; true when that made it online (first anywhere). */
+  private async add(kind: 'u' | 'd', id: string): Promise<boolean> {
+    const [changed, count] = (await this.redis.eval(ADD, {
+      keys: [this.key(kind, id), this.instKey(kind)],
+      arguments: [this.instanceId, id],
+    })) as [number, number];
+    return Number(changed) === 1 && Number(count) === 1;
+  }
+
+  /** Removes this instance from a user's/device's set; true when that made it offline (last anywhere). */
+  private async remove(kind: 'u' | 'd', id: string): Promise<boolean> {
+    const [changed, count] = (await this.redis.eval(REMOVE, {
+      keys: [this.key(kind, id), this.instKey(kind)],
+      arguments: [this.instanceId, id],
+    })) as [number, number];
+    return Number(changed) === 1 && Number(count) === 0;
+  }
+
+  /**
+   * The local counts change before Redis is told; when telling it fails, Redis and the counts
+   * disagree (a user shown offline while connected, or online after leaving). The next heartbeat
+   * then reconciles Redis with the counts and reports the transitions that were missed.
+   */
+  private async dirtyOnFailure<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      this.dirty = true;
+      throw err;
     }
-    if (this.users.dec(userId) !== 0) return false;
-    const n = await this.redis.eval(REMOVE, { keys: [this.key('u', userId), this.instKey('u')], arguments: [this.instanceId, userId] });
-    return Number(n) === 0;
   }
 
   private async present(kind: 'u' | 'd', ids: string[]): Promise<Set<string>> {
@@ -114,7 +149,9 @@ export class RedisPresence implements PresenceTracker {
   private async heartbeat(): Promise<void> {
     await this.redis.set(`${P}alive:${this.instanceId}`, '1', { PX: this.leaseMs });
     const added = Number(await this.redis.sAdd(`${P}instances`, this.instanceId));
-    if (added === 1 && this.beats++ > 0) await this.reregister();
+    const reaped = added === 1 && this.beats++ > 0;
+    if (reaped) this.log.warn('presence lease lapsed and this instance was reaped; registering its sockets again');
+    if (reaped || this.dirty) await this.resync();
     const instances = await this.redis.sMembers(`${P}instances`);
     for (const inst of instances) {
       if (inst === this.instanceId) continue;
@@ -127,18 +164,32 @@ export class RedisPresence implements PresenceTracker {
     }
   }
 
-  /** We were reaped while alive (a pause longer than the lease): put our sockets back. */
-  private async reregister(): Promise<void> {
-    this.log.warn('presence lease lapsed and this instance was reaped; registering its sockets again');
-    for (const deviceId of this.devices.keys()) {
-      await this.redis.eval(ADD, { keys: [this.key('d', deviceId), this.instKey('d')], arguments: [this.instanceId, deviceId] });
+  /**
+   * Makes Redis match this instance's local counts: after it was reaped while alive (a pause
+   * longer than the lease) or after a failed write. Reports users that came online or went
+   * offline in the process.
+   */
+  private async resync(): Promise<void> {
+    this.dirty = false;
+    try {
+      const online: string[] = [];
+      const offline: string[] = [];
+      for (const kind of ['d', 'u'] as const) {
+        const local = kind === 'u' ? this.users : this.devices;
+        for (const id of local.keys()) {
+          if ((await this.add(kind, id)) && kind === 'u') online.push(id);
+        }
+        for (const id of await this.redis.sMembers(this.instKey(kind))) {
+          if (local.has(id)) continue;
+          if ((await this.remove(kind, id)) && kind === 'u') offline.push(id);
+        }
+      }
+      if (online.length) this.events.online(online);
+      if (offline.length) this.events.offline(offline);
+    } catch (err) {
+      this.dirty = true;
+      throw err;
     }
-    const online: string[] = [];
-    for (const userId of this.users.keys()) {
-      const n = await this.redis.eval(ADD, { keys: [this.key('u', userId), this.instKey('u')], arguments: [this.instanceId, userId] });
-      if (Number(n) === 1) online.push(userId);
-    }
-    if (online.length) this.events.online(online);
   }
 
   async stop(): Promise<void> {

@@ -16,7 +16,7 @@ import type { CloseReason, RevocationReason } from '../../shared/codes.js';
 import { TOPICS, type ControlEvent, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
 import { describeError } from '../logger.js';
-import { canRead, loadChannel } from '../messaging/channels.js';
+import { isMember, loadChannel } from '../messaging/channels.js';
 import { messagesSince, storeMessage } from '../messaging/messages.js';
 import type { PresenceTracker } from '../presence/presence.js';
 import { Connection, type ConnectionHooks } from './connection.js';
@@ -189,9 +189,17 @@ export class Gateway {
     if (revoked) return conn.close(revoked.reason);
     if (!userConns) {
       // First local socket of this user: listen for their channel_added/channel_removed.
-      await this.userTopics
+      const listening = await this.userTopics
         .acquire(TOPICS.user(conn.userId), (payload) => this.onUserEvent(conn.userId, payload))
-        .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'user topic subscribe failed'));
+        .then(
+          () => true,
+          (err: Error) => {
+            this.ctx.log.warn({ err: describeError(err) }, 'user topic subscribe failed');
+            return false;
+          },
+        );
+      // A socket deaf to channel_added/channel_removed would miss membership changes (MSG5).
+      if (!listening) return conn.close('try_again_later');
     }
     if (!conn.open) return;
     // PRES1: the socket counts in presence before its client hears `authenticated`. Otherwise a
@@ -268,6 +276,12 @@ export class Gateway {
       if (!already) {
         conn.addChannel(channel.id);
         await this.hub.join(channel.id, conn);
+        // From here on a channel_removed for this user ends the subscription; one that went by
+        // while the channel was loading did not, so membership is checked once more.
+        if (!(await isMember(this.ctx.db, channel.id, conn.userId))) {
+          conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
+          return;
+        }
       }
       if (frame.since) {
         const replay = await messagesSince(this.ctx.pool, channel.id, frame.since);
