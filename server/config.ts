@@ -40,11 +40,6 @@ const duration = (fallback: string) =>
     });
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
-const bool = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'])
-    .default(fallback ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const optionalString = z
   .string()
   .optional()

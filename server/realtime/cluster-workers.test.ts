@@ -5,7 +5,6 @@
  * socket 1001 and stops every worker (SHUT1).
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type HttpClient } from '../test/harness.js';
 import { baseServerEnv, killSpawned, registerAt, spawnServer, type ServerProcess } from '../test/process.js';
@@ -16,20 +15,6 @@ const CLIENTS = 10;
 let redis: TestRedis;
 let server: ServerProcess;
 const sockets: TestSocket[] = [];
-
-/** One GET on a fresh TCP connection (no keep-alive), so the cluster may hand it to any worker. */
-function freshGet(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
 
 /** Pids of the primary's live children (the workers), read from /proc. */
 function childPids(pid: number): number[] {
