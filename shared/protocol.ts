@@ -49,6 +49,8 @@ export const serverFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('presence'), channelId: id, userId: id, status: presenceStatus }),
   z.object({ type: z.literal('channel_added'), channel }),
   z.object({ type: z.literal('channel_removed'), channelId: id }),
+  /** Added to the contract: the channel's members changed (someone joined, was added or left). */
+  z.object({ type: z.literal('channel_updated'), channel }),
   z.object({ type: z.literal('refreshed'), expiresAt: z.string(), ref }),
   z.object({ type: z.literal('pong'), ref }),
   z.object({ type: z.literal('token_expiring'), expiresAt: z.string() }),

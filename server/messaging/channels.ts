@@ -111,6 +111,16 @@ export async function createChannel(
 }
 
 /** Adds `userId` to a channel; returns the channel and whether anything changed. */
+/**
+ * Tells the channel's other members that its member list changed (`channel_updated`), so
+ * member lists, names and presence dots stay current without a reload. The people who joined or
+ * left are told by channel_added / channel_removed instead.
+ */
+async function announceMembers(ctx: Pick<AppContext, 'bus' | 'log'>, channel: Channel, changed: string[]): Promise<void> {
+  const others = channel.memberIds.filter((id) => !changed.includes(id));
+  if (others.length) await notifyUsers(ctx, others, { type: 'channel_updated', channel });
+}
+
 async function addMember(
   ctx: Pick<AppContext, 'db' | 'bus' | 'log'>,
   channelId: string,
@@ -122,7 +132,10 @@ async function addMember(
     .onConflictDoNothing()
     .returning({ userId: channelMembers.userId });
   const channel = (await loadChannel(ctx.db, channelId))!;
-  if (inserted.length) await notifyUsers(ctx, [userId], { type: 'channel_added', channel });
+  if (inserted.length) {
+    await notifyUsers(ctx, [userId], { type: 'channel_added', channel });
+    await announceMembers(ctx, channel, [userId]);
+  }
   return channel;
 }
 
@@ -142,6 +155,8 @@ export async function leaveChannel(ctx: Pick<AppContext, 'db' | 'bus' | 'log'>, 
     .returning();
   if (removed.length === 0) throw notFound('Channel');
   await notifyUsers(ctx, [userId], { type: 'channel_removed', channelId });
+  const channel = await loadChannel(ctx.db, channelId);
+  if (channel) await announceMembers(ctx, channel, [userId]);
 }
 
 export async function addMemberBy(
@@ -187,6 +202,9 @@ export async function directChannel(
     return { id: row.id, added: added.map((a) => a.userId), created: created.length > 0 };
   });
   const channel = (await loadChannel(ctx.db, result.id))!;
-  if (result.added.length) await notifyUsers(ctx, result.added, { type: 'channel_added', channel });
+  if (result.added.length) {
+    await notifyUsers(ctx, result.added, { type: 'channel_added', channel });
+    await announceMembers(ctx, channel, result.added);
+  }
   return channel;
 }

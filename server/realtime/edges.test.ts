@@ -81,4 +81,28 @@ describe('protocol edges', () => {
       pool.query = realQuery;
     }
   });
+
+  it('MSG7: the other members get channel_updated when someone joins, is added or leaves', async () => {
+    const carol = await server.register('edgecarol');
+    const dave = await server.register('edgedave');
+    const a = await connect(server.url, alice);
+    const c = await connect(server.url, carol);
+    expect((await carol.post(`/api/channels/${general}/join`)).status).toBe(200);
+    const joined = await a.next('channel_updated');
+    expect(joined.channel.id).toBe(general);
+    expect(joined.channel.memberIds).toContain(carol.userId);
+    expect((await c.next('channel_added')).channel.id).toBe(general);
+
+    expect((await bob.post(`/api/channels/${secret}/members`, { userId: dave.userId })).status).toBe(200);
+    // alice is not in the private channel: she hears nothing of it.
+    expect((await carol.post(`/api/channels/${general}/leave`)).status).toBe(200);
+    const left = await a.next('channel_updated');
+    expect(left.channel.id).toBe(general);
+    expect(left.channel.memberIds).not.toContain(carol.userId);
+    expect(a.all('channel_updated').map((f) => f.channel.id)).toEqual([general, general]);
+    expect((await c.next('channel_removed')).channelId).toBe(general);
+    expect(c.all('channel_updated')).toEqual([]);
+    a.close();
+    c.close();
+  });
 });

@@ -74,6 +74,7 @@ export interface RealtimeEvents {
   presence: { channelId: string; userId: string; status: 'online' | 'offline' };
   channel_added: { channel: Channel };
   channel_removed: { channelId: string };
+  channel_updated: { channel: Channel };
   refreshed: { expiresAt: string };
   /** The outbox changed (an entry added, acknowledged, failed or retried). */
   outbox: OutboxEntry[];
@@ -486,6 +487,8 @@ export class RealtimeClient {
         return this.emit('presence', { channelId: frame.channelId, userId: frame.userId, status: frame.status });
       case 'channel_added':
         return this.emit('channel_added', { channel: frame.channel });
+      case 'channel_updated':
+        return this.emit('channel_updated', { channel: frame.channel });
       case 'channel_removed':
         this.subscriptions.delete(frame.channelId);
         this.lastSeen.delete(frame.channelId);

@@ -91,6 +91,7 @@ export class ChatStore {
       }),
       rt.on('channel_added', ({ channel }) => this.addChannel(channel)),
       rt.on('channel_removed', ({ channelId }) => this.removeChannel(channelId)),
+      rt.on('channel_updated', ({ channel }) => this.updateChannel(channel)),
     );
     this.typingTimer = setInterval(() => this.expireTyping(), 1_000);
   }
@@ -355,6 +356,14 @@ export class ChatStore {
       if (this.channelsLoaded) this.ensurePeople(c.memberIds);
     }
     if (!opts.quiet) this.changed();
+  }
+
+  /** Someone joined, was added or left: new member list, names looked up as needed. */
+  private updateChannel(c: Channel): void {
+    if (!this.channels.has(c.id)) return this.addChannel(c);
+    this.channels.set(c.id, c);
+    this.ensurePeople(c.memberIds);
+    this.changed();
   }
 
   private removeChannel(channelId: string): void {
