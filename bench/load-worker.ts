@@ -422,10 +422,8 @@ function record(args: { key: string | null }) {
   return true;
 }
 
-/** Closes the sockets of the given groups (all when none given). */
-async function closeGroups(args: { groups?: string[]; timeoutMs?: number }) {
-  const sockets = args.groups ? pool.filter((s) => args.groups!.includes(s.group)) : pool.slice();
-  for (let i = pool.length - 1; i >= 0; i--) if (sockets.includes(pool[i])) pool.splice(i, 1);
+/** Closes these sockets (1000), terminating any that have not closed within the timeout. */
+async function closeSockets(sockets: typeof pool, timeoutMs = 10_000) {
   const waits = sockets.map(
     (s) =>
       new Promise<void>((resolve) => {
@@ -439,35 +437,26 @@ async function closeGroups(args: { groups?: string[]; timeoutMs?: number }) {
         }
       }),
   );
-  const result = await Promise.race([Promise.all(waits).then(() => 'closed'), sleep(args.timeoutMs ?? 10_000).then(() => 'timeout')]);
+  const result = await Promise.race([Promise.all(waits).then(() => 'closed'), sleep(timeoutMs).then(() => 'timeout')]);
   if (result === 'timeout') for (const s of sockets) s.ws.terminate();
   return { closed: sockets.length, timedOut: result === 'timeout' };
+}
+
+/** Closes the sockets of the given groups (all when none given). */
+async function closeGroups(args: { groups?: string[]; timeoutMs?: number }) {
+  const sockets = args.groups ? pool.filter((s) => args.groups!.includes(s.group)) : pool.slice();
+  for (let i = pool.length - 1; i >= 0; i--) if (sockets.includes(pool[i])) pool.splice(i, 1);
+  return closeSockets(sockets, args.timeoutMs);
 }
 
 async function closeAll(args: { timeoutMs?: number } = {}) {
   if (run) finish(run);
   run = undefined;
-  const sockets = pool.splice(0);
-  const waits = sockets.map(
-    (s) =>
-      new Promise<void>((resolve) => {
-        if (s.ws.readyState === WebSocket.CLOSED) return resolve();
-        s.closing = true;
-        s.ws.once('close', () => resolve());
-        try {
-          s.ws.close(1000);
-        } catch {
-          s.ws.terminate();
-        }
-      }),
-  );
-  const timeout = sleep(args.timeoutMs ?? 10_000).then(() => 'timeout');
-  const result = await Promise.race([Promise.all(waits).then(() => 'closed'), timeout]);
-  if (result === 'timeout') for (const s of sockets) s.ws.terminate();
+  const result = await closeSockets(pool.splice(0), args.timeoutMs);
   for (const k of Object.keys(closeCodes)) delete closeCodes[k];
   errorSamples.length = 0;
   counters.closedAfterSetup = 0;
-  return { closed: sockets.length, timedOut: result === 'timeout' };
+  return result;
 }
 
 serveRpc({
