@@ -28,6 +28,28 @@ function reject(socket: Duplex, status: number, text: string): void {
 }
 
 const TEXT = { binary: false } as const;
+
+/**
+ * Fan-out frames written to one socket in one turn of the event loop leave in one system call:
+ * the first of a turn corks the socket's stream and one setImmediate per turn uncorks every
+ * socket corked in it. A fan-out burst (several messages landing in the same turn) then costs
+ * each socket one writev instead of one per frame; a lone frame waits only for the end of the
+ * current turn. `ws` has no public cork, so this reaches for its stream (`_socket`), the way
+ * engine.io reaches for `_sender`. A close frame written in a corked turn leaves with the
+ * frames before it; `terminate()` drops them, as it drops everything unsent.
+ */
+const corked = new Set<Duplex>();
+function uncorkAll(): void {
+  for (const stream of corked) stream.uncork();
+  corked.clear();
+}
+function corkForThisTurn(ws: WebSocket): void {
+  const stream = (ws as unknown as { _socket?: Duplex })._socket;
+  if (!stream || corked.has(stream)) return;
+  if (corked.size === 0) setImmediate(uncorkAll);
+  stream.cork();
+  corked.add(stream);
+}
 const kSocket = Symbol('relay.socket');
 type TaggedWebSocket = WebSocket & { [kSocket]: WsSocket };
 
@@ -43,6 +65,10 @@ class WsSocket implements GatewaySocket {
     readonly live: Set<WsSocket>,
   ) {}
   send(data: string | Buffer): void {
+    // Fan-out frames (Buffers shared by many sockets) are corked; replies and replays (strings)
+    // are not, so a long `since` replay is not held whole in memory and counted as unsent data
+    // against the slow-consumer bound. A string written while corked still keeps its place.
+    if (typeof data !== 'string') corkForThisTurn(this.ws);
     this.ws.send(data, TEXT);
   }
   close(code: number, reason: string): void {
