@@ -9,6 +9,15 @@ import { channel, id, message, messageId, nulFree, user } from './api.js';
 const ref = z.string().max(64).optional();
 /** Channel ids are uuids, compared in lower case (the form the server stores and sends). */
 const channelId = id.transform((s) => s.toLowerCase());
+/**
+ * MSG2: the idempotency key. It must be well-formed Unicode: Postgres stores text as UTF-8, where
+ * every lone surrogate becomes U+FFFD, so two different ids would collide and the second message
+ * would be acknowledged as a retry of the first, i.e. silently dropped.
+ */
+const clientMsgId = nulFree(z.string().min(1).max(LIMITS.clientMsgIdMax)).refine(
+  (v) => !/\p{Cs}/u.test(v),
+  'must be well-formed Unicode (no lone surrogate)',
+);
 
 export const clientFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('authenticate'), token: z.string().min(1).max(4096), ref }),
@@ -22,7 +31,7 @@ export const clientFrame = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('send'),
     channelId,
-    clientMsgId: nulFree(z.string().min(1).max(LIMITS.clientMsgIdMax)),
+    clientMsgId,
     body: nulFree(z.string().min(1).max(LIMITS.messageBodyMax)),
     ref,
   }),
