@@ -31,6 +31,15 @@ const MAX_TOKEN_WARNING_MS = 60_000;
 /** Granularity of token_expiring / token_expired: one shared timer for every socket. */
 const EXPIRY_TICK_MS = 250;
 const REVOKED_MEMORY_MS = 120_000;
+/** SHUT1: how long shutdown waits for answers to frames already received, and for presence events. */
+const SHUTDOWN_DRAIN_MS = 2_000;
+
+/** Resolves when every promise has settled, or after `ms`, whichever comes first. */
+function settledWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([Promise.allSettled([...promises]).then(() => undefined), deadline]).finally(() => clearTimeout(timer));
+}
 
 function refOf(value: unknown): string | undefined {
   const ref = (value as { ref?: unknown } | null)?.ref;
@@ -53,6 +62,10 @@ export class Gateway {
   private readonly recentlyRevoked = new Map<string, { reason: RevocationReason; at: number }>();
   /** Per user, the tail of this instance's presence announcements (see announcePresence). */
   private readonly presenceOrder = new Map<string, Promise<void>>();
+  /** Presence departures still being reported (Redis, then the offline event); awaited on shutdown. */
+  private readonly departures = new Set<Promise<unknown>>();
+  /** Set during shutdown: called when the last socket has left. */
+  private onEmpty?: () => void;
   private nextId = 0;
   private closing = false;
   private sweepTimer?: NodeJS.Timeout;
@@ -481,6 +494,7 @@ export class Gateway {
   private forget(conn: Connection, reason: CloseReason | 'peer_closed'): void {
     conn.clearAuthTimer();
     this.all.delete(conn);
+    if (this.all.size === 0) this.onEmpty?.();
     this.ctx.metrics.wsCloses.inc({ reason });
     if (!conn.userId) {
       this.leavePending(conn);
@@ -492,21 +506,34 @@ export class Gateway {
     if (remove(this.byUser, conn.userId, conn)) this.userTopics.release(TOPICS.user(conn.userId));
     if (!conn.inPresence) return;
     const { userId, deviceId } = conn;
-    void this.presence
+    const departure = this.presence
       .disconnect(userId, deviceId)
       .then((offline) => (offline ? this.announcePresence(userId, 'offline') : undefined))
-      .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'presence disconnect failed'));
+      .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'presence disconnect failed'))
+      .finally(() => this.departures.delete(departure));
+    this.departures.add(departure);
   }
 
-  /** Shutdown: refuse new sockets, close every socket with 1001 going_away, stop background work. */
+  /**
+   * Shutdown (SHUT1): refuse new sockets and frames; answer the frames already received (an ack
+   * for a message being stored is not lost), then close every socket with 1001 going_away; let
+   * the offline presence events go out while the bus and the database are still there; stop
+   * background work. Both waits are bounded, so a hung handler cannot hold the process.
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweepTimer);
     clearInterval(this.expiryTimer);
+    const allClosed = new Promise<void>((resolve) => (this.onEmpty = resolve));
+    for (const conn of [...this.all]) {
+      conn.draining = true;
+      conn.enqueue(() => conn.close('going_away'));
+    }
+    if (this.all.size === 0) this.onEmpty?.();
+    await settledWithin([allClosed], SHUTDOWN_DRAIN_MS);
     for (const conn of [...this.all]) conn.close('going_away');
-    // Let the offline presence events of the sockets just closed go out before leaving.
-    await new Promise((r) => setTimeout(r, 50));
+    await settledWithin([...this.departures, ...this.presenceOrder.values()], SHUTDOWN_DRAIN_MS);
     await this.presence.stop();
     await this.controlUnsubscribe?.().catch(() => {});
     await this.hub.close();
