@@ -128,6 +128,43 @@ describe('device tokens', () => {
     expect(await server.ctx.tokens.verify(unknownDevice, fp)).toEqual({ ok: false, reason: 'invalid_token' });
   });
 
+  it('answers each of many devices asked about at once with its own state, in one database read', async () => {
+    const carol = await server.register('carol');
+    const carolLaptop = await server.login('carol');
+    expect((await carol.post(`/api/devices/${carolLaptop.deviceId}/revoke`)).status).toBe(200);
+    const dave = await server.register('dave');
+    expect((await alice.post(`/api/admin/users/${dave.userId}/disable`)).status).toBe(200);
+
+    const pool = server.ctx.pool;
+    const realQuery = pool.query.bind(pool);
+    let reads = 0;
+    pool.query = ((config: unknown, ...rest: unknown[]) => {
+      if ((config as { name?: string } | null)?.name === 'relay_device_status') reads += 1;
+      return (realQuery as (...a: unknown[]) => unknown)(config, ...rest);
+    }) as typeof pool.query;
+    try {
+      const answers = await Promise.all([
+        server.ctx.tokens.deviceStatus(carol.deviceId),
+        server.ctx.tokens.deviceStatus(carolLaptop.deviceId),
+        server.ctx.tokens.deviceStatus(dave.deviceId),
+        server.ctx.tokens.deviceStatus(randomUUID()),
+        server.ctx.tokens.deviceStatus(bob.deviceId.toUpperCase(), bob.userId),
+        server.ctx.tokens.deviceStatus(bob.deviceId, alice.userId),
+      ]);
+      expect(answers.map((a) => (a.ok ? a.identity.user.username : a.reason))).toEqual([
+        'carol',
+        'device_revoked',
+        'account_disabled',
+        'invalid_token',
+        'bob',
+        'invalid_token',
+      ]);
+      expect(reads).toBe(1);
+    } finally {
+      pool.query = realQuery;
+    }
+  });
+
   it('is useless without its own fingerprint cookie', async () => {
     expect(await server.ctx.tokens.verify(alice.token, undefined)).toEqual({ ok: false, reason: 'invalid_token' });
     expect(await server.ctx.tokens.verify(alice.token, '')).toEqual({ ok: false, reason: 'invalid_token' });

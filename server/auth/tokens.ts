@@ -57,6 +57,7 @@ function keyId(secret: Buffer): string {
 }
 
 interface DeviceRow {
+  id: string;
   user_id: string;
   revoked: boolean;
   disabled: boolean;
@@ -65,11 +66,14 @@ interface DeviceRow {
   role: 'user' | 'admin';
 }
 
-/** A named (prepared once per connection) query: this runs for every socket that authenticates. */
+/**
+ * A named (prepared once per connection) query for every socket that authenticates. It takes a
+ * batch: the devices asked about in one turn of the event loop are read in one round trip.
+ */
 const DEVICE_STATUS = {
   name: 'relay_device_status',
-  text: `SELECT d.user_id, d.revoked_at IS NOT NULL AS revoked, u.disabled, u.username, u.display_name, u.role
-           FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1`,
+  text: `SELECT d.id, d.user_id, d.revoked_at IS NOT NULL AS revoked, u.disabled, u.username, u.display_name, u.role
+           FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ANY($1::uuid[])`,
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -77,6 +81,8 @@ export class TokenService {
   private readonly keys: SigningKey[];
   private readonly byKid: Map<string, KeyObject>;
   private readonly inFlight = new Map<string, Promise<DeviceRow | undefined>>();
+  /** Device ids asked about in this turn, read together when it ends (see loadDevice). */
+  private batch?: { ids: string[]; rows: Promise<Map<string, DeviceRow>> };
 
   constructor(
     secrets: Buffer[],
@@ -160,10 +166,25 @@ export class TokenService {
     });
   }
 
+  /**
+   * Reads a device's row. Asks made in the same turn (a reconnect storm, a burst of sockets) share
+   * one query, sent when the turn ends: one round trip and one Postgres execution instead of one
+   * per socket. Each answer is still read after its ask was made.
+   */
   private async loadDevice(deviceId: string): Promise<DeviceRow | undefined> {
     if (!UUID.test(deviceId)) return undefined;
-    const { rows } = await this.pool.query<DeviceRow>({ ...DEVICE_STATUS, values: [deviceId] });
-    return rows[0];
+    let batch = this.batch;
+    if (!batch) {
+      const ids: string[] = [];
+      const rows = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        if (this.batch?.ids === ids) this.batch = undefined;
+        const result = await this.pool.query<DeviceRow>({ ...DEVICE_STATUS, values: [ids] });
+        return new Map(result.rows.map((row) => [row.id, row]));
+      });
+      batch = this.batch = { ids, rows };
+    }
+    batch.ids.push(deviceId);
+    return (await batch.rows).get(deviceId.toLowerCase());
   }
 
   /**
