@@ -8,7 +8,7 @@ import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from './embedded.js';
+import { freePort, startEmbeddedPostgres } from './embedded.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const children: ChildProcess[] = [];
@@ -73,5 +73,19 @@ describe('embedded Postgres (zero configuration)', () => {
 
     second.kill('SIGTERM');
     expect(await exited(second)).toBe(0);
+  }, 120_000);
+});
+
+describe('embedded Postgres started by root', () => {
+  // `DATA_DIR=$(mktemp -d)` is 0700; Postgres runs as the `postgres` user and must reach its folder inside.
+  it.skipIf(process.getuid?.() !== 0)('starts in a DATA_DIR that only root may enter (mktemp -d)', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'relay-private-'));
+    try {
+      const db = await startEmbeddedPostgres({ dataDir });
+      await db.stop();
+      expect(db.url).toMatch(/^postgres:\/\//);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }, 120_000);
 });

