@@ -17,6 +17,11 @@ import { createLogger, describeError } from './logger.js';
 import { insertUser } from './users/users.js';
 import { AppError } from './errors.js';
 
+/**
+ * A refusal to report. Thrown, not exited on the spot, so that the `finally` below still closes
+ * the pool and stops the embedded Postgres: process.exit() there would leave it running, orphaned.
+ */
+class CliFailure extends Error {}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -25,8 +30,7 @@ async function readStdin(): Promise<string> {
 }
 
 function fail(message: string): never {
-  console.error(`relay: ${message}`);
-  process.exit(1);
+  throw new CliFailure(message);
 }
 
 async function main(): Promise<void> {
@@ -88,4 +92,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => fail(describeError(err).message));
+main().catch((err: unknown) => {
+  console.error(`relay: ${err instanceof CliFailure ? err.message : describeError(err).message}`);
+  process.exit(1);
+});
