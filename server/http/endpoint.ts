@@ -39,8 +39,9 @@ export function endpoint<A extends Access, B extends z.ZodType | undefined = und
     }
     const parse = (schema: z.ZodType | undefined, value: unknown) => {
       if (!schema) return undefined;
-      const r = schema.safeParse(value ?? {});
-      if (!r.success) throw invalidRequest(describeZodError(r.error));
+      const input = value ?? {};
+      const r = schema.safeParse(input);
+      if (!r.success) throw invalidRequest(describeZodError(r.error, input));
       return r.data;
     };
     const body = parse(spec.body, req.body) as Out<B>;

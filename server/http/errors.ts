@@ -4,14 +4,28 @@ import { z } from 'zod';
 import { AppError, invalidRequest, notFound } from '../errors.js';
 import { describeError, type Logger } from '../logger.js';
 
-/** A zod failure as one sentence that names the field. */
-export function describeZodError(error: z.ZodError): string {
+/** The value at a zod issue's path in the parsed input (undefined when absent). */
+function valueAt(input: unknown, keys: readonly PropertyKey[]): unknown {
+  let v = input;
+  for (const k of keys) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+/**
+ * A zod failure as one sentence that names the field. `input` is what was parsed: zod 4 issues
+ * do not carry their input, so without it a present value of the wrong type (`?limit=abc`)
+ * cannot be told from a missing one and would be reported as "is required".
+ */
+export function describeZodError(error: z.ZodError, input?: unknown): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => {
       if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field`;
       const field = issue.path.length ? issue.path.join('.') : 'body';
-      if (issue.code === 'invalid_type' && issue.input === undefined) return `${field}: is required`;
+      if (issue.code === 'invalid_type' && input !== undefined && valueAt(input, issue.path) === undefined) return `${field}: is required`;
       return `${field}: ${issue.message}`;
     })
     .join('; ');

@@ -115,6 +115,22 @@ describe('HTTP conventions', () => {
       expect(login.body.error.message).toContain('deviceName');
     });
 
+    it('says "is required" only of a missing field, not of one given with the wrong type', async () => {
+      const missing = await server.client().post('/api/auth/register', { password: 'long enough pw' });
+      expect(missing.body.error.message).toBe('username: is required');
+      const wrongType = await server.client().post('/api/auth/register', { username: 12345, password: 'long enough pw' });
+      expect(wrongType.status).toBe(400);
+      expect(wrongType.body.error.message).toMatch(/^username: /);
+      expect(wrongType.body.error.message).not.toContain('is required');
+      for (const query of ['limit=abc', 'limit=2&limit=3']) {
+        const res = await root.get(`/api/admin/audit?${query}`);
+        expect(res.status, query).toBe(400);
+        expect(res.body.error.code).toBe('invalid_request');
+        expect(res.body.error.message, query).toMatch(/^limit: /);
+        expect(res.body.error.message, query).not.toContain('is required');
+      }
+    });
+
     it('answers 400 to malformed JSON', async () => {
       const res = await server.client().post('/api/auth/login', '{"username": "alice",', { 'content-type': 'application/json' });
       expect(res.status).toBe(400);
