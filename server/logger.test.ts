@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { afterAll, beforeAll } from 'vitest';
 import { startTestServer, type TestServer } from './test/harness.js';
-import { describeError, mask } from './logger.js';
+import { createLogger, describeError, mask } from './logger.js';
 
 describe('log hygiene', () => {
   it('masks secrets to their first 6 characters', () => {
@@ -41,5 +41,30 @@ describe('a failing query during register (the users insert fails)', () => {
     expect(logs).toContain('disk full');
     expect(logs).not.toContain('$argon2id');
     expect(logs).not.toContain('correct horse battery');
+  });
+});
+
+describe('redaction', () => {
+  const SECRET = 'Zq9sensitivevalue';
+  const logged = (obj: Record<string, unknown>) => {
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (line: string) => lines.push(line) });
+    log.info(obj, 'probe');
+    return lines.join('');
+  };
+
+  it.each<[string, Record<string, unknown>]>([
+    ['request cookie', { req: { headers: { cookie: `relay.sid=${SECRET}` } } }],
+    ['request authorization', { req: { headers: { authorization: `Bearer ${SECRET}` } } }],
+    ['response set-cookie', { res: { headers: { 'set-cookie': [`relay.sid=${SECRET}`] } } }],
+    ['bare set-cookie header', { headers: { 'set-cookie': [`relay_fp=${SECRET}`] } }],
+    ['upgrade request headers', { upgrade: { headers: { cookie: `relay_fp=${SECRET}`, authorization: SECRET } } }],
+    ['error headers', { err: { headers: { 'set-cookie': [`relay.sid=${SECRET}`] } } }],
+    ['a user row', { user: { id: 'u1', passwordHash: `$argon2id$${SECRET}` } }],
+    ['a token', { token: SECRET, body: { token: SECRET, password: SECRET } }],
+  ])('keeps a secret out of the line: %s', (_name, obj) => {
+    const line = logged(obj);
+    expect(line).toContain('probe');
+    expect(line).not.toContain(SECRET);
   });
 });

@@ -8,15 +8,26 @@ import pino, { type Logger } from 'pino';
 export type { Logger };
 
 export const REDACT_PATHS = [
+  // Headers, wherever a request, a response, an upgrade or an error carries them.
   'req.headers.cookie',
   'req.headers.authorization',
+  'req.headers["set-cookie"]',
   'res.headers["set-cookie"]',
   'headers.cookie',
   'headers.authorization',
+  'headers["set-cookie"]',
+  '*.headers.cookie',
+  '*.headers.authorization',
+  '*.headers["set-cookie"]',
+  'cookie',
+  'authorization',
+  '*.authorization',
   'password',
+  'passwordHash',
   'token',
   'secret',
   '*.password',
+  '*.passwordHash',
   '*.token',
   '*.secret',
   '*.cookie',
