@@ -145,7 +145,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads a variable set to nothing as unset, so PORT= is 3000, not a random port', () => {
+    const config = loadConfig({ DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong(), PORT: '', TOKEN_TTL: ' ', AUTH_TIMEOUT_MS: '' });
+    expect(config).toMatchObject({ port: 3000, tokenTtlMs: 15 * 60_000, authTimeoutMs: 5000 });
+  });
+
   it('names the variable of every malformed value', () => {
+    expect(problemsOf({ DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong(), PORT: '70000' })).toEqual([
+      expect.stringMatching(/^PORT: /),
+    ]);
     const base = { DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong() };
     expect(problemsOf({ ...base, TOKEN_TTL: 'soon' })).toEqual([expect.stringMatching(/^TOKEN_TTL: /)]);
     expect(problemsOf({ ...base, PORT: 'eighty' })).toEqual([expect.stringMatching(/^PORT: /)]);

@@ -49,7 +49,7 @@ const optionalString = z
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().default('0.0.0.0'),
-  PORT: int(3000),
+  PORT: int(3000).pipe(z.number().max(65535)),
   DATABASE_URL: optionalString,
   DATA_DIR: z.string().default('./data'),
   REDIS_URL: optionalString,
@@ -163,7 +163,10 @@ function generatedSecrets(dataDir: string, need: Array<keyof StoredSecrets>): St
  * @example const config = loadConfig(process.env);
  */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
-  const parsed = envSchema.safeParse(source);
+  // A variable set to nothing (`PORT=` in an env file, `PORT: ${PORT}` in compose with PORT unset)
+  // means unset. Otherwise z.coerce.number() reads "" as 0: PORT= would listen on a random port.
+  const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => `${String(i.path[0] ?? 'config')}: ${i.message}`),
