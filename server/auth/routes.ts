@@ -54,6 +54,8 @@ export function authRoutes(ctx: AppContext): Router {
       perIp: ctx.config.rateLimits.loginPerIp,
       perUsername: ctx.config.rateLimits.loginPerUsername,
       redis: ctx.redis,
+      // A login refused by the limiter is an outcome too; without it an attack is invisible in /metrics.
+      onLimited: name === 'login' ? () => ctx.metrics.logins.inc({ outcome: 'rate_limited' }) : undefined,
     });
 
   router.post(

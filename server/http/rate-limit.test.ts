@@ -37,6 +37,9 @@ describe('login rate limit per username', () => {
     expect(right.headers.getSetCookie()).toEqual([]);
     // Another user is not locked out by it.
     expect((await succeed(server, 'bystander')).status).toBe(200);
+    // The refusals are counted as a login outcome (3 above: two failures, one right password).
+    const metrics = await server.client().get('/metrics');
+    expect(metrics.body).toMatch(/relay_logins_total\{outcome="rate_limited"\} 3\b/);
   });
 
   it('does not count successful logins', async () => {

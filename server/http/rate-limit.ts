@@ -30,6 +30,8 @@ interface LimiterOptions {
   name: string;
   windowMs: number;
   redis?: RedisClient;
+  /** Called for every request refused with 429 (metrics: a brute force shows up as refusals). */
+  onLimited?: () => void;
 }
 
 function limiterParts(opts: LimiterOptions) {
@@ -46,6 +48,7 @@ function limiterParts(opts: LimiterOptions) {
     legacyHeaders: false,
     handler: (req: Request, _res: unknown, next: (err: unknown) => void) => {
       const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime?.getTime() ?? Date.now() + opts.windowMs;
+      opts.onLimited?.();
       next(rateLimited(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
     },
   };
