@@ -69,5 +69,7 @@ export const LIMITS = {
   historyPageDefault: 50,
   historyPageMax: 200,
   replayMax: 500,
+  /** A `since` replay also stops after about this many bytes of frames (then `truncated`). */
+  replayMaxBytes: 1024 * 1024,
   frameMaxBytes: 64 * 1024,
 } as const;

@@ -12,7 +12,7 @@
  *   with the stored message and never stored or fanned out twice (MSG1–MSG4).
  */
 import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/protocol.js';
-import type { CloseReason, RevocationReason } from '../../shared/codes.js';
+import { LIMITS, type CloseReason, type RevocationReason } from '../../shared/codes.js';
 import { TOPICS, type ControlEvent, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
 import { describeError } from '../logger.js';
@@ -299,8 +299,20 @@ export class Gateway {
       if (frame.since) {
         const replay = await messagesSince(this.ctx.pool, channel.id, frame.since);
         truncated = replay.truncated;
-        for (const message of replay.messages) conn.send({ type: 'message', message });
-        last = replay.messages.at(-1)?.id;
+        // SUB3: a replay is written in one go, so it is also capped in bytes (500 long messages
+        // are ~8 MB): past the budget it stops and says `truncated`, instead of counting as a
+        // slow consumer's backlog and closing a healthy socket on every reconnect.
+        let budget = Math.min(LIMITS.replayMaxBytes, this.ctx.config.ws.maxBufferedBytes / 2);
+        for (const message of replay.messages) {
+          const text = JSON.stringify({ type: 'message', message });
+          budget -= Buffer.byteLength(text);
+          if (budget < 0 && last !== undefined) {
+            truncated = true;
+            break;
+          }
+          conn.sendRaw(text);
+          last = message.id;
+        }
       }
       const online = await this.presence.onlineUsers(channel.memberIds);
       const presence = Object.fromEntries(channel.memberIds.map((id) => [id, online.has(id) ? 'online' : 'offline']));

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverFrame } from '../../shared/protocol.js';
+import { LIMITS } from '../../shared/codes.js';
 import { startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import { connect, openSocket, type Frame, type TestSocket } from '../test/ws-client.js';
@@ -164,6 +165,35 @@ describe('the protocol on one instance', () => {
     const rest = await subscribe(b, ch, replayed.at(-1));
     expect(rest.truncated).toBeUndefined();
     expect(framesOf(b, 'message').length).toBe(610);
+    b.close();
+  });
+
+  it('SUB3: a replay of long messages stops at about 1 MiB with truncated, and the socket stays open', async () => {
+    const ch = (await alice.post('/api/channels', { name: 'p-heavy', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
+    // 120 messages of 4,000 emoji: ~16 KB each as UTF-8, ~2 MB in all.
+    await server.ctx.pool.query(
+      `INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
+       SELECT $1::uuid, $2::uuid, 'heavy-' || g, repeat('😀', 4000) FROM generate_series(1, 120) g ORDER BY g`,
+      [ch, alice.userId],
+    );
+    const { rows } = await server.ctx.pool.query<{ id: string }>(`SELECT id::text AS id FROM messages WHERE channel_id = $1 ORDER BY messages.id`, [ch]);
+    const b = await live(bob);
+    const sub = await subscribe(b, ch, '0');
+    expect(sub.truncated).toBe(true);
+    const first = framesOf(b, 'message');
+    const bytes = first.reduce((n, f) => n + Buffer.byteLength(JSON.stringify(f)), 0);
+    expect(first.length).toBeGreaterThan(10);
+    expect(first.length).toBeLessThan(120);
+    expect(bytes).toBeLessThanOrEqual(LIMITS.replayMaxBytes);
+    expect(first.map((f) => f.message.id)).toEqual(rows.slice(0, first.length).map((r) => r.id));
+    // The client asks again from the last one it got, and so on to the end: nothing skipped.
+    let last = first.at(-1)!.message.id;
+    for (let round = 0; round < 10 && framesOf(b, 'message').length < 120; round++) {
+      await subscribe(b, ch, last);
+      last = framesOf(b, 'message').at(-1)!.message.id;
+    }
+    expect(framesOf(b, 'message').map((f) => f.message.id)).toEqual(rows.map((r) => r.id));
+    expect(await request(b, { type: 'ping' })).toMatchObject({ type: 'pong' });
     b.close();
   });
 
