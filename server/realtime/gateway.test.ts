@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOPICS, type EventBus } from '../bus/bus.js';
 import { LocalPresence } from '../presence/local.js';
 import { startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
 import { Gateway } from './gateway.js';
@@ -148,6 +149,43 @@ describe('the gateway core without ws', () => {
     expect((await s.reply('channel_added')).channel.id).toBe(other);
     expect((await bob.post(`/api/devices/${laptop.deviceId}/revoke`)).status).toBe(200);
     await expect.poll(() => s.closed).toEqual({ code: 4403, reason: 'device_revoked' });
+  });
+
+  it('MSG5: every socket of a user, not only the first, hears `authenticated` only once the user topic listens', async () => {
+    const carol = await server.register('gcarol');
+    const carolPhone = await server.login('gcarol');
+    // A bus whose subscribe to carol's user topic waits for a gate (a slow Redis SUBSCRIBE).
+    const bus = server.ctx.bus;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const slowBus: EventBus = {
+      publish: (topic, payload) => bus.publish(topic, payload),
+      subscribe: async (topic, handler) => {
+        if (topic === TOPICS.user(carol.userId)) await gate;
+        return bus.subscribe(topic, handler);
+      },
+      close: async () => {},
+    };
+    const gw = new Gateway({ ...server.ctx, bus: slowBus }, new LocalPresence());
+    await gw.start();
+    try {
+      const first = accept(carol, gw);
+      first.frame({ type: 'authenticate', token: carol.token, ref: 'a1' });
+      const second = accept(carolPhone, gw);
+      second.frame({ type: 'authenticate', token: carolPhone.token, ref: 'a2' });
+      // Both wait for the subscription; neither is told it is live before it can hear its events.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect([...first.sent, ...second.sent].map((f) => f.type)).toEqual([]);
+      open();
+      await first.reply('authenticated', 'a1');
+      await second.reply('authenticated', 'a2');
+      const added = (await alice.post('/api/channels', { name: 'g-late', kind: 'private', memberIds: [carol.userId] })).body.channel.id;
+      expect((await first.reply('channel_added')).channel.id).toBe(added);
+      expect((await second.reply('channel_added')).channel.id).toBe(added);
+    } finally {
+      open();
+      await gw.close();
+    }
   });
 
   it('SHUT1: close() sends every socket away with 1001 going_away and refuses new ones', async () => {

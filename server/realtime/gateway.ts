@@ -200,20 +200,21 @@ export class Gateway {
     add(this.byDevice, conn.deviceId, conn);
     const revoked = this.recentlyRevoked.get(conn.deviceId);
     if (revoked) return conn.close(revoked.reason);
-    if (!userConns) {
-      // First local socket of this user: listen for their channel_added/channel_removed.
-      const listening = await this.userTopics
-        .acquire(TOPICS.user(conn.userId), (payload) => this.onUserEvent(conn.userId, payload))
-        .then(
-          () => true,
-          (err: Error) => {
-            this.ctx.log.warn({ err: describeError(err) }, 'user topic subscribe failed');
-            return false;
-          },
-        );
-      // A socket deaf to channel_added/channel_removed would miss membership changes (MSG5).
-      if (!listening) return conn.close('try_again_later');
-    }
+    // The user's topic (channel_added/channel_removed) is held once per user on this instance,
+    // from their first local socket to their last. Every socket waits until it is subscribed, not
+    // only the first: a second socket answered `authenticated` while the first one's subscribe
+    // is still on its way could miss a membership change (MSG5). A subscribe that failed is gone
+    // from the refs, so the next socket of the user tries again.
+    const userTopic = TOPICS.user(conn.userId);
+    const listening = await (this.userTopics.ready(userTopic) ?? this.userTopics.acquire(userTopic, (payload) => this.onUserEvent(conn.userId, payload))).then(
+      () => true,
+      (err: Error) => {
+        this.ctx.log.warn({ err: describeError(err) }, 'user topic subscribe failed');
+        return false;
+      },
+    );
+    // A socket deaf to channel_added/channel_removed would miss membership changes (MSG5).
+    if (!listening) return conn.close('try_again_later');
     if (!conn.open) return;
     // PRES1: the socket counts in presence before its client hears `authenticated`. Otherwise a
     // client that opens a socket on B, then closes its socket on A, could be reported offline

@@ -50,6 +50,11 @@ export class TopicRefs {
     return entry.ready;
   }
 
+  /** The subscription of a topic that is held (pending or done), if any. */
+  ready(topic: string): Promise<unknown> | undefined {
+    return this.active.get(topic)?.ready;
+  }
+
   release(topic: string): void {
     const entry = this.active.get(topic);
     if (!entry) return;
