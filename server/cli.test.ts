@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testSecret } from './test/harness.js';
+import { baseServerEnv, spawnServer } from './test/process.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -70,4 +71,25 @@ describe('cli user:create and user:role on the embedded Postgres', () => {
     expect(unknown.stderr).toBe('relay: no user nobody\n');
     expect(existsSync(pidFile)).toBe(false);
   }, 120_000);
+
+  it('runs beside a server on the same DATA_DIR, on that server\'s Postgres, which it leaves running', async () => {
+    const env = baseServerEnv();
+    const server = await spawnServer(env, { readyTimeoutMs: 90_000 });
+    try {
+      const r = await runCli(env.DATA_DIR, ['user:create', '--username', 'beside', '--password-stdin'], 'a long password\n');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      // The running server sees the new account at once, and its database is still up.
+      const login = await fetch(`${server.url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'beside', password: 'a long password' }),
+      });
+      expect(login.status).toBe(200);
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    } finally {
+      await server.stop();
+      rmSync(env.DATA_DIR, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -10,7 +10,7 @@ import { eq } from 'drizzle-orm';
 import { role as roleSchema, username as usernameSchema, password as passwordSchema } from '../shared/api.js';
 import { ConfigError, loadConfig } from './config.js';
 import { connectDatabase } from './db/client.js';
-import { startEmbeddedPostgres } from './db/embedded.js';
+import { runningEmbeddedUrl, startEmbeddedPostgres } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { users } from './db/schema.js';
 import { createLogger, describeError } from './logger.js';
@@ -59,8 +59,11 @@ async function main(): Promise<void> {
   const name = usernameSchema.safeParse(values.username ?? '');
   if (!name.success) fail('--username: 3 to 32 of a-z 0-9 _ . -');
 
-  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: config.dataDir, log });
-  const database = connectDatabase(config.databaseUrl ?? embedded!.url, log, 2);
+  // Without DATABASE_URL: the embedded Postgres of the server running on this DATA_DIR, or,
+  // when none runs, one started for this command alone (and stopped after it).
+  const url = config.databaseUrl ?? runningEmbeddedUrl(config.dataDir);
+  const embedded = url ? undefined : await startEmbeddedPostgres({ dataDir: config.dataDir, log });
+  const database = connectDatabase(url ?? embedded!.url, log, 2);
   try {
     await runMigrations(database.pool);
     if (command === 'user:create') {

@@ -126,6 +126,29 @@ export async function recoverDataDir(dir: string, log?: Logger): Promise<void> {
   rmSync(file, { force: true });
 }
 
+function embeddedUrl(password: string, port: number, database: string): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+}
+
+/**
+ * The URL of the embedded Postgres that a running server started under `dataDir`, if there is
+ * one (its postmaster.pid names a live Postgres whose parent is a live Node process). The
+ * operator CLI uses it while the server runs, instead of refusing; the server keeps owning it.
+ */
+export function runningEmbeddedUrl(dataDir: string, database = 'relay'): string | undefined {
+  const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
+  const passwordFile = path.join(dataDir, 'postgres-password');
+  if (!existsSync(pidFile) || !existsSync(passwordFile)) return undefined;
+  // postmaster.pid: line 1 the pid, line 4 the port.
+  const lines = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0 || !processIsPostgres(pid)) return undefined;
+  const parent = parentPid(pid);
+  if (parent === undefined || parent <= 1 || !isNodeProcess(parent)) return undefined;
+  return embeddedUrl(readFileSync(passwordFile, 'utf8').trim(), port, database);
+}
+
 function readOrCreatePassword(dataDir: string): string {
   const file = path.join(dataDir, 'postgres-password');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
@@ -192,7 +215,7 @@ export async function startEmbeddedPostgres(opts: {
   } finally {
     await admin.end();
   }
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  const url = embeddedUrl(password, port, database);
   log?.info({ port }, 'embedded Postgres started');
   return {
     url,
