@@ -30,15 +30,17 @@ export class Counter {
 export class LocalPresence implements PresenceTracker {
   private readonly users = new Counter();
   private readonly devices = new Counter();
+  /** One process decides every transition: one counter orders them all (per user included). */
+  private seq = 0;
 
-  async connect(userId: string, deviceId: string): Promise<boolean> {
+  async connect(userId: string, deviceId: string): Promise<number | null> {
     this.devices.inc(deviceId);
-    return this.users.inc(userId) === 1;
+    return this.users.inc(userId) === 1 ? ++this.seq : null;
   }
 
-  async disconnect(userId: string, deviceId: string): Promise<boolean> {
+  async disconnect(userId: string, deviceId: string): Promise<number | null> {
     this.devices.dec(deviceId);
-    return this.users.dec(userId) === 0;
+    return this.users.dec(userId) === 0 ? ++this.seq : null;
   }
 
   async onlineUsers(userIds: string[]): Promise<Set<string>> {

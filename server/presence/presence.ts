@@ -3,17 +3,28 @@
  * instance. The gateway reports sockets arriving and leaving; the tracker answers with the
  * transitions (first socket in anywhere, last socket out everywhere) that produce events, so
  * ten tabs of one user do not flap.
+ *
+ * Every transition carries a sequence number, decided together with the transition (in the same
+ * Redis script), that grows with each transition of a user. Instances publish their events on
+ * their own, after a database read, so events can reach the others out of order; the seq lets
+ * each receiver drop an event older than the last one it delivered for that user (PRES1).
  */
 export interface PresenceReader {
   onlineUsers(userIds: string[]): Promise<Set<string>>;
   onlineDevices(deviceIds: string[]): Promise<Set<string>>;
 }
 
+/** A user's transition (online or offline) and its sequence number. */
+export interface PresenceChange {
+  userId: string;
+  seq: number;
+}
+
 export interface PresenceTracker extends PresenceReader {
-  /** Resolves true when this socket made the user online (their first socket on any instance). */
-  connect(userId: string, deviceId: string): Promise<boolean>;
-  /** Resolves true when this socket's close made the user offline (their last socket anywhere). */
-  disconnect(userId: string, deviceId: string): Promise<boolean>;
+  /** Resolves with the transition's seq when this socket made the user online (their first socket on any instance), else null. */
+  connect(userId: string, deviceId: string): Promise<number | null>;
+  /** Resolves with the transition's seq when this socket's close made the user offline (their last socket anywhere), else null. */
+  disconnect(userId: string, deviceId: string): Promise<number | null>;
   /**
    * Starts background work (leases, reaping crashed instances). `offline` receives users that
    * went offline because another instance died; `online` receives users that came back online
@@ -24,6 +35,6 @@ export interface PresenceTracker extends PresenceReader {
 }
 
 export interface PresenceEvents {
-  offline(userIds: string[]): void;
-  online(userIds: string[]): void;
+  offline(changes: PresenceChange[]): void;
+  online(changes: PresenceChange[]): void;
 }

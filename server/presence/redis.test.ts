@@ -3,16 +3,25 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, type RedisClient } from '../redis.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
+import type { PresenceEvents } from './presence.js';
 import { RedisPresence } from './redis.js';
 
 const log = pino({ level: 'silent' });
 const BOUND_MS = 1_000; // lease 600 ms, heartbeat 200 ms
 
 function tracker(redis: RedisClient) {
-  const events = { online: [] as string[], offline: [] as string[] };
+  /** User ids per event kind, and every event's seq in the order they were reported. */
+  const events = { online: [] as string[], offline: [] as string[], seqs: [] as number[] };
   const p = new RedisPresence(redis, log, BOUND_MS);
-  p.start({ offline: (ids) => events.offline.push(...ids), online: (ids) => events.online.push(...ids) });
+  p.start(recorder(events));
   return { p, events };
+}
+
+function recorder(events: { online: string[]; offline: string[]; seqs: number[] }): PresenceEvents {
+  return {
+    offline: (changes) => changes.forEach((c) => (events.offline.push(c.userId), events.seqs.push(c.seq))),
+    online: (changes) => changes.forEach((c) => (events.online.push(c.userId), events.seqs.push(c.seq))),
+  };
 }
 
 /** Simulates a crash: the instance stops beating and never cleans up. */
@@ -40,15 +49,22 @@ describe('RedisPresence', () => {
   it('PRES1: only the first socket anywhere and the last socket everywhere are transitions', async () => {
     const a = tracker(await client());
     const b = tracker(await client());
-    expect(await a.p.connect('u1', 'd1')).toBe(true);
-    expect(await a.p.connect('u1', 'd2')).toBe(false);
-    expect(await b.p.connect('u1', 'd3')).toBe(false);
+    const online = await a.p.connect('u1', 'd1');
+    expect(online).toEqual(expect.any(Number));
+    expect(await a.p.connect('u1', 'd2')).toBeNull();
+    expect(await b.p.connect('u1', 'd3')).toBeNull();
     expect(await a.p.onlineUsers(['u1', 'u2'])).toEqual(new Set(['u1']));
     expect(await b.p.onlineDevices(['d1', 'd2', 'd3', 'd4'])).toEqual(new Set(['d1', 'd2', 'd3']));
-    expect(await a.p.disconnect('u1', 'd1')).toBe(false);
-    expect(await a.p.disconnect('u1', 'd2')).toBe(false);
-    expect(await b.p.disconnect('u1', 'd3')).toBe(true);
+    expect(await a.p.disconnect('u1', 'd1')).toBeNull();
+    expect(await a.p.disconnect('u1', 'd2')).toBeNull();
+    // Each transition's seq is later than the one before (receivers drop older ones).
+    const offline = await b.p.disconnect('u1', 'd3');
+    expect(offline).toBeGreaterThan(online!);
     expect(await a.p.onlineUsers(['u1'])).toEqual(new Set());
+    // The seq keeps growing even when its key is lost (Redis restarted or flushed).
+    await (await client()).del('relay:pres:seq');
+    expect(await b.p.connect('u1', 'd3')).toBeGreaterThan(offline!);
+    await b.p.disconnect('u1', 'd3');
     await a.p.stop();
     await b.p.stop();
   });
@@ -57,12 +73,13 @@ describe('RedisPresence', () => {
     const dead = tracker(await client());
     const s1 = tracker(await client());
     const s2 = tracker(await client());
-    await dead.p.connect('crashed-user', 'crashed-device');
+    const online = await dead.p.connect('crashed-user', 'crashed-device');
     await s1.p.connect('kept-user', 'kept-device');
     await dead.p.connect('kept-user', 'kept-device-2');
     crash(dead.p);
     await expect.poll(() => s1.events.offline.length + s2.events.offline.length, { timeout: 5_000 }).toBe(1);
     expect([...s1.events.offline, ...s2.events.offline]).toEqual(['crashed-user']);
+    expect([...s1.events.seqs, ...s2.events.seqs][0]).toBeGreaterThan(online!);
     expect(await s1.p.onlineUsers(['crashed-user', 'kept-user'])).toEqual(new Set(['kept-user']));
     expect(await s1.p.onlineDevices(['crashed-device', 'kept-device-2'])).toEqual(new Set());
     await s1.p.stop();
@@ -80,8 +97,9 @@ describe('RedisPresence', () => {
     await expect.poll(() => other.events.offline, { timeout: 5_000 }).toEqual(['slow-user']);
     // The paused instance resumes beating: it notices and comes back with its user online.
     (paused.p as unknown as { timer?: NodeJS.Timeout }).timer = undefined;
-    paused.p.start({ offline: () => {}, online: (ids) => paused.events.online.push(...ids) });
+    paused.p.start(recorder(paused.events));
     await expect.poll(() => paused.events.online, { timeout: 5_000 }).toEqual(['slow-user']);
+    expect(paused.events.seqs[0]).toBeGreaterThan(other.events.seqs[0]); // online again, after the reaping
     expect(await other.p.onlineUsers(['slow-user'])).toEqual(new Set(['slow-user']));
     expect(await other.p.onlineDevices(['slow-device'])).toEqual(new Set(['slow-device']));
     await paused.p.stop();
@@ -111,6 +129,7 @@ describe('RedisPresence', () => {
     expect(await observer.p.onlineUsers(['flaky-user'])).toEqual(new Set());
     expect(await observer.p.onlineDevices(['flaky-device'])).toEqual(new Set());
     expect(a.events.online).toEqual(['flaky-user']); // no spurious repeat
+    expect(a.events.seqs[1]).toBeGreaterThan(a.events.seqs[0]);
     await a.p.stop();
     await observer.p.stop();
   });

@@ -4,12 +4,17 @@
  * Keys: `relay:pres:u:<user>` and `relay:pres:d:<device>` are sets of instance ids holding a
  * socket of that user/device; `relay:pres:inst:<id>:u|d` list what an instance holds (for
  * reaping); `relay:pres:alive:<id>` is the instance's lease (PX TTL refreshed by heartbeat);
- * `relay:pres:instances` lists instances.
+ * `relay:pres:instances` lists instances; `relay:pres:seq` is the last presence sequence number.
  *
  * Guarantees:
  * - Transitions are decided atomically in Redis (SADD/SREM + SCARD in one script), so concurrent
  *   arrivals and departures on different instances produce exactly one online and one offline
  *   event for a user's whole session of sockets.
+ * - Each user transition gets a sequence number in the script that decides it, so seqs follow
+ *   the order Redis decided the transitions in, whichever instance publishes its event first.
+ *   One counter serves every user (a single key: bounded, no TTL to outlive) and is floored by
+ *   the Redis clock in microseconds, so it keeps growing even if the key is lost (Redis restarted
+ *   or flushed) while instances still remember seqs they delivered.
  * - Only an instance's first local socket of a user touches Redis; more tabs are local counts.
  * - An instance that dies without cleaning up loses its lease within `leaseMs`; the next
  *   heartbeat of any survivor reaps it in one script (re-checking the lease, so a live instance
@@ -23,22 +28,49 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis.js';
 import { Counter } from './local.js';
-import type { PresenceEvents, PresenceTracker } from './presence.js';
+import type { PresenceChange, PresenceEvents, PresenceTracker } from './presence.js';
 
 const P = 'relay:pres:';
-/** Both return {changed (0/1), instances holding the user or device now}. */
-const ADD = `local c = redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2]); return {c, redis.call('SCARD', KEYS[1])}`;
-const REMOVE = `local c = redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2]); return {c, redis.call('SCARD', KEYS[1])}`;
+const SEQ_KEY = `${P}seq`;
 
-/** Reaps a dead instance atomically; returns the users it leaves with no instance at all. */
-const REAP = `
+/** Lua: the next presence seq, max(last + 1, Redis time in µs); see the guarantees above. */
+const NEXT_SEQ = `
+local function nextSeq(k)
+  local t = redis.call('TIME')
+  local now = t[1] .. string.sub('00000' .. t[2], -6)
+  local s = redis.call('INCR', k)
+  if s < tonumber(now) then redis.call('SET', k, now); return tonumber(now) end
+  return s
+end`;
+
+/**
+ * Both return the seq of the transition they made (first instance in / last out), else 0.
+ * KEYS[3] (the seq key) is passed for users only: devices have no events.
+ */
+const ADD = `${NEXT_SEQ}
+local c = redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2])
+if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 1 then return nextSeq(KEYS[3]) end
+return 0`;
+const REMOVE = `${NEXT_SEQ}
+local c = redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2])
+if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 0 then return nextSeq(KEYS[3]) end
+return 0`;
+
+/**
+ * Reaps a dead instance atomically; returns the users it leaves with no instance at all, each
+ * followed by the seq of its offline transition: {user, seq, user, seq, ...}.
+ */
+const REAP = `${NEXT_SEQ}
 local inst, p = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p .. 'alive:' .. inst) == 1 then return {} end
 if redis.call('SREM', p .. 'instances', inst) == 0 then return {} end
 local offline = {}
 for _, u in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':u')) do
   redis.call('SREM', p .. 'u:' .. u, inst)
-  if redis.call('SCARD', p .. 'u:' .. u) == 0 then table.insert(offline, u) end
+  if redis.call('SCARD', p .. 'u:' .. u) == 0 then
+    table.insert(offline, u)
+    table.insert(offline, nextSeq(p .. 'seq'))
+  end
 end
 for _, d in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':d')) do
   redis.call('SREM', p .. 'd:' .. d, inst)
@@ -73,41 +105,40 @@ export class RedisPresence implements PresenceTracker {
     return `${P}inst:${inst}:${kind}`;
   }
 
-  async connect(userId: string, deviceId: string): Promise<boolean> {
+  async connect(userId: string, deviceId: string): Promise<number | null> {
     // The counts are the truth for this instance; Redis follows (and is reconciled if it fails).
     const firstDevice = this.devices.inc(deviceId) === 1;
     const firstUser = this.users.inc(userId) === 1;
     return this.dirtyOnFailure(async () => {
       if (firstDevice) await this.add('d', deviceId);
-      return firstUser ? this.add('u', userId) : false;
+      return firstUser ? this.add('u', userId) : null;
     });
   }
 
-  async disconnect(userId: string, deviceId: string): Promise<boolean> {
+  async disconnect(userId: string, deviceId: string): Promise<number | null> {
     const lastDevice = this.devices.dec(deviceId) === 0;
     const lastUser = this.users.dec(userId) === 0;
     return this.dirtyOnFailure(async () => {
       if (lastDevice) await this.remove('d', deviceId);
-      return lastUser ? this.remove('u', userId) : false;
+      return lastUser ? this.remove('u', userId) : null;
     });
   }
 
-  /** Adds this instance to a user's/device's set; true when that made it online (first anywhere). */
-  private async add(kind: 'u' | 'd', id: string): Promise<boolean> {
-    const [changed, count] = (await this.redis.eval(ADD, {
-      keys: [this.key(kind, id), this.instKey(kind)],
-      arguments: [this.instanceId, id],
-    })) as [number, number];
-    return Number(changed) === 1 && Number(count) === 1;
+  /** Adds this instance to a user's/device's set; for a user, the seq when that made them online (first anywhere), else null. */
+  private add(kind: 'u' | 'd', id: string): Promise<number | null> {
+    return this.transition(ADD, kind, id);
   }
 
-  /** Removes this instance from a user's/device's set; true when that made it offline (last anywhere). */
-  private async remove(kind: 'u' | 'd', id: string): Promise<boolean> {
-    const [changed, count] = (await this.redis.eval(REMOVE, {
-      keys: [this.key(kind, id), this.instKey(kind)],
-      arguments: [this.instanceId, id],
-    })) as [number, number];
-    return Number(changed) === 1 && Number(count) === 0;
+  /** Removes this instance from a user's/device's set; for a user, the seq when that made them offline (last anywhere), else null. */
+  private remove(kind: 'u' | 'd', id: string): Promise<number | null> {
+    return this.transition(REMOVE, kind, id);
+  }
+
+  private async transition(script: string, kind: 'u' | 'd', id: string): Promise<number | null> {
+    const keys = [this.key(kind, id), this.instKey(kind)];
+    if (kind === 'u') keys.push(SEQ_KEY);
+    const seq = Number(await this.redis.eval(script, { keys, arguments: [this.instanceId, id] }));
+    return seq > 0 ? seq : null;
   }
 
   /**
@@ -156,7 +187,9 @@ export class RedisPresence implements PresenceTracker {
     for (const inst of instances) {
       if (inst === this.instanceId) continue;
       if (await this.redis.exists(`${P}alive:${inst}`)) continue;
-      const offline = (await this.redis.eval(REAP, { keys: [], arguments: [inst, P] })) as string[];
+      const reaped = (await this.redis.eval(REAP, { keys: [], arguments: [inst, P] })) as Array<string | number>;
+      const offline: PresenceChange[] = [];
+      for (let i = 0; i + 1 < reaped.length; i += 2) offline.push({ userId: String(reaped[i]), seq: Number(reaped[i + 1]) });
       if (offline.length) {
         this.log.info({ instance: inst, users: offline.length }, 'reaped a dead instance: its users are offline');
         this.events.offline(offline);
@@ -172,16 +205,18 @@ export class RedisPresence implements PresenceTracker {
   private async resync(): Promise<void> {
     this.dirty = false;
     try {
-      const online: string[] = [];
-      const offline: string[] = [];
+      const online: PresenceChange[] = [];
+      const offline: PresenceChange[] = [];
       for (const kind of ['d', 'u'] as const) {
         const local = kind === 'u' ? this.users : this.devices;
         for (const id of local.keys()) {
-          if ((await this.add(kind, id)) && kind === 'u') online.push(id);
+          const seq = await this.add(kind, id);
+          if (seq !== null) online.push({ userId: id, seq });
         }
         for (const id of await this.redis.sMembers(this.instKey(kind))) {
           if (local.has(id)) continue;
-          if ((await this.remove(kind, id)) && kind === 'u') offline.push(id);
+          const seq = await this.remove(kind, id);
+          if (seq !== null) offline.push({ userId: id, seq });
         }
       }
       if (online.length) this.events.online(online);

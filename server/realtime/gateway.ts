@@ -92,8 +92,8 @@ export class Gateway {
   async start(): Promise<void> {
     this.controlUnsubscribe = await this.ctx.bus.subscribe(TOPICS.control, (payload) => this.onControl(payload));
     this.presence.start({
-      offline: (userIds) => userIds.forEach((id) => void this.announcePresence(id, 'offline')),
-      online: (userIds) => userIds.forEach((id) => void this.announcePresence(id, 'online')),
+      offline: (changes) => changes.forEach(({ userId, seq }) => void this.announcePresence(userId, 'offline', seq)),
+      online: (changes) => changes.forEach(({ userId, seq }) => void this.announcePresence(userId, 'online', seq)),
     });
     this.sweepTimer = setInterval(() => void this.sweep(), this.ctx.config.revocationSweepMs);
     this.sweepTimer.unref();
@@ -220,9 +220,9 @@ export class Gateway {
     // client that opens a socket on B, then closes its socket on A, could be reported offline
     // (A's removal seeing no other socket yet) and online again when B's count lands.
     conn.inPresence = true;
-    const online = await this.presence.connect(conn.userId, conn.deviceId).catch((err: Error) => {
+    const onlineSeq = await this.presence.connect(conn.userId, conn.deviceId).catch((err: Error) => {
       this.ctx.log.warn({ err: describeError(err) }, 'presence connect failed');
-      return false;
+      return null;
     });
     if (!conn.open) return;
     conn.send({
@@ -233,7 +233,7 @@ export class Gateway {
       ref: frame.ref,
     });
     this.scheduleExpiry(conn);
-    if (online) await this.announcePresence(conn.userId, 'online');
+    if (onlineSeq !== null) await this.announcePresence(conn.userId, 'online', onlineSeq);
   }
 
   /** Token lifecycle (TOK1, TOK3): when to warn before expiry; the ticker acts on it. */
@@ -415,9 +415,11 @@ export class Gateway {
    * PRES1: one instance's presence events for a user go out in the order they were decided.
    * Each announcement reads the user's channels first; without this chain a quick connect and
    * close could publish `offline` before `online` and leave observers with the wrong state.
+   * Across instances no chain helps: there the transition's seq (decided with it in Redis) lets
+   * every receiver drop an event that arrives after a later one (ChannelHub).
    */
-  private announcePresence(userId: string, status: 'online' | 'offline'): Promise<void> {
-    const next = (this.presenceOrder.get(userId) ?? Promise.resolve()).then(() => this.publishPresence(userId, status));
+  private announcePresence(userId: string, status: 'online' | 'offline', seq: number): Promise<void> {
+    const next = (this.presenceOrder.get(userId) ?? Promise.resolve()).then(() => this.publishPresence(userId, status, seq));
     this.presenceOrder.set(userId, next);
     void next.then(() => {
       if (this.presenceOrder.get(userId) === next) this.presenceOrder.delete(userId);
@@ -425,7 +427,7 @@ export class Gateway {
     return next;
   }
 
-  private async publishPresence(userId: string, status: 'online' | 'offline'): Promise<void> {
+  private async publishPresence(userId: string, status: 'online' | 'offline', seq: number): Promise<void> {
     try {
       const { rows } = await this.ctx.pool.query<{ channel_id: string }>({
         name: 'relay_user_channels',
@@ -434,7 +436,8 @@ export class Gateway {
       });
       await Promise.all(
         rows.map(({ channel_id: channelId }) =>
-          this.hub.publish(channelId, 'p', '', '', JSON.stringify({ type: 'presence', channelId, userId, status })),
+          // The envelope carries the user and seq for ordering; the client frame stays as in the contract.
+          this.hub.publish(channelId, 'p', userId, String(seq), JSON.stringify({ type: 'presence', channelId, userId, status })),
         ),
       );
     } catch (err) {
@@ -521,7 +524,7 @@ export class Gateway {
     const { userId, deviceId } = conn;
     const departure = this.presence
       .disconnect(userId, deviceId)
-      .then((offline) => (offline ? this.announcePresence(userId, 'offline') : undefined))
+      .then((seq) => (seq !== null ? this.announcePresence(userId, 'offline', seq) : undefined))
       .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'presence disconnect failed'))
       .finally(() => this.departures.delete(departure));
     this.departures.add(departure);

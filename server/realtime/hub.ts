@@ -5,10 +5,20 @@
  *
  * Bus payload envelope: `kind|skip|messageId|frame-json`, where kind is m (message), t (typing)
  * or p (presence); `skip` names the connection (m) or user (t) that must not receive it; the
- * message id lets a socket that is replaying history drop live duplicates. Parsing it costs
- * three indexOf calls, not a JSON.parse per event.
+ * message id lets a socket that is replaying history drop live duplicates. For p, the two fields
+ * carry the user and the seq of the transition instead (PRES1): instances publish presence on
+ * their own, so an event can arrive after a later one of the same user, and is then dropped.
+ * Parsing it costs three indexOf calls, not a JSON.parse per event.
  */
 import { TOPICS, type EventBus, type Unsubscribe } from '../bus/bus.js';
+
+/**
+ * How long an instance remembers the last presence seq it delivered for a user. Events are out
+ * of order by the time of a database read and a publish, far less than this; forgetting keeps
+ * the memory bounded (users seen in the last few minutes), as does the cap.
+ */
+const PRESENCE_SEQ_MEMORY_MS = 5 * 60_000;
+const PRESENCE_SEQ_MAX_USERS = 100_000;
 
 export type EnvelopeKind = 'm' | 't' | 'p';
 
@@ -74,6 +84,8 @@ export class TopicRefs {
 export class ChannelHub {
   private readonly members = new Map<string, Set<HubMember>>();
   private readonly topics: TopicRefs;
+  /** Per user, the last presence seq delivered here and when; kept in time order (oldest first). */
+  private readonly presenceSeen = new Map<string, { seq: number; at: number }>();
 
   constructor(private readonly bus: EventBus) {
     this.topics = new TopicRefs(bus);
@@ -117,17 +129,41 @@ export class ChannelHub {
     if (!set) return;
     const env = decodeEnvelope(payload);
     if (!env) return;
+    if (env.kind === 'p' && this.stalePresence(env.skip, env.messageId)) return;
     // Encoded to UTF-8 once for every local subscriber.
     const frame = Buffer.from(env.frame);
+    // A presence seq is no message id: replay de-duplication must not see it.
+    const messageId = env.kind === 'm' ? env.messageId : '';
     for (const member of set) {
       if (env.kind === 'm' && member.id === env.skip) continue;
       if (env.kind === 't' && member.userId === env.skip) continue;
-      member.deliver(channelId, frame, env.messageId);
+      member.deliver(channelId, frame, messageId);
     }
+  }
+
+  /**
+   * PRES1: whether a presence event is older than the last one delivered here for its user (a
+   * transition Redis decided earlier, published late). Equal seqs pass: one transition is
+   * published once per channel of the user. An event without a seq is delivered.
+   */
+  private stalePresence(userId: string, seqText: string): boolean {
+    const seq = Number(seqText);
+    if (!userId || !seqText || !Number.isSafeInteger(seq)) return false;
+    const now = Date.now();
+    for (const [id, seen] of this.presenceSeen) {
+      if (now - seen.at < PRESENCE_SEQ_MEMORY_MS && this.presenceSeen.size < PRESENCE_SEQ_MAX_USERS) break;
+      this.presenceSeen.delete(id);
+    }
+    const last = this.presenceSeen.get(userId);
+    if (last && seq < last.seq) return true;
+    this.presenceSeen.delete(userId); // re-inserted at the end: the map stays in time order
+    this.presenceSeen.set(userId, { seq, at: now });
+    return false;
   }
 
   close(): Promise<void> {
     this.members.clear();
+    this.presenceSeen.clear();
     return this.topics.releaseAll();
   }
 }

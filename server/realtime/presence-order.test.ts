@@ -1,0 +1,117 @@
+/**
+ * PRES1 across instances: presence transitions are decided in one order in Redis, but each
+ * instance publishes its own events (after reading the user's channels), so they can reach the
+ * other instances in another order. Real sockets, real Postgres, real Redis; the database call
+ * that is slowed down still runs against the real database, the delay only widens a window that
+ * exists anyway under load.
+ */
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventBus } from '../bus/bus.js';
+import { createTestDatabase, startTestServer, testSecret, type TestServer } from '../test/harness.js';
+import { startRedis, type TestRedis } from '../test/redis-server.js';
+import { connect, type TestSocket } from '../test/ws-client.js';
+
+/** Delays the pool's queries named `name` by `ms`; `started` resolves when the first is issued. */
+function slowQuery(pool: pg.Pool, name: string, ms: number): { started: Promise<void>; restore(): void } {
+  const real = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
+  let onStart!: () => void;
+  const started = new Promise<void>((r) => (onStart = r));
+  pool.query = ((config: unknown, ...rest: unknown[]) => {
+    if ((config as { name?: string } | null)?.name !== name) return real(config, ...rest);
+    onStart();
+    return new Promise((r) => setTimeout(r, ms)).then(() => real(config, ...rest));
+  }) as typeof pool.query;
+  return { started, restore: () => void (pool.query = real as typeof pool.query) };
+}
+
+/**
+ * Resolves once `count` payloads matching `match` have been published on the (real) bus, i.e.
+ * Redis has queued them for every subscriber: anything published after that reaches a
+ * subscriber after them.
+ */
+function published(bus: EventBus, match: (payload: string) => boolean, count: number): { done: Promise<void>; restore(): void } {
+  const real = bus.publish.bind(bus);
+  let seen = 0;
+  let onDone!: () => void;
+  const done = new Promise<void>((r) => (onDone = r));
+  bus.publish = async (topic, payload) => {
+    await real(topic, payload);
+    if (match(payload) && ++seen === count) onDone();
+  };
+  return { done, restore: () => void (bus.publish = real) };
+}
+
+const statuses = (s: TestSocket, userId: string, channelId: string) =>
+  s.all('presence').filter((f) => f.userId === userId && f.channelId === channelId).map((f) => f.status as string);
+
+describe('presence order across instances', () => {
+  let redis: TestRedis;
+  let a: TestServer;
+  let b: TestServer;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    // One database, one Redis and the same secrets: a token issued by A is good on B.
+    const databaseUrl = await createTestDatabase();
+    const env = { REDIS_URL: redis.url, JWT_SECRET: testSecret(), SESSION_SECRET: testSecret() };
+    a = await startTestServer({ databaseUrl, env });
+    b = await startTestServer({ databaseUrl, env });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await redis?.stop();
+  });
+
+  it('PRES1: a last socket closing on A while the first opens on B leaves watchers showing the user online, whatever order the events arrive in', async () => {
+    const alice = await a.register('ordalice');
+    const bob = await b.register('ordbob');
+    // Two channels: one transition is published once per channel, and both copies must pass.
+    const ch1 = (await alice.post('/api/channels', { name: 'ord-one', kind: 'private', memberIds: [bob.userId] })).body.channel.id as string;
+    const ch2 = (await alice.post('/api/channels', { name: 'ord-two', kind: 'private', memberIds: [bob.userId] })).body.channel.id as string;
+    const watcher = await connect(b.url, bob);
+    for (const channelId of [ch1, ch2]) {
+      watcher.send({ type: 'subscribe', channelId });
+      await watcher.next('subscribed');
+    }
+
+    const first = await connect(a.url, alice);
+    await expect.poll(() => [statuses(watcher, alice.userId, ch1), statuses(watcher, alice.userId, ch2)], { timeout: 10_000 }).toEqual([['online'], ['online']]);
+
+    // A reads alice's channels slowly before publishing her offline event, so it goes out after
+    // B's online event although Redis decided it first.
+    const slow = slowQuery(a.ctx.pool, 'relay_user_channels', 500);
+    const offlineOut = published(a.ctx.bus, (p) => p.includes(alice.userId) && p.includes('"status":"offline"'), 2);
+    try {
+      first.close();
+      await slow.started; // Redis has made alice offline (A's last socket); A is reading her channels
+      const second = await connect(b.url, alice); // her first socket again: online, decided after
+      await expect
+        .poll(() => [statuses(watcher, alice.userId, ch1), statuses(watcher, alice.userId, ch2)], { timeout: 10_000 })
+        .toEqual([['online', 'online'], ['online', 'online']]);
+      await offlineOut.done; // A's stale offline event is out now, behind B's online one
+
+      // A message published after it reaches the watcher after it (one Redis subscriber
+      // connection on B, in order): once it is here, the stale offline was delivered or dropped.
+      second.send({ type: 'send', channelId: ch1, clientMsgId: 'after-offline', body: 'barrier' });
+      expect(await watcher.next('message', 10_000)).toMatchObject({ message: { clientMsgId: 'after-offline' } });
+
+      expect(statuses(watcher, alice.userId, ch1).at(-1)).toBe('online');
+      expect(statuses(watcher, alice.userId, ch2).at(-1)).toBe('online');
+      expect(await b.ctx.presence.onlineUsers([alice.userId])).toEqual(new Set([alice.userId]));
+      expect(await a.ctx.presence.onlineUsers([alice.userId])).toEqual(new Set([alice.userId]));
+      // Frames keep the contract's shape: no sequence number reaches clients.
+      for (const f of watcher.all('presence')) expect(Object.keys(f).sort()).toEqual(['channelId', 'status', 'type', 'userId']);
+
+      // And the next real transition still gets through: alice leaves B, she is offline.
+      second.close();
+      await expect.poll(() => statuses(watcher, alice.userId, ch1).at(-1), { timeout: 10_000 }).toBe('offline');
+      await expect.poll(() => statuses(watcher, alice.userId, ch2).at(-1), { timeout: 10_000 }).toBe('offline');
+    } finally {
+      slow.restore();
+      offlineOut.restore();
+      watcher.close();
+    }
+  });
+});
