@@ -432,6 +432,13 @@ export class RealtimeClient {
     for (const t of [this.authTimer, this.pingTimer, this.pongTimer]) if (t !== null) this.timers.clearTimeout(t);
     this.authTimer = this.pingTimer = this.pongTimer = null;
     this.refreshing = false;
+    // A send written on a socket that is gone stays pending and is written again on the next
+    // connection (which arms a fresh ack timer); an outage longer than ackTimeoutMs must not
+    // turn it into a failure the user has to retry by hand.
+    for (const entry of this.outbox.values()) {
+      this.timers.clearTimeout(entry.ackTimer);
+      entry.ackTimer = null;
+    }
   }
 
   private async fetchToken(): Promise<string> {

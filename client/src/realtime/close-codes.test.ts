@@ -143,6 +143,35 @@ describe('close codes', () => {
     expect(FakeSocket.all).toHaveLength(1);
   });
 
+  it('a send written just before the connection dropped stays pending through a long outage and is written again once', async () => {
+    FakeSocket.all = [];
+    const rt = new RealtimeClient({
+      baseUrl: 'http://relay.test',
+      WebSocket: FakeSocket,
+      random: () => 0.5,
+      ackTimeoutMs: 30,
+      backoff: { baseMs: 400, maxMs: 400 },
+      fetch: async () => new Response('{"token":"t"}'),
+    });
+    const settle = (ms = 10) => new Promise((r) => setTimeout(r, ms));
+    rt.connect();
+    await settle();
+    FakeSocket.all[0].open();
+    FakeSocket.all[0].receive({ type: 'authenticated', user, deviceId: 'd1', expiresAt: new Date().toISOString() });
+    const id = rt.send('c1', 'hello');
+    expect(FakeSocket.all[0].sent.filter((f) => f.type === 'send')).toHaveLength(1);
+    FakeSocket.all[0].drop(1001, 'going_away');
+    // Down for longer than the ack timeout (the retry waits 0.5 × 400 ms).
+    await settle(120);
+    expect(rt.getOutbox()).toMatchObject([{ clientMsgId: id, status: 'pending' }]);
+    await settle(200);
+    expect(FakeSocket.all).toHaveLength(2);
+    FakeSocket.all[1].open();
+    FakeSocket.all[1].receive({ type: 'authenticated', user, deviceId: 'd1', expiresAt: new Date().toISOString() });
+    expect(FakeSocket.all[1].sent.filter((f) => f.type === 'send')).toEqual([{ type: 'send', channelId: 'c1', clientMsgId: id, body: 'hello', ref: `send:${id}` }]);
+    rt.disconnect();
+  });
+
   it('ignores frames that do not match the protocol', async () => {
     const { rt, settle } = setup();
     const seen: unknown[] = [];
