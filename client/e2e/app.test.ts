@@ -129,9 +129,20 @@ describe('browser client, end to end', () => {
     await alice.setViewportSize({ width: 360, height: 740 });
     await composer(alice).waitFor();
     await shot(alice, 'chat-mobile');
+    // The "sent" check of an own message does not sit on its time.
+    const own = alice.locator('.message.own:not(.grouped)').first();
+    const time = (await own.locator('.message-meta time').boundingBox())!;
+    const check = (await own.locator('.message-status.sent').boundingBox())!;
+    expect(time.x + time.width).toBeLessThanOrEqual(check.x);
     await alice.getByRole('button', { name: 'Back to conversations' }).click();
     await alice.getByRole('link', { name: /bob/ }).waitFor();
     await shot(alice, 'conversations-mobile');
+    // A device card keeps its text readable: the Sign out button goes below it, not beside it.
+    await alice.getByRole('link', { name: 'My devices' }).click();
+    await alice.getByRole('heading', { name: 'My devices' }).waitFor();
+    const text = (await alice.locator('.device-card.current .device-text').boundingBox())!;
+    expect(text.width).toBeGreaterThan(220);
+    await shot(alice, 'devices-mobile');
     await alice.setViewportSize({ width: 1280, height: 800 });
     await alice.goto(server.url + dmPath);
     await live(alice);
@@ -227,9 +238,12 @@ describe('browser client, end to end', () => {
     await say(alice, 'before the restart');
     await bob.locator('.message-body', { hasText: 'before the restart' }).waitFor({ timeout: 5_000 });
 
+    // At 360 px the sidebar (and its indicator) is hidden: the conversation says it is offline.
+    await bob.setViewportSize({ width: 360, height: 740 });
     const { port, env } = server;
     await server.close();
     await alice.locator('.connection:not([data-state="live"])').waitFor({ timeout: 5_000 });
+    await bob.locator('.connection-banner').getByText(/Reconnecting|Connecting/).waitFor({ timeout: 5_000 });
     await say(alice, 'while the server is down');
     await say(bob, 'bob, also while down');
     await alice.locator('.message-status[data-status="pending"]').first().waitFor();
@@ -239,6 +253,8 @@ describe('browser client, end to end', () => {
       env: { ...FAST_SENDS, PORT: String(port), JWT_SECRET: env.JWT_SECRET, SESSION_SECRET: env.SESSION_SECRET },
     });
     await live(alice);
+    await bob.locator('.connection-banner').waitFor({ state: 'detached', timeout: 15_000 });
+    await bob.setViewportSize({ width: 1280, height: 800 });
     await live(bob);
     await say(bob, 'after the restart');
     const expected = [

@@ -234,6 +234,7 @@ const ACTIONS: Record<string, string> = {
   'device.revoked': 'Signed out a device',
   'user.disable': 'Disabled a user',
   'user.enable': 'Enabled a user',
+  'user.revoke_devices': 'Signed out every device',
   'user.role': 'Changed a role',
 };
 

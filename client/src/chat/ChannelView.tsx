@@ -17,8 +17,8 @@ export function ChannelView({ channelId }: { channelId: string }) {
   const channel = store.channels.get(channelId)!;
   const title = store.channelTitle(channel);
   const partner = store.directPartner(channel);
-  const partnerStatus = partner ? (store.presence.get(partner) ?? 'offline') : undefined;
-  const online = channel.memberIds.filter((id) => store.presence.get(id) === 'online').length;
+  const partnerStatus = partner ? store.presenceOf(partner) : undefined;
+  const online = channel.memberIds.filter((id) => store.presenceOf(id) === 'online').length;
   const [dialog, setDialog] = useState<'add' | 'leave' | null>(null);
   const canAdd = channel.kind !== 'direct' && store.isMember(channel);
 
@@ -42,10 +42,11 @@ export function ChannelView({ channelId }: { channelId: string }) {
           <h1 id="channel-title">{title}</h1>
           <p className="muted">
             {partner ? (
-              <span data-testid="partner-presence">{store.status.state !== 'live' ? 'Waiting for the connection…' : partnerStatus === 'online' ? 'Online' : 'Offline'}</span>
+              <span data-testid="partner-presence">{!partnerStatus ? 'Waiting for the connection…' : partnerStatus === 'online' ? 'Online' : 'Offline'}</span>
             ) : (
               <>
-                {channel.kind === 'private' ? 'Private' : 'Public'} · {channel.memberIds.length} member{channel.memberIds.length === 1 ? '' : 's'} · {online} online
+                {channel.kind === 'private' ? 'Private' : 'Public'} · {channel.memberIds.length} member{channel.memberIds.length === 1 ? '' : 's'}
+                {store.status.state === 'live' && ` · ${online} online`}
               </>
             )}
           </p>
@@ -53,8 +54,8 @@ export function ChannelView({ channelId }: { channelId: string }) {
         {!partner && (
           <div className="member-stack" aria-label="Members">
             {channel.memberIds.slice(0, 4).map((id) => (
-              <span key={id} title={`${store.personName(id)} (${store.presence.get(id) ?? 'offline'})`}>
-                <Avatar id={id} name={store.personName(id)} size={26} status={store.presence.get(id) ?? 'offline'} />
+              <span key={id} title={store.presenceOf(id) ? `${store.personName(id)} (${store.presenceOf(id)})` : store.personName(id)}>
+                <Avatar id={id} name={store.personName(id)} size={26} status={store.presenceOf(id)} />
               </span>
             ))}
           </div>

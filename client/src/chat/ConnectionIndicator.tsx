@@ -1,13 +1,20 @@
-/** Connecting, live, or "reconnecting in N s" with a way to retry at once. */
+/**
+ * Connecting, live, or "reconnecting in N s" with a way to retry at once. The sidebar shows it
+ * always; `banner` is the copy at the top of the main pane, shown only while not live and only on
+ * narrow screens, where the sidebar (and so the sidebar's indicator) is hidden.
+ */
 import { useEffect, useState } from 'react';
 import { useStore } from '../state/use-store.js';
 
-export function ConnectionIndicator() {
+export function ConnectionIndicator({ banner = false }: { banner?: boolean }) {
   const store = useStore();
   const { state, retryAt } = store.status;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     if (state !== 'disconnected' || !retryAt) return;
+    // `now` is from the last tick, possibly long ago: without this the first frame of a new
+    // countdown shows a wrong number of seconds.
+    setNow(Date.now());
     const t = setInterval(() => setNow(Date.now()), 250);
     return () => clearInterval(t);
   }, [state, retryAt]);
@@ -28,8 +35,9 @@ export function ConnectionIndicator() {
     label = 'Offline';
     tone = 'reconnecting';
   }
+  if (banner && state === 'live') return null;
   return (
-    <div className={`connection ${tone}`} role="status" aria-live="polite" data-state={state}>
+    <div className={`${banner ? 'connection-banner' : 'connection'} ${tone}`} role="status" aria-live="polite" data-state={state}>
       <span className="connection-dot" aria-hidden="true" />
       <span>{label}</span>
       {state === 'disconnected' && retryAt && (

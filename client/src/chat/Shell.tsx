@@ -11,6 +11,7 @@ import { StoreContext, useStore } from '../state/use-store.js';
 import { ErrorNotice, Icon } from '../ui/bits.js';
 import { navigate, useRoute } from '../ui/router.js';
 import { ChannelView } from './ChannelView.js';
+import { ConnectionIndicator } from './ConnectionIndicator.js';
 import { Sidebar } from './Sidebar.js';
 
 export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: string; onSignedOut: (notice?: string) => void }) {
@@ -90,6 +91,7 @@ function Layout({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
     <div className="app" data-pane={pane}>
       <Sidebar onSignedOut={onSignedOut} route={route} />
       <main className="main" id="main">
+        <ConnectionIndicator banner />
         {main}
       </main>
     </div>

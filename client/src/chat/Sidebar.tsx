@@ -142,7 +142,7 @@ function ChannelItem({ channel, active }: { channel: Channel; active: boolean })
   const title = store.channelTitle(channel);
   const unread = store.views.get(channel.id)?.unread ?? 0;
   const partner = store.directPartner(channel);
-  const status = partner ? (store.presence.get(partner) ?? 'offline') : undefined;
+  const status = partner ? store.presenceOf(partner) : undefined;
   return (
     <li>
       <a
@@ -162,7 +162,7 @@ function ChannelItem({ channel, active }: { channel: Channel; active: boolean })
           </span>
         )}
         <span className="nav-label">{title}</span>
-        {partner && <span className="sr-only">, {status}</span>}
+        {status && <span className="sr-only">, {status}</span>}
         {unread > 0 && (
           <span className="badge" aria-label={`${unread} unread`}>
             {unread > 99 ? '99+' : unread}

@@ -1,12 +1,19 @@
 /** One device: name, this-device mark, online, last seen, where from, and a revoke action. */
+import { useLayoutEffect, useRef } from 'react';
 import type { Device } from '../../../shared/api.js';
 import { Icon, PresenceDot } from '../ui/bits.js';
 import { formatAgo, formatFull } from '../ui/format.js';
 
 export function DeviceCard({ device, onRevoke, busy }: { device: Device; onRevoke?: () => void; busy?: boolean }) {
   const revoked = !!device.revokedAt;
+  const card = useRef<HTMLLIElement>(null);
+  const buttonHadFocus = useRef(false);
+  // Signing out removes the button: keep keyboard focus on this card rather than lose it to the page.
+  useLayoutEffect(() => {
+    if (revoked && buttonHadFocus.current) card.current?.focus();
+  }, [revoked]);
   return (
-    <li className={`device-card${revoked ? ' revoked' : ''}${device.current ? ' current' : ''}`}>
+    <li ref={card} tabIndex={revoked ? -1 : undefined} className={`device-card${revoked ? ' revoked' : ''}${device.current ? ' current' : ''}`}>
       <span className="device-icon">
         <Icon name="devices" size={20} />
       </span>
@@ -33,7 +40,15 @@ export function DeviceCard({ device, onRevoke, busy }: { device: Device; onRevok
         )}
       </div>
       {!revoked && onRevoke && (
-        <button type="button" className="button small danger" onClick={onRevoke} disabled={busy} aria-label={`Sign out ${device.name}${device.current ? ' (this device)' : ''}`}>
+        <button
+          type="button"
+          className="button small danger"
+          onClick={onRevoke}
+          disabled={busy}
+          onFocus={() => (buttonHadFocus.current = true)}
+          onBlur={() => (buttonHadFocus.current = !!busy)}
+          aria-label={`Sign out ${device.name}${device.current ? ' (this device)' : ''}`}
+        >
           {busy ? 'Signing out…' : 'Sign out'}
         </button>
       )}

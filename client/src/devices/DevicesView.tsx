@@ -1,5 +1,5 @@
 /** My devices: every device signed in to this account, with a way to sign any of them out. */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Device } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { describeError } from '../api/http.js';
@@ -12,6 +12,8 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
   const [devices, setDevices] = useState<Device[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  const [done, setDone] = useState('');
+  const heading = useRef<HTMLHeadingElement>(null);
 
   const load = useCallback(() => {
     api.devices().then(
@@ -32,8 +34,13 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
       if (d.current) store.rt.disconnect();
       await api.revokeDevice(d.id);
       if (d.current) return onSignedOut('This device was signed out.');
+      setDone(`${d.name} was signed out.`);
       load();
+      // Its card (and the focused button) moves to the signed-out list: keep focus on the page.
+      heading.current?.focus();
     } catch (err) {
+      // The request failed, so this device is still signed in: bring its connection back.
+      if (d.current) store.rt.connect();
       setError(describeError(err));
     } finally {
       setBusy(null);
@@ -54,10 +61,15 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
       </header>
       <div className="page-body">
         <ErrorNotice message={error} />
+        <p className="sr-only" role="status">
+          {done}
+        </p>
         {devices === null && !error && <p className="muted">Loading devices…</p>}
         {devices && (
           <>
-            <h2 className="section-title">Signed in ({active.length})</h2>
+            <h2 className="section-title" ref={heading} tabIndex={-1}>
+              Signed in ({active.length})
+            </h2>
             <ul className="device-list">
               {active.map((d) => (
                 <DeviceCard key={d.id} device={d} busy={busy === d.id} onRevoke={() => void revoke(d)} />

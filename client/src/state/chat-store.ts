@@ -152,6 +152,15 @@ export class ChatStore {
     return this.personName(other);
   }
 
+  /**
+   * Someone's presence as far as we know it: undefined (unknown, no dot shown) while our own
+   * connection is not live, since the last known state may have changed unseen.
+   */
+  presenceOf(userId: string): 'online' | 'offline' | undefined {
+    if (this.status.state !== 'live') return undefined;
+    return this.presence.get(userId) ?? 'offline';
+  }
+
   directPartner(c: Channel): string | undefined {
     return c.kind === 'direct' ? (c.memberIds.find((id) => id !== this.me.id) ?? this.me.id) : undefined;
   }
