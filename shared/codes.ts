@@ -73,3 +73,14 @@ export const LIMITS = {
   replayMaxBytes: 1024 * 1024,
   frameMaxBytes: 64 * 1024,
 } as const;
+
+/**
+ * Characters as the limits count them: code points, the way zod's `.max()` counts a string, so
+ * an emoji is one character (its UTF-16 `.length` is 2). The composer counts with this to agree
+ * with the server's check.
+ */
+export function characterCount(text: string): number {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}

@@ -1,7 +1,7 @@
 /** One conversation: header with presence, message history (older pages on scroll-up), typing, composer. */
 import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { Message } from '../../../shared/api.js';
-import { LIMITS } from '../../../shared/codes.js';
+import { characterCount, LIMITS } from '../../../shared/codes.js';
 import type { OutboxEntry } from '../realtime/client.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, BackButton, Icon } from '../ui/bits.js';
@@ -327,7 +327,8 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
   const ref = useRef<HTMLTextAreaElement>(null);
   const id = useId();
   const hintId = useId();
-  const tooLong = text.length > LIMITS.messageBodyMax;
+  const length = characterCount(text);
+  const tooLong = length > LIMITS.messageBodyMax;
 
   useEffect(() => {
     if (window.matchMedia('(min-width: 760px)').matches) ref.current?.focus();
@@ -384,7 +385,7 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
         <Icon name="send" />
       </button>
       <p id={hintId} className={`composer-hint${tooLong ? ' error' : ''}`}>
-        {tooLong ? `${text.length - LIMITS.messageBodyMax} characters over the limit of ${LIMITS.messageBodyMax}` : 'Enter to send · Shift+Enter for a new line'}
+        {tooLong ? `${length - LIMITS.messageBodyMax} characters over the limit of ${LIMITS.messageBodyMax}` : 'Enter to send · Shift+Enter for a new line'}
       </p>
     </form>
   );
