@@ -37,18 +37,21 @@ const TEXT = { binary: false } as const;
  * current turn. `ws` has no public cork, so this reaches for its stream (`_socket`), the way
  * engine.io reaches for `_sender`. A close frame written in a corked turn leaves with the
  * frames before it; `terminate()` drops them, as it drops everything unsent.
+ *
+ * Bytes held corked in this turn were not offered to the kernel yet, so they are no sign of a
+ * slow reader: `bufferedAmount` leaves them out (FLOW4 judges what the peer did not take).
  */
-const corked = new Set<Duplex>();
+const corked = new Set<WsSocket>();
 function uncorkAll(): void {
-  for (const stream of corked) stream.uncork();
+  for (const sock of corked) {
+    sock.corkedBytes = 0;
+    try {
+      sock.stream()?.uncork();
+    } catch {
+      // A stream destroyed meanwhile has nothing to flush; the others must still be uncorked.
+    }
+  }
   corked.clear();
-}
-function corkForThisTurn(ws: WebSocket): void {
-  const stream = (ws as unknown as { _socket?: Duplex })._socket;
-  if (!stream || corked.has(stream)) return;
-  if (corked.size === 0) setImmediate(uncorkAll);
-  stream.cork();
-  corked.add(stream);
 }
 const kSocket = Symbol('relay.socket');
 type TaggedWebSocket = WebSocket & { [kSocket]: WsSocket };
@@ -59,23 +62,36 @@ type TaggedWebSocket = WebSocket & { [kSocket]: WsSocket };
  */
 class WsSocket implements GatewaySocket {
   alive = true;
+  /** Bytes written to the stream while it is corked in this turn (see uncorkAll). */
+  corkedBytes = 0;
   handle!: ConnectionHandle;
   constructor(
     readonly ws: WebSocket,
     readonly live: Set<WsSocket>,
   ) {}
+  stream(): Duplex | undefined {
+    return (this.ws as unknown as { _socket?: Duplex })._socket;
+  }
   send(data: string | Buffer): void {
-    // Fan-out frames (Buffers shared by many sockets) are corked; replies and replays (strings)
-    // are not, so a long `since` replay is not held whole in memory and counted as unsent data
-    // against the slow-consumer bound. A string written while corked still keeps its place.
-    if (typeof data !== 'string') corkForThisTurn(this.ws);
+    // Fan-out frames (Buffers shared by many sockets) cork the socket for the turn; replies and
+    // replays (strings) do not, so a long `since` replay goes out as it is written. A string
+    // written while corked still keeps its place.
+    if (typeof data !== 'string' && !corked.has(this)) {
+      const stream = this.stream();
+      if (stream) {
+        if (corked.size === 0) setImmediate(uncorkAll);
+        stream.cork();
+        corked.add(this);
+      }
+    }
+    if (corked.has(this)) this.corkedBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.ws.send(data, TEXT);
   }
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
   }
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return Math.max(0, this.ws.bufferedAmount - this.corkedBytes);
   }
 }
 
