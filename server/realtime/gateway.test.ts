@@ -188,6 +188,27 @@ describe('the gateway core without ws', () => {
     }
   });
 
+  it('SUB3: the replay budget is the socket\'s: what it has not sent yet counts, so stacked replays cannot pile up', async () => {
+    const ch = (await alice.post('/api/channels', { name: 'g-budget', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
+    // Frames of ~450 bytes; this core's slow-consumer bound is 1,024 bytes, its replay budget 512.
+    await server.ctx.pool.query(
+      `INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
+       SELECT $1::uuid, $2::uuid, 'budget-' || g, repeat('b', 300) FROM generate_series(1, 3) g ORDER BY g`,
+      [ch, alice.userId],
+    );
+    const s = await authenticated(bob);
+    s.bufferedAmount = 600; // earlier replays not yet taken by the peer
+    s.frame({ type: 'subscribe', channelId: ch, since: '0', ref: 'busy' });
+    expect(await s.reply('subscribed', 'busy')).toMatchObject({ truncated: true });
+    expect(s.sent.filter((f) => f.type === 'message')).toEqual([]);
+    s.bufferedAmount = 0; // drained: the replay moves forward again
+    s.frame({ type: 'unsubscribe', channelId: ch, ref: 'u' });
+    s.frame({ type: 'subscribe', channelId: ch, since: '0', ref: 'drained' });
+    expect(await s.reply('subscribed', 'drained')).toMatchObject({ truncated: true });
+    expect(s.sent.filter((f) => f.type === 'message').map((f) => f.message.clientMsgId)).toEqual(['budget-1']);
+    s.handle.closed();
+  });
+
   it('SHUT1: close() sends every socket away with 1001 going_away and refuses new ones', async () => {
     const own = new Gateway(server.ctx, new LocalPresence());
     await own.start();

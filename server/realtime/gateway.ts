@@ -303,11 +303,15 @@ export class Gateway {
         // SUB3: a replay is written in one go, so it is also capped in bytes (500 long messages
         // are ~8 MB): past the budget it stops and says `truncated`, instead of counting as a
         // slow consumer's backlog and closing a healthy socket on every reconnect.
-        let budget = Math.min(LIMITS.replayMaxBytes, this.ctx.config.ws.maxBufferedBytes / 2);
+        // The budget is the socket's, not the replay's: a client resubscribing many channels at
+        // once must not stack one budget per channel on a link that has not drained.
+        const unsent = conn.socket.bufferedAmount;
+        let budget = Math.min(LIMITS.replayMaxBytes, this.ctx.config.ws.maxBufferedBytes / 2) - unsent;
         for (const message of replay.messages) {
           const text = JSON.stringify({ type: 'message', message });
           budget -= Buffer.byteLength(text);
-          if (budget < 0 && last !== undefined) {
+          // On a drained socket at least one message goes, so a replay always moves forward.
+          if (budget < 0 && (last !== undefined || unsent > 0)) {
             truncated = true;
             break;
           }
