@@ -209,6 +209,25 @@ describe('the gateway core without ws', () => {
     s.handle.closed();
   });
 
+  it('SHUT1: a socket still authenticating when shutdown begins is sent away 1001, never counted online', async () => {
+    class CountingPresence extends LocalPresence {
+      connects = 0;
+      override async connect(userId: string, deviceId: string) {
+        this.connects += 1;
+        return super.connect(userId, deviceId);
+      }
+    }
+    const presence = new CountingPresence();
+    const gw = new Gateway(server.ctx, presence);
+    await gw.start();
+    const s = accept(alice, gw);
+    s.frame({ type: 'authenticate', token: alice.token, ref: 'late' });
+    await gw.close();
+    expect(s.closed).toEqual({ code: 1001, reason: 'going_away' });
+    expect(s.sent.filter((f) => f.type === 'authenticated')).toEqual([]);
+    expect(presence.connects).toBe(0);
+  });
+
   it('SHUT1: close() sends every socket away with 1001 going_away and refuses new ones', async () => {
     const own = new Gateway(server.ctx, new LocalPresence());
     await own.start();

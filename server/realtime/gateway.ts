@@ -216,6 +216,9 @@ export class Gateway {
     // A socket deaf to channel_added/channel_removed would miss membership changes (MSG5).
     if (!listening) return conn.close('try_again_later');
     if (!conn.open) return;
+    // SHUT1: shutdown began while this socket authenticated; counting it would announce the
+    // user online just before their departure (a flap for everyone watching).
+    if (this.closing) return conn.close('going_away');
     // PRES1: the socket counts in presence before its client hears `authenticated`. Otherwise a
     // client that opens a socket on B, then closes its socket on A, could be reported offline
     // (A's removal seeing no other socket yet) and online again when B's count lands.
