@@ -4,27 +4,11 @@
  * widens a window that exists anyway under load.
  */
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
+import { delayQuery } from '../test/query-delay.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import { connect } from '../test/ws-client.js';
-
-/**
- * Delays the pool's queries named `name` by `ms` (they still run on the real database).
- * `started` resolves when the first such query is issued.
- */
-function slowQuery(pool: pg.Pool, name: string, ms: number): { started: Promise<void>; restore(): void } {
-  const real = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
-  let onStart!: () => void;
-  const started = new Promise<void>((r) => (onStart = r));
-  pool.query = ((config: unknown, ...rest: unknown[]) => {
-    if ((config as { name?: string } | null)?.name !== name) return real(config, ...rest);
-    onStart();
-    return new Promise((r) => setTimeout(r, ms)).then(() => real(config, ...rest));
-  }) as typeof pool.query;
-  return { started, restore: () => void (pool.query = real as typeof pool.query) };
-}
 
 describe('one instance', () => {
   let server: TestServer;
@@ -56,7 +40,7 @@ describe('one instance', () => {
 
   it('SHUT1: a send in flight when the server shuts down gets its ack before 1001 going_away', async () => {
     const a = await connect(server.url, alice);
-    const slow = slowQuery(server.ctx.pool, 'relay_store_message', 300);
+    const slow = delayQuery(server.ctx.pool, 'relay_store_message', 300);
     try {
       a.send({ type: 'send', channelId: general, clientMsgId: 'in-flight', body: 'stored during shutdown', ref: 'f' });
       await slow.started;
@@ -97,7 +81,7 @@ describe('two instances on one Redis', () => {
     const as = await connect(a.url, alice);
     expect(await bs.next('presence')).toMatchObject({ userId: alice.userId, status: 'online' });
     // Reading alice's channels for the offline event takes a while on the stopping instance.
-    slowQuery(a.ctx.pool, 'relay_user_channels', 300);
+    delayQuery(a.ctx.pool, 'relay_user_channels', 300);
     const closing = a.close();
     expect(await as.waitClose()).toEqual({ code: 1001, reason: 'going_away' });
     await closing;

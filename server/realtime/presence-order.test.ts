@@ -5,25 +5,12 @@
  * that is slowed down still runs against the real database, the delay only widens a window that
  * exists anyway under load.
  */
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventBus } from '../bus/bus.js';
 import { createTestDatabase, startTestServer, testSecret, type TestServer } from '../test/harness.js';
+import { delayQuery } from '../test/query-delay.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import { connect, type TestSocket } from '../test/ws-client.js';
-
-/** Delays the pool's queries named `name` by `ms`; `started` resolves when the first is issued. */
-function slowQuery(pool: pg.Pool, name: string, ms: number): { started: Promise<void>; restore(): void } {
-  const real = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
-  let onStart!: () => void;
-  const started = new Promise<void>((r) => (onStart = r));
-  pool.query = ((config: unknown, ...rest: unknown[]) => {
-    if ((config as { name?: string } | null)?.name !== name) return real(config, ...rest);
-    onStart();
-    return new Promise((r) => setTimeout(r, ms)).then(() => real(config, ...rest));
-  }) as typeof pool.query;
-  return { started, restore: () => void (pool.query = real as typeof pool.query) };
-}
 
 /**
  * Resolves once `count` payloads matching `match` have been published on the (real) bus, i.e.
@@ -81,7 +68,9 @@ describe('presence order across instances', () => {
 
     // A reads alice's channels slowly before publishing her offline event, so it goes out after
     // B's online event although Redis decided it first.
-    const slow = slowQuery(a.ctx.pool, 'relay_user_channels', 500);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = delayQuery(a.ctx.pool, 'relay_user_channels', gate);
     const offlineOut = published(a.ctx.bus, (p) => p.includes(alice.userId) && p.includes('"status":"offline"'), 2);
     try {
       first.close();
@@ -90,6 +79,7 @@ describe('presence order across instances', () => {
       await expect
         .poll(() => [statuses(watcher, alice.userId, ch1), statuses(watcher, alice.userId, ch2)], { timeout: 10_000 })
         .toEqual([['online', 'online'], ['online', 'online']]);
+      release(); // only now may A publish the offline event Redis decided first
       await offlineOut.done; // A's stale offline event is out now, behind B's online one
 
       // A message published after it reaches the watcher after it (one Redis subscriber
@@ -109,6 +99,7 @@ describe('presence order across instances', () => {
       await expect.poll(() => statuses(watcher, alice.userId, ch1).at(-1), { timeout: 10_000 }).toBe('offline');
       await expect.poll(() => statuses(watcher, alice.userId, ch2).at(-1), { timeout: 10_000 }).toBe('offline');
     } finally {
+      release();
       slow.restore();
       offlineOut.restore();
       watcher.close();
