@@ -19,6 +19,8 @@ import { TOPICS, type EventBus, type Unsubscribe } from '../bus/bus.js';
  */
 const PRESENCE_SEQ_MEMORY_MS = 5 * 60_000;
 const PRESENCE_SEQ_MAX_USERS = 100_000;
+/** Seqs floor on Redis time in µs: an event a minute's worth older than the last is a reset. */
+const PRESENCE_SEQ_RESET_GAP = 60_000_000;
 
 export type EnvelopeKind = 'm' | 't' | 'p';
 
@@ -155,7 +157,9 @@ export class ChannelHub {
       this.presenceSeen.delete(id);
     }
     const last = this.presenceSeen.get(userId);
-    if (last && seq < last.seq) return true;
+    // Far below the last one is no late event but a counter that went back (Redis restored on a
+    // host whose clock is behind): accept it, or this user's events would be dropped for minutes.
+    if (last && seq < last.seq && last.seq - seq < PRESENCE_SEQ_RESET_GAP) return true;
     this.presenceSeen.delete(userId); // re-inserted at the end: the map stays in time order
     this.presenceSeen.set(userId, { seq, at: now });
     return false;
