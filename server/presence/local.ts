@@ -1,5 +1,5 @@
 /** Single-process presence: counts of authenticated sockets per user and per device, in memory. */
-import type { PresenceTracker } from './presence.js';
+import type { PresenceSnapshot, PresenceTracker } from './presence.js';
 
 export class Counter {
   private readonly counts = new Map<string, number>();
@@ -45,6 +45,11 @@ export class LocalPresence implements PresenceTracker {
 
   async onlineUsers(userIds: string[]): Promise<Set<string>> {
     return new Set(userIds.filter((id) => this.users.has(id)));
+  }
+
+  /** One process publishes each user's events in decision order: no seqs are needed to seed. */
+  async snapshot(userIds: string[]): Promise<PresenceSnapshot> {
+    return { online: await this.onlineUsers(userIds), seqs: new Map() };
   }
 
   async onlineDevices(deviceIds: string[]): Promise<Set<string>> {

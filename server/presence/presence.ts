@@ -9,8 +9,19 @@
  * their own, after a database read, so events can reach the others out of order; the seq lets
  * each receiver drop an event older than the last one it delivered for that user (PRES1).
  */
+/** Who is online, and each user's last transition seq where one is known. */
+export interface PresenceSnapshot {
+  online: Set<string>;
+  seqs: Map<string, number>;
+}
+
 export interface PresenceReader {
   onlineUsers(userIds: string[]): Promise<Set<string>>;
+  /**
+   * `onlineUsers` with the seq of each user's last transition: an event older than the snapshot
+   * must not overturn it (a receiver seeds its order with these; see hub.ts).
+   */
+  snapshot(userIds: string[]): Promise<PresenceSnapshot>;
   onlineDevices(deviceIds: string[]): Promise<Set<string>>;
 }
 

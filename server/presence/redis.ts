@@ -28,33 +28,57 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis.js';
 import { Counter } from './local.js';
-import type { PresenceChange, PresenceEvents, PresenceTracker } from './presence.js';
+import type { PresenceChange, PresenceEvents, PresenceSnapshot, PresenceTracker } from './presence.js';
 
 const P = 'relay:pres:';
 const SEQ_KEY = `${P}seq`;
 
-/** Lua: the next presence seq, max(last + 1, Redis time in µs); see the guarantees above. */
+/**
+ * How long Redis keeps a user's last transition seq (`relay:pres:last:<user>`), read with a
+ * presence snapshot: longer than any event is late, and than instances remember seqs (hub.ts).
+ */
+const LAST_SEQ_TTL_MS = 10 * 60_000;
+
+/**
+ * Lua: the next presence seq, max(last + 1, Redis time in µs), see the guarantees above; it is
+ * also kept as the user's last seq, so a snapshot can say which events it already includes.
+ */
 const NEXT_SEQ = `
-local function nextSeq(k)
+local function nextSeq(k, lastKey)
   local t = redis.call('TIME')
   local now = t[1] .. string.sub('00000' .. t[2], -6)
   local s = redis.call('INCR', k)
-  if s < tonumber(now) then redis.call('SET', k, now); return tonumber(now) end
+  if s < tonumber(now) then redis.call('SET', k, now); s = tonumber(now) end
+  redis.call('SET', lastKey, s, 'PX', ${LAST_SEQ_TTL_MS})
   return s
 end`;
 
 /**
  * Both return the seq of the transition they made (first instance in / last out), else 0.
- * KEYS[3] (the seq key) is passed for users only: devices have no events.
+ * KEYS[3] (the seq key) and KEYS[4] (the user's last seq) are passed for users only: devices
+ * have no events.
  */
 const ADD = `${NEXT_SEQ}
 local c = redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2])
-if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 1 then return nextSeq(KEYS[3]) end
+if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 1 then return nextSeq(KEYS[3], KEYS[4]) end
 return 0`;
 const REMOVE = `${NEXT_SEQ}
 local c = redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2])
-if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 0 then return nextSeq(KEYS[3]) end
+if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 0 then return nextSeq(KEYS[3], KEYS[4]) end
 return 0`;
+
+/**
+ * For each user id in ARGV: {instances holding the user, the user's last seq or 0}, read in one
+ * atomic step, so the seq covers every transition the count reflects.
+ */
+const SNAPSHOT = `
+local out = {}
+for i, id in ipairs(ARGV) do
+  out[2 * i - 1] = redis.call('SCARD', '${P}u:' .. id)
+  local last = redis.call('GET', '${P}last:' .. id)
+  out[2 * i] = last and tonumber(last) or 0
+end
+return out`;
 
 /**
  * Reaps a dead instance atomically; returns the users it leaves with no instance at all, each
@@ -69,7 +93,7 @@ for _, u in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':u')) do
   redis.call('SREM', p .. 'u:' .. u, inst)
   if redis.call('SCARD', p .. 'u:' .. u) == 0 then
     table.insert(offline, u)
-    table.insert(offline, nextSeq(p .. 'seq'))
+    table.insert(offline, nextSeq(p .. 'seq', p .. 'last:' .. u))
   end
 end
 for _, d in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':d')) do
@@ -136,7 +160,7 @@ export class RedisPresence implements PresenceTracker {
 
   private async transition(script: string, kind: 'u' | 'd', id: string): Promise<number | null> {
     const keys = [this.key(kind, id), this.instKey(kind)];
-    if (kind === 'u') keys.push(SEQ_KEY);
+    if (kind === 'u') keys.push(SEQ_KEY, `${P}last:${id}`);
     const seq = Number(await this.redis.eval(script, { keys, arguments: [this.instanceId, id] }));
     return seq > 0 ? seq : null;
   }
@@ -161,8 +185,22 @@ export class RedisPresence implements PresenceTracker {
     return new Set(ids.filter((_, i) => Number(counts[i]) > 0));
   }
 
-  onlineUsers(userIds: string[]): Promise<Set<string>> {
-    return this.present('u', userIds);
+  async onlineUsers(userIds: string[]): Promise<Set<string>> {
+    return (await this.snapshot(userIds)).online;
+  }
+
+  /** Who is online, with each user's last transition seq (PRES1), in one round trip. */
+  async snapshot(userIds: string[]): Promise<PresenceSnapshot> {
+    const online = new Set<string>();
+    const seqs = new Map<string, number>();
+    if (userIds.length === 0) return { online, seqs };
+    const out = (await this.redis.eval(SNAPSHOT, { keys: [], arguments: userIds })) as number[];
+    userIds.forEach((id, i) => {
+      if (Number(out[2 * i]) > 0) online.add(id);
+      const seq = Number(out[2 * i + 1]);
+      if (seq > 0) seqs.set(id, seq);
+    });
+    return { online, seqs };
   }
   onlineDevices(deviceIds: string[]): Promise<Set<string>> {
     return this.present('d', deviceIds);

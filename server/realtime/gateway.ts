@@ -322,7 +322,8 @@ export class Gateway {
           last = message.id;
         }
       }
-      const online = await this.presence.onlineUsers(channel.memberIds);
+      const { online, seqs } = await this.presence.snapshot(channel.memberIds);
+      this.hub.notePresence(seqs);
       const presence = Object.fromEntries(channel.memberIds.map((id) => [id, online.has(id) ? 'online' : 'offline']));
       conn.send({ type: 'subscribed', channelId: channel.id, presence, ...(truncated ? { truncated } : {}), ref: frame.ref });
       done = true;

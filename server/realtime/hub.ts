@@ -165,6 +165,20 @@ export class ChannelHub {
     return false;
   }
 
+  /**
+   * PRES1: a presence snapshot was read with these seqs; an event older than them arriving
+   * later is stale (it is already reflected, or overturned, in the snapshot).
+   */
+  notePresence(seqs: ReadonlyMap<string, number>): void {
+    const now = Date.now();
+    for (const [userId, seq] of seqs) {
+      const last = this.presenceSeen.get(userId);
+      if (last && last.seq >= seq) continue;
+      this.presenceSeen.delete(userId); // re-inserted at the end: the map stays in time order
+      this.presenceSeen.set(userId, { seq, at: now });
+    }
+  }
+
   close(): Promise<void> {
     this.members.clear();
     this.presenceSeen.clear();

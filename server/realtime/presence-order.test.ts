@@ -6,11 +6,12 @@
  * exists anyway under load.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventBus } from '../bus/bus.js';
+import { TOPICS, type EventBus } from '../bus/bus.js';
 import { createTestDatabase, startTestServer, testSecret, type TestServer } from '../test/harness.js';
 import { delayQuery } from '../test/query-delay.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import { connect, type TestSocket } from '../test/ws-client.js';
+import { encodeEnvelope } from './hub.js';
 
 /**
  * Resolves once `count` payloads matching `match` have been published on the (real) bus, i.e.
@@ -103,6 +104,53 @@ describe('presence order across instances', () => {
       slow.restore();
       offlineOut.restore();
       watcher.close();
+    }
+  });
+
+  it('PRES1: an event older than the presence snapshot a watcher subscribed with does not overturn it', async () => {
+    const alice = await a.register('snapalice');
+    const bob = await b.register('snapbob');
+    const ch = (await alice.post('/api/channels', { name: 'snap-one', kind: 'private', memberIds: [bob.userId] })).body.channel.id as string;
+
+    // Alice's first socket, on A: Redis decides "online"; A's event is held back (its read of her
+    // channels waits on a gate).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = delayQuery(a.ctx.pool, 'relay_user_channels', gate);
+    const lateOnline = published(a.ctx.bus, (p) => p.includes(alice.userId) && p.includes('"status":"online"'), 1);
+    const offlineOut = published(b.ctx.bus, (p) => p.includes(alice.userId) && p.includes('"status":"offline"'), 1);
+    try {
+      const onA = await connect(a.url, alice);
+      await slow.started;
+      // Her last socket is on B: Redis decides "offline" there, after A's "online", and B's event
+      // goes out at once, before anyone on B watches the channel.
+      const onB = await connect(b.url, alice);
+      onA.close();
+      // Wait until A has left her set in Redis (B still holds her), so B's close is the last.
+      await expect.poll(() => a.ctx.redis!.sCard(`relay:pres:u:${alice.userId}`), { timeout: 10_000 }).toBe(1);
+      onB.close();
+      await offlineOut.done;
+      expect(await b.ctx.presence.onlineUsers([alice.userId])).toEqual(new Set());
+
+      // Bob subscribes on B now: the snapshot says offline.
+      const watcher = await connect(b.url, bob);
+      watcher.send({ type: 'subscribe', channelId: ch, ref: 'snap' });
+      expect((await watcher.next('subscribed')).presence[alice.userId]).toBe('offline');
+
+      // A's "online", decided before that "offline", goes out only now.
+      release();
+      await lateOnline.done;
+      // A frame published on A after it reaches B after it (one subscriber connection, in order).
+      const message = { id: '', channelId: ch, senderId: alice.userId, clientMsgId: 'snap-barrier', body: 'barrier', createdAt: new Date().toISOString() };
+      await a.ctx.bus.publish(TOPICS.channel(ch), encodeEnvelope('m', '', '', JSON.stringify({ type: 'message', message })));
+      expect(await watcher.next('message', 10_000)).toMatchObject({ message: { clientMsgId: 'snap-barrier' } });
+      expect(statuses(watcher, alice.userId, ch)).toEqual([]);
+      watcher.close();
+    } finally {
+      release();
+      slow.restore();
+      lateOnline.restore();
+      offlineOut.restore();
     }
   });
 });
