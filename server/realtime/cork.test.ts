@@ -32,7 +32,7 @@ describe('corked fan-out', () => {
       const message = { id: '', channelId, senderId: alice.userId, clientMsgId: `burst-${i}`, body, createdAt: new Date().toISOString() };
       void server.ctx.bus.publish(TOPICS.channel(channelId), encodeEnvelope('m', '', '', JSON.stringify({ type: 'message', message })));
     }
-    await expect.poll(() => s.all('message').length).toBe(40);
+    await expect.poll(() => s.all('message').length, { timeout: 10_000 }).toBe(40);
     expect(s.all('message').map((f) => f.message.clientMsgId)).toEqual(Array.from({ length: 40 }, (_, i) => `burst-${i}`));
     s.send({ type: 'ping', ref: 'p' });
     expect(await s.next('pong')).toMatchObject({ ref: 'p' });
