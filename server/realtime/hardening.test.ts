@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
+import { startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
 import { delayQuery } from '../test/query-delay.js';
-import { startRedis, type TestRedis } from '../test/redis-server.js';
+import { startInstancePair } from '../test/instance-pair.js';
 import { connect } from '../test/ws-client.js';
 
 describe('one instance', () => {
@@ -55,21 +55,15 @@ describe('one instance', () => {
 });
 
 describe('two instances on one Redis', () => {
-  let redis: TestRedis;
+  let pair: Awaited<ReturnType<typeof startInstancePair>>;
   let a: TestServer;
   let b: TestServer;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    const databaseUrl = await createTestDatabase();
-    a = await startTestServer({ databaseUrl, env: { REDIS_URL: redis.url } });
-    b = await startTestServer({ databaseUrl, env: { REDIS_URL: redis.url } });
+    pair = await startInstancePair();
+    ({ a, b } = pair);
   });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await redis?.stop();
-  });
+  afterAll(() => pair?.close());
 
   it("SHUT1/PRES1: the users of a stopping instance are reported offline on the others, even when the database is slow", async () => {
     const alice = await a.register('shutalice');

@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS, type EventBus } from '../bus/bus.js';
-import { createTestDatabase, startTestServer, testSecret, type TestServer } from '../test/harness.js';
+import type { TestServer } from '../test/harness.js';
 import { delayQuery } from '../test/query-delay.js';
-import { startRedis, type TestRedis } from '../test/redis-server.js';
+import { startInstancePair } from '../test/instance-pair.js';
 import { connect, type TestSocket } from '../test/ws-client.js';
 import { encodeEnvelope } from './hub.js';
 
@@ -34,23 +34,15 @@ const statuses = (s: TestSocket, userId: string, channelId: string) =>
   s.all('presence').filter((f) => f.userId === userId && f.channelId === channelId).map((f) => f.status as string);
 
 describe('presence order across instances', () => {
-  let redis: TestRedis;
+  let pair: Awaited<ReturnType<typeof startInstancePair>>;
   let a: TestServer;
   let b: TestServer;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    // One database, one Redis and the same secrets: a token issued by A is good on B.
-    const databaseUrl = await createTestDatabase();
-    const env = { REDIS_URL: redis.url, JWT_SECRET: testSecret(), SESSION_SECRET: testSecret() };
-    a = await startTestServer({ databaseUrl, env });
-    b = await startTestServer({ databaseUrl, env });
+    pair = await startInstancePair();
+    ({ a, b } = pair);
   });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await redis?.stop();
-  });
+  afterAll(() => pair?.close());
 
   it('PRES1: a last socket closing on A while the first opens on B leaves watchers showing the user online, whatever order the events arrive in', async () => {
     const alice = await a.register('ordalice');
