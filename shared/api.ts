@@ -46,9 +46,16 @@ export const createChannelBody = z.strictObject({
 export const addMemberBody = z.strictObject({ userId: id });
 export const directBody = z.strictObject({ userId: id });
 
+/** A channel stream position (SEQ1): a JSON integer from 0 (before the first event). */
+export const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** The same, from a query string. */
+const seqParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
 export const historyQuery = z.strictObject({
   before: messageId.optional(),
   after: messageId.optional(),
+  beforeSeq: seqParam.optional(),
+  afterSeq: seqParam.optional(),
   limit: z.coerce.number().int().min(1).max(LIMITS.historyPageMax).default(LIMITS.historyPageDefault),
 });
 export const userSearchQuery = z.strictObject({
@@ -83,14 +90,22 @@ export const channel = z.object({
   kind: channelKind,
   memberIds: z.array(id),
   createdAt: z.string(),
+  /** The seq of the channel's latest event (0: none yet). */
+  lastSeq: seq.optional(),
 });
 export const message = z.object({
   id,
   channelId: id,
+  /** The channel seq of the message's creation; it keeps it when edited or deleted. */
+  seq,
   senderId: id,
   clientMsgId: z.string(),
   body: z.string(),
+  /** User ids the message mentions. */
+  mentions: z.array(id),
   createdAt: z.string(),
+  editedAt: z.string().nullable(),
+  deletedAt: z.string().nullable(),
 });
 export const userSummary = z.object({ id, username: z.string(), displayName: z.string(), online: z.boolean() });
 export const adminUser = user.extend({ disabled: z.boolean(), createdAt: z.string(), online: z.boolean() });

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { LIMITS, WS_ERRORS } from './codes.js';
-import { channel, id, message, messageId, nulFree, user } from './api.js';
+import { channel, id, message, messageId, nulFree, seq, user } from './api.js';
 
 const ref = z.string().max(64).optional();
 /** Channel ids are uuids, compared in lower case (the form the server stores and sends). */
@@ -24,7 +24,10 @@ export const clientFrame = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('subscribe'),
     channelId,
+    /** v1: replay the messages after this message id. */
     since: messageId.optional(),
+    /** SEQ4: replay the channel's events after this seq. */
+    sinceSeq: seq.optional(),
     ref,
   }),
   z.strictObject({ type: z.literal('unsubscribe'), channelId, ref }),
@@ -48,11 +51,14 @@ export const serverFrame = z.discriminatedUnion('type', [
     type: z.literal('subscribed'),
     channelId: id,
     presence: z.record(z.string(), presenceStatus),
+    /** The seq of the channel's latest event when the subscription began (SEQ4). */
+    lastSeq: seq,
     truncated: z.boolean().optional(),
     ref,
   }),
   z.object({ type: z.literal('unsubscribed'), channelId: id, ref }),
-  z.object({ type: z.literal('message'), message }),
+  /** A stream frame: `seq` is the event's (here equal to `message.seq`). */
+  z.object({ type: z.literal('message'), seq, message }),
   z.object({ type: z.literal('ack'), clientMsgId: z.string(), message, ref }),
   z.object({ type: z.literal('typing'), channelId: id, userId: id }),
   z.object({ type: z.literal('presence'), channelId: id, userId: id, status: presenceStatus }),

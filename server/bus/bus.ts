@@ -13,6 +13,12 @@ export interface EventBus {
   publish(topic: string, payload: string): Promise<void>;
   /** Resolves once the subscription is active everywhere, so no later publish is missed. */
   subscribe(topic: string, handler: BusHandler): Promise<Unsubscribe>;
+  /**
+   * Calls `handler` each time the bus is back after losing its connection: what was published
+   * meanwhile never arrived here, so a listener repairs from the database (SEQ6). The
+   * in-process bus never loses anything and has no such event.
+   */
+  onReconnect?(handler: () => void): void;
   close(): Promise<void>;
 }
 

@@ -12,11 +12,28 @@ export class RedisBus implements EventBus {
   /** Topics whose SUBSCRIBE is in flight: a second subscriber waits for the same round trip. */
   private readonly pending = new Map<string, Promise<unknown>>();
   private readonly listener = (message: string, channel: string) => this.local.deliver(channel, message);
+  private readonly reconnectHandlers: Array<() => void> = [];
 
   private constructor(
     private readonly publisher: RedisClient,
     private readonly subscriber: RedisClient,
-  ) {}
+  ) {
+    // `ready` after a lost connection: node-redis has re-sent our SUBSCRIBEs (they go ahead of
+    // any other command), and whatever was published in between is gone.
+    let lost = false;
+    subscriber.on('end', () => (lost = true));
+    subscriber.on('error', () => (lost = true));
+    subscriber.on('reconnecting', () => (lost = true));
+    subscriber.on('ready', () => {
+      if (!lost) return;
+      lost = false;
+      for (const handler of this.reconnectHandlers) handler();
+    });
+  }
+
+  onReconnect(handler: () => void): void {
+    this.reconnectHandlers.push(handler);
+  }
 
   static async connect(publisher: RedisClient, url: string, log: Logger): Promise<RedisBus> {
     const subscriber = createRedis(url, log, 'subscriber');

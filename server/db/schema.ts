@@ -65,6 +65,11 @@ export const channels = pgTable(
     directKey: text('direct_key'),
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
+    /**
+     * The seq of the channel's latest event (SEQ1). Taken with `last_seq + 1` in the statement
+     * that stores the event, so the row lock orders seqs as the commits are ordered.
+     */
+    lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
   },
   (t) => [
     uniqueIndex('channels_direct_key_key').on(t.directKey),
@@ -91,11 +96,13 @@ export const channelMembers = pgTable(
 export const messages = pgTable(
   'messages',
   {
-    /** Global identity; within a channel, ids grow in commit order (see messaging/store.ts). */
+    /** Global identity; within a channel, ids grow in commit order (see messaging/messages.ts). */
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     channelId: uuid('channel_id')
       .notNull()
       .references(() => channels.id, { onDelete: 'cascade' }),
+    /** The channel's seq of this message's creation (SEQ1): 1, 2, 3… per channel, no gap. */
+    seq: bigint('seq', { mode: 'number' }).notNull(),
     senderId: uuid('sender_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -106,6 +113,7 @@ export const messages = pgTable(
   (t) => [
     uniqueIndex('messages_sender_client_msg_id_key').on(t.senderId, t.clientMsgId),
     index('messages_channel_id_id_idx').on(t.channelId, t.id),
+    uniqueIndex('messages_channel_id_seq_key').on(t.channelId, t.seq),
   ],
 );
 

@@ -196,12 +196,14 @@ describe('channels and messages over HTTP', () => {
       priv = (await alice.post('/api/channels', { name: 'c-history-private', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
       // 250 messages, with ids crossing a power of ten on the way, in a few statements.
       await server.ctx.pool.query(
-        `INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
-         SELECT $1::uuid, $2::uuid, 'hist-' || g, 'message ' || g FROM generate_series(1, 250) g ORDER BY g`,
+        `WITH bump AS (UPDATE channels SET last_seq = last_seq + 250 WHERE id = $1::uuid RETURNING last_seq - 250 AS base)
+         INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
+         SELECT $1::uuid, bump.base + g, $2::uuid, 'hist-' || g, 'message ' || g FROM bump, generate_series(1, 250) g ORDER BY g`,
         [pub, alice.userId],
       );
       await server.ctx.pool.query(
-        `INSERT INTO messages (channel_id, sender_id, client_msg_id, body) VALUES ($1, $2, 'hist-private', 'secret')`,
+        `WITH bump AS (UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1::uuid RETURNING last_seq)
+         INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body) SELECT $1, last_seq, $2, 'hist-private', 'secret' FROM bump`,
         [priv, alice.userId],
       );
       const { rows } = await server.ctx.pool.query(`SELECT id::text AS id FROM messages WHERE channel_id = $1 ORDER BY messages.id`, [pub]);

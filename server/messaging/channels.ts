@@ -17,7 +17,7 @@ import { isUniqueViolation } from '../users/users.js';
 type ChannelRow = typeof channels.$inferSelect;
 
 export function presentChannel(c: ChannelRow, memberIds: string[]): Channel {
-  return { id: c.id, name: c.name, kind: c.kind, memberIds, createdAt: c.createdAt.toISOString() };
+  return { id: c.id, name: c.name, kind: c.kind, memberIds, createdAt: c.createdAt.toISOString(), lastSeq: c.lastSeq };
 }
 
 async function membersOf(db: Pick<Db, 'select'>, channelIds: string[]): Promise<Map<string, string[]>> {

@@ -1,12 +1,15 @@
 /**
- * Message storage.
+ * Message storage and the channel stream read from it.
  *
  * Guarantees:
  * - `storeMessage` is one statement: the message is durable before any ack or fan-out.
  * - (sender, clientMsgId) is unique: a retry returns the first message, never a second row.
- * - Within a channel, ids grow in commit order: each insert holds a per-channel advisory lock
- *   taken before the id is drawn, so a reader replaying `since` an id can never miss a message
- *   that commits later with a smaller id.
+ * - SEQ1: every stored event takes its channel's next seq (`channels.last_seq + 1`) in the same
+ *   statement. The UPDATE holds the channel row's lock until commit, so seqs are given in commit
+ *   order, from 1, by exactly one: a statement that fails (a concurrent retry of the same
+ *   clientMsgId hits the unique key) rolls its seq back with it, so no seq is skipped.
+ * - Within a channel, ids also grow in commit order (the same lock), so v1's `since` (an id)
+ *   never skips a message either.
  * - Only members can store into a channel (checked in the same statement).
  */
 import type pg from 'pg';
@@ -16,42 +19,62 @@ import { LIMITS } from '../../shared/codes.js';
 interface MessageRow {
   id: string;
   channel_id: string;
+  seq: string;
   sender_id: string;
   client_msg_id: string;
   body: string;
   created_at: Date;
 }
 
-const COLUMNS = 'id::text AS id, channel_id, sender_id, client_msg_id, body, created_at';
+const COLUMNS = 'id::text AS id, channel_id, seq, sender_id, client_msg_id, body, created_at';
 /**
- * Order by the bigint column, never by a bare `id`: Postgres resolves a bare ORDER BY name to the
+ * Order by the bigint columns, never by a bare `id`: Postgres resolves a bare ORDER BY name to the
  * output column first, which is the text `id` of COLUMNS and sorts "1025" before "626".
  */
-const BY_ID = 'messages.id';
+const BY_SEQ = 'messages.seq';
 
 export function presentMessage(r: MessageRow): Message {
   return {
     id: r.id,
     channelId: r.channel_id,
+    seq: Number(r.seq),
     senderId: r.sender_id,
     clientMsgId: r.client_msg_id,
     body: r.body,
+    mentions: [],
     createdAt: r.created_at.toISOString(),
+    editedAt: null,
+    deletedAt: null,
   };
 }
 
+/**
+ * One round trip: a retry finds its message (`existing`); otherwise the channel's seq is bumped
+ * (only for a member) and the message inserted with it. Two retries racing past `existing`
+ * serialize on the channel row; the second's INSERT then violates the (sender, clientMsgId) key
+ * and the whole statement, its seq included, rolls back (see storeMessage).
+ */
 const INSERT = {
   name: 'relay_store_message',
-  text: `WITH channel_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1::text, 727)))
-         INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
-         SELECT $1::uuid, $2::uuid, $3, $4 FROM channel_lock
-         WHERE EXISTS (SELECT 1 FROM channel_members WHERE channel_id = $1::uuid AND user_id = $2::uuid)
-         ON CONFLICT (sender_id, client_msg_id) DO NOTHING
-         RETURNING ${COLUMNS}`,
+  text: `WITH existing AS (
+           SELECT ${COLUMNS} FROM messages WHERE sender_id = $2::uuid AND client_msg_id = $3
+         ), bump AS (
+           UPDATE channels SET last_seq = last_seq + 1
+            WHERE id = $1::uuid AND NOT EXISTS (SELECT 1 FROM existing)
+              AND EXISTS (SELECT 1 FROM channel_members WHERE channel_id = $1::uuid AND user_id = $2::uuid)
+           RETURNING last_seq
+         ), inserted AS (
+           INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
+           SELECT $1::uuid, last_seq, $2::uuid, $3, $4 FROM bump
+           RETURNING ${COLUMNS}
+         )
+         SELECT false AS duplicate, * FROM inserted
+         UNION ALL
+         SELECT true AS duplicate, * FROM existing`,
 };
 const EXISTING = {
   name: 'relay_existing_message',
-  text: `SELECT ${COLUMNS} FROM messages WHERE sender_id = $1::uuid AND client_msg_id = $2`,
+  text: `SELECT true AS duplicate, ${COLUMNS} FROM messages WHERE sender_id = $1::uuid AND client_msg_id = $2`,
 };
 
 export type StoreResult =
@@ -63,18 +86,47 @@ export async function storeMessage(
   pool: pg.Pool,
   input: { channelId: string; senderId: string; clientMsgId: string; body: string },
 ): Promise<StoreResult> {
-  const inserted = await pool.query<MessageRow>({
-    ...INSERT,
-    values: [input.channelId, input.senderId, input.clientMsgId, input.body],
-  });
-  if (inserted.rows[0]) return { ok: true, message: presentMessage(inserted.rows[0]), duplicate: false };
-  const existing = await pool.query<MessageRow>({ ...EXISTING, values: [input.senderId, input.clientMsgId] });
-  const previous = existing.rows[0];
+  type Row = MessageRow & { duplicate: boolean };
+  const stored = await pool
+    .query<Row>({ ...INSERT, values: [input.channelId, input.senderId, input.clientMsgId, input.body] })
+    .catch(async (err: Error & { code?: string; constraint?: string }) => {
+      // A concurrent retry of the same clientMsgId committed first (see INSERT): read its message.
+      if (err.code === '23505' && err.constraint === 'messages_sender_client_msg_id_key') {
+        return pool.query<Row>({ ...EXISTING, values: [input.senderId, input.clientMsgId] });
+      }
+      throw err;
+    });
+  const previous = stored.rows[0];
+  if (previous && !previous.duplicate) return { ok: true, message: presentMessage(previous), duplicate: false };
   // A retry is the same clientMsgId to the same channel; the id reused elsewhere is a client bug,
   // never an ack for a message in a channel the frame did not name.
   if (previous && previous.channel_id === input.channelId) return { ok: true, message: presentMessage(previous), duplicate: true };
   if (previous) return { ok: false, reason: 'client_msg_id_reused' };
   return { ok: false, reason: 'forbidden' };
+}
+
+/**
+ * The channel's events after `afterSeq`, in seq order, at most `limit` (SEQ4, SEQ5): what a
+ * replay sends and what repairs a gap. Today every event is a message's creation; edits and
+ * deletions will be events with seqs of their own, read here too.
+ */
+export async function eventsAfter(pool: pg.Pool, channelId: string, afterSeq: number, limit: number): Promise<Message[]> {
+  const { rows } = await pool.query<MessageRow>({
+    name: 'relay_events_after',
+    text: `SELECT ${COLUMNS} FROM messages WHERE channel_id = $1::uuid AND seq > $2::bigint ORDER BY ${BY_SEQ} ASC LIMIT $3`,
+    values: [channelId, afterSeq, limit],
+  });
+  return rows.map(presentMessage);
+}
+
+/** The latest seq of each channel (0 for one with no events; absent for a missing channel). */
+export async function lastSeqs(pool: pg.Pool, channelIds: string[]): Promise<Map<string, number>> {
+  const { rows } = await pool.query<{ id: string; last_seq: string }>({
+    name: 'relay_last_seqs',
+    text: 'SELECT id, last_seq FROM channels WHERE id = ANY($1::uuid[])',
+    values: [channelIds],
+  });
+  return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));
 }
 
 /** Messages after `sinceId`, oldest first, at most LIMITS.replayMax; `truncated` when more exist. */
@@ -85,18 +137,18 @@ export async function messagesSince(
 ): Promise<{ messages: Message[]; truncated: boolean }> {
   const { rows } = await pool.query<MessageRow>({
     name: 'relay_messages_since',
-    text: `SELECT ${COLUMNS} FROM messages WHERE channel_id = $1::uuid AND id > $2::bigint ORDER BY ${BY_ID} ASC LIMIT $3`,
+    text: `SELECT ${COLUMNS} FROM messages WHERE channel_id = $1::uuid AND id > $2::bigint ORDER BY ${BY_SEQ} ASC LIMIT $3`,
     values: [channelId, sinceId, LIMITS.replayMax + 1],
   });
   const truncated = rows.length > LIMITS.replayMax;
   return { messages: rows.slice(0, LIMITS.replayMax).map(presentMessage), truncated };
 }
 
-/** A page of history, oldest first: before an id, after an id, or the latest. */
+/** A page of history, oldest first: before/after an id or a seq, or the latest. */
 export async function messageHistory(
   pool: pg.Pool,
   channelId: string,
-  page: { before?: string; after?: string; limit: number },
+  page: { before?: string; after?: string; beforeSeq?: number; afterSeq?: number; limit: number },
 ): Promise<Message[]> {
   const conds = ['channel_id = $1::uuid'];
   const values: unknown[] = [channelId];
@@ -108,11 +160,21 @@ export async function messageHistory(
     values.push(page.after);
     conds.push(`id > $${values.length}::bigint`);
   }
+  if (page.beforeSeq !== undefined) {
+    values.push(page.beforeSeq);
+    conds.push(`seq < $${values.length}::bigint`);
+  }
+  if (page.afterSeq !== undefined) {
+    values.push(page.afterSeq);
+    conds.push(`seq > $${values.length}::bigint`);
+  }
   values.push(page.limit);
-  // With only `after`, read forward from it; otherwise read the newest first, then flip.
-  const forward = Boolean(page.after && !page.before);
+  // With only a lower bound, read forward from it; otherwise read the newest first, then flip.
+  const lower = page.after !== undefined || page.afterSeq !== undefined;
+  const upper = page.before !== undefined || page.beforeSeq !== undefined;
+  const forward = lower && !upper;
   const { rows } = await pool.query<MessageRow>(
-    `SELECT ${COLUMNS} FROM messages WHERE ${conds.join(' AND ')} ORDER BY ${BY_ID} ${forward ? 'ASC' : 'DESC'} LIMIT $${values.length}`,
+    `SELECT ${COLUMNS} FROM messages WHERE ${conds.join(' AND ')} ORDER BY ${BY_SEQ} ${forward ? 'ASC' : 'DESC'} LIMIT $${values.length}`,
     values,
   );
   if (!forward) rows.reverse();

@@ -30,7 +30,6 @@ export class Connection implements HubMember, ConnectionHandle {
   state: ConnectionState = 'awaiting_auth';
   userId = '';
   deviceId = '';
-  role: 'user' | 'admin' = 'user';
   /** Token expiry (epoch ms) and when to send `token_expiring`; checked by the gateway's ticker. */
   expiresAt = 0;
   warnAt = 0;
@@ -38,11 +37,8 @@ export class Connection implements HubMember, ConnectionHandle {
   inPresence = false;
   /** A close is decided: nothing more is read, frames accepted before it are still answered. */
   draining = false;
-  private subscribed?: Set<string>;
-  /** Channels being (re)played: live frames wait here until the replay is out. */
-  private pending?: Map<string, Array<{ frame: Buffer; messageId: string }>>;
-  /** Per channel, the newest message id a `since` replay has sent to this socket. */
-  private replayedThrough?: Map<string, bigint>;
+  /** Per subscribed channel, where this socket is in the channel's stream (SEQ3). */
+  private subs?: Map<string, Subscription>;
   private chain: Promise<void> = Promise.resolve();
   /** Only while awaiting authentication (AUTH3). */
   authTimer?: NodeJS.Timeout;
@@ -60,17 +56,44 @@ export class Connection implements HubMember, ConnectionHandle {
   }
 
   /** The channels this socket is subscribed to. */
-  get channels(): ReadonlySet<string> {
-    return this.subscribed ?? EMPTY;
+  get channels(): ReadonlyMap<string, Subscription> {
+    return this.subs ?? EMPTY;
   }
 
-  addChannel(channelId: string): void {
-    (this.subscribed ??= new Set()).add(channelId);
+  /**
+   * Starts (or restarts) a subscription: live frames of the channel are held until
+   * `endReplay`, so a replay read from the database goes out first.
+   */
+  beginReplay(channelId: string): Subscription {
+    let sub = this.subs?.get(channelId);
+    if (!sub) {
+      sub = { sent: 0 };
+      (this.subs ??= new Map()).set(channelId, sub);
+    }
+    sub.pending = [];
+    sub.overflowed = false;
+    sub.behind = false;
+    return sub;
   }
 
   /** Returns true when the socket was subscribed to the channel. */
   removeChannel(channelId: string): boolean {
-    return this.subscribed?.delete(channelId) ?? false;
+    return this.subs?.delete(channelId) ?? false;
+  }
+
+  /**
+   * Ends the hold: held frames go out in order after the replay, each stream event once (SEQ3).
+   * Returns false when held events were dropped (overflow) or do not follow on from `sent`: the
+   * caller then reads the missing ones from the database (`beginReplay` again).
+   */
+  endReplay(channelId: string): boolean {
+    const sub = this.subs?.get(channelId);
+    const held = sub?.pending;
+    if (!sub || !held) return true;
+    sub.pending = undefined;
+    if (sub.overflowed) return false;
+    for (const event of held) if (!this.emit(sub, event)) return false;
+    return true;
   }
 
   /**
@@ -111,48 +134,40 @@ export class Connection implements HubMember, ConnectionHandle {
     this.sendRaw(JSON.stringify(frame));
   }
 
-  deliver(channelId: string, frame: Buffer, messageId: string): void {
-    const queue = this.pending?.get(channelId);
-    if (queue) queue.push({ frame, messageId });
-    else if (!this.replayed(channelId, messageId)) this.sendRaw(frame);
-  }
-
   /**
-   * Whether a replay already sent this message. A message can be committed (and so replayed)
-   * before its sender's instance publishes it, and the publish can land after the replay ended:
-   * without this check that message would reach the socket twice. Ids grow in commit order
-   * (MSG4), so every id up to the last replayed one was part of the replay.
+   * A frame of a subscribed channel, from the hub. `seq` is a stream event's (0 for typing and
+   * presence, which are not in the stream); `skip` names the socket that must not get the frame
+   * (the sender of a message gets its `ack` instead) but still counts it as sent.
+   * Returns false when the socket sees a gap: the caller repairs it from the database.
    */
-  private replayed(channelId: string, messageId: string): boolean {
-    const through = this.replayedThrough?.get(channelId);
-    return through !== undefined && messageId !== '' && BigInt(messageId) <= through;
-  }
-
-  /** Holds live frames of `channelId` until `endReplay`. */
-  beginReplay(channelId: string): void {
-    (this.pending ??= new Map()).set(channelId, []);
-  }
-
-  /** Drops held frames (the subscription failed and was undone). */
-  discardReplay(channelId: string): void {
-    this.pending?.delete(channelId);
-    if (this.pending?.size === 0) this.pending = undefined;
-  }
-
-  /** Flushes held frames, skipping messages the replay already sent (id ≤ lastReplayedId). */
-  endReplay(channelId: string, lastReplayedId?: string): void {
-    const queue = this.pending?.get(channelId);
-    if (!queue) return;
-    this.pending!.delete(channelId);
-    if (this.pending!.size === 0) this.pending = undefined;
-    if (lastReplayedId) {
-      const last = BigInt(lastReplayedId);
-      this.replayedThrough ??= new Map();
-      if (last > (this.replayedThrough.get(channelId) ?? -1n)) this.replayedThrough.set(channelId, last);
+  deliver(channelId: string, frame: Buffer, seq: number, skip: string): boolean {
+    const sub = this.subs?.get(channelId);
+    if (!sub) return true;
+    if (sub.pending) {
+      // FLOW: a replay holds at most REPLAY_HOLD_MAX frames; past that they are dropped and read
+      // back from the database when the replay ends, so a slow replay cannot grow memory.
+      if (sub.pending.length < REPLAY_HOLD_MAX) sub.pending.push({ frame, seq, skip });
+      else if (seq > 0) sub.overflowed = true;
+      return true;
     }
-    for (const { frame, messageId } of queue) {
-      if (!this.replayed(channelId, messageId)) this.sendRaw(frame);
+    const event = { frame, seq, skip };
+    if (this.emit(sub, event)) return true;
+    // A gap: hold from here until the caller has read the missing events (beginReplay again).
+    sub.pending = [event];
+    return false;
+  }
+
+  /** SEQ3: sends a held or live frame unless the socket has it; false on a gap. */
+  private emit(sub: Subscription, event: HeldFrame): boolean {
+    if (event.seq === 0) {
+      this.sendRaw(event.frame);
+      return true;
     }
+    if (event.seq <= sub.sent || sub.behind) return true;
+    if (event.seq !== sub.sent + 1) return false;
+    sub.sent = event.seq;
+    if (event.skip !== this.id) this.sendRaw(event.frame);
+    return true;
   }
 
   /** The one way a connection ends from our side. */
@@ -176,4 +191,27 @@ export class Connection implements HubMember, ConnectionHandle {
   }
 }
 
-const EMPTY: ReadonlySet<string> = new Set();
+/** Frames held per subscription while it replays (see `deliver`). */
+export const REPLAY_HOLD_MAX = 256;
+
+interface HeldFrame {
+  frame: Buffer;
+  seq: number;
+  skip: string;
+}
+
+/** One channel subscription of one socket. */
+export interface Subscription {
+  /** The seq of the last stream event this socket has (sent, replayed, or its own ack). */
+  sent: number;
+  /** While replaying: live frames held until the replay is out. */
+  pending?: HeldFrame[];
+  overflowed?: boolean;
+  /**
+   * The replay stopped at its cap (`truncated`): live events are not sent until the client
+   * subscribes again from its last seq, since they would not follow on from it.
+   */
+  behind?: boolean;
+}
+
+const EMPTY: ReadonlyMap<string, Subscription> = new Map();

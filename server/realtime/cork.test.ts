@@ -30,7 +30,7 @@ describe('corked fan-out', () => {
     // turn ends, so the socket holds ~160 KB corked, none of it offered to the kernel yet.
     for (let i = 0; i < 40; i++) {
       const message = { id: '', channelId, senderId: alice.userId, clientMsgId: `burst-${i}`, body, createdAt: new Date().toISOString() };
-      void server.ctx.bus.publish(TOPICS.channel(channelId), encodeEnvelope('m', '', '', JSON.stringify({ type: 'message', message })));
+      void server.ctx.bus.publish(TOPICS.channel(channelId), encodeEnvelope('m', '', String(i + 1), JSON.stringify({ type: 'message', seq: i + 1, message })));
     }
     await expect.poll(() => s.all('message').length, { timeout: 10_000 }).toBe(40);
     expect(s.all('message').map((f) => f.message.clientMsgId)).toEqual(Array.from({ length: 40 }, (_, i) => `burst-${i}`));

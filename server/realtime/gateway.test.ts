@@ -192,8 +192,9 @@ describe('the gateway core without ws', () => {
     const ch = (await alice.post('/api/channels', { name: 'g-budget', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
     // Frames of ~450 bytes; this core's slow-consumer bound is 1,024 bytes, its replay budget 512.
     await server.ctx.pool.query(
-      `INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
-       SELECT $1::uuid, $2::uuid, 'budget-' || g, repeat('b', 300) FROM generate_series(1, 3) g ORDER BY g`,
+      `WITH bump AS (UPDATE channels SET last_seq = last_seq + 3 WHERE id = $1::uuid RETURNING last_seq - 3 AS base)
+       INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
+       SELECT $1::uuid, bump.base + g, $2::uuid, 'budget-' || g, repeat('b', 300) FROM bump, generate_series(1, 3) g ORDER BY g`,
       [ch, alice.userId],
     );
     const s = await authenticated(bob);

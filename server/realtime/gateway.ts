@@ -9,19 +9,23 @@
  * - A device revoked anywhere loses its sockets on every instance: through the bus at once, and
  *   through the periodic sweep of the database if a bus event was missed (REV1–REV3).
  * - A message is acknowledged only after it is stored; a retried clientMsgId is acknowledged
- *   with the stored message and never stored or fanned out twice (MSG1–MSG4).
+ *   with the stored message and never stored twice (MSG1–MSG4).
+ * - Each channel's events reach every subscribed socket in seq order, once, without a gap
+ *   (SEQ1–SEQ7): subscriptions.ts, delivery.ts, stream.ts and repair.ts.
  */
 import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/protocol.js';
 import { LIMITS, type CloseReason, type RevocationReason } from '../../shared/codes.js';
 import { TOPICS, type ControlEvent, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
 import { describeError } from '../logger.js';
-import { isMember, loadChannel } from '../messaging/channels.js';
-import { messagesSince, storeMessage } from '../messaging/messages.js';
+import { storeMessage } from '../messaging/messages.js';
 import type { PresenceTracker } from '../presence/presence.js';
 import { Connection, type ConnectionHooks } from './connection.js';
+import { readStreamEvents, StreamPublisher } from './delivery.js';
 import { ChannelHub, TopicRefs } from './hub.js';
 import { TokenBucket } from './limiter.js';
+import { StreamRepair } from './repair.js';
+import { Subscriptions } from './subscriptions.js';
 import type { ConnectionHandle, ConnectionInfo, GatewaySocket } from './socket.js';
 
 type Ctx = Pick<AppContext, 'config' | 'log' | 'db' | 'pool' | 'bus' | 'tokens' | 'metrics'>;
@@ -33,6 +37,8 @@ const EXPIRY_TICK_MS = 250;
 const REVOKED_MEMORY_MS = 120_000;
 /** SHUT1: how long shutdown waits for answers to frames already received, and for presence events. */
 const SHUTDOWN_DRAIN_MS = 2_000;
+/** SEQ2: how long an out-of-order event waits for the missing ones on the bus before they are read. */
+const GAP_WAIT_MS = 50;
 
 /** Resolves when every promise has settled, or after `ms`, whichever comes first. */
 function settledWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<void> {
@@ -48,6 +54,9 @@ function refOf(value: unknown): string | undefined {
 
 export class Gateway {
   private readonly hub: ChannelHub;
+  private readonly subscriptions: Subscriptions;
+  private readonly publisher: StreamPublisher;
+  private readonly repair: StreamRepair;
   private readonly userTopics: TopicRefs;
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byDevice = new Map<string, Set<Connection>>();
@@ -79,7 +88,19 @@ export class Gateway {
     private readonly ctx: Ctx,
     readonly presence: PresenceTracker,
   ) {
-    this.hub = new ChannelHub(ctx.bus);
+    this.hub = new ChannelHub(ctx.bus, {
+      read: (channelId, afterSeq, limit) => readStreamEvents(ctx.pool, channelId, afterSeq, limit),
+      onRepairFailed: (channelId, err) => ctx.log.warn({ err: describeError(err), channelId }, 'stream repair read failed; retrying'),
+      // The socket missed events: it catches up from the database after the frames before it.
+      onMemberGap: (member, channelId) => {
+        const conn = member as Connection;
+        conn.enqueue(() => this.subscriptions.catchUp(conn, channelId));
+      },
+      gapWaitMs: GAP_WAIT_MS,
+    });
+    this.subscriptions = new Subscriptions({ config: ctx.config, db: ctx.db, pool: ctx.pool, hub: this.hub, presence });
+    this.publisher = new StreamPublisher(this.hub, ctx.log);
+    this.repair = new StreamRepair({ hub: this.hub, pool: ctx.pool, bus: ctx.bus, log: ctx.log });
     this.userTopics = new TopicRefs(ctx.bus);
     this.hooks = {
       onMessage: (conn, text) => this.onMessage(conn, text),
@@ -99,6 +120,7 @@ export class Gateway {
     this.sweepTimer.unref();
     this.expiryTimer = setInterval(() => this.checkExpiry(Date.now()), EXPIRY_TICK_MS);
     this.expiryTimer.unref();
+    this.repair.start();
   }
 
   /** Whether another unauthenticated socket may be opened from this address (AUTH7). */
@@ -193,7 +215,6 @@ export class Gateway {
     conn.state = 'authenticated';
     conn.userId = identity.user.id;
     conn.deviceId = identity.deviceId;
-    conn.role = identity.user.role;
     conn.expiresAt = result.expiresAt.getTime();
     this.ctx.metrics.sockets.inc({ state: 'authenticated' });
     add(this.byUser, conn.userId, conn);
@@ -264,7 +285,7 @@ export class Gateway {
       case 'ping':
         return conn.send({ type: 'pong', ref: frame.ref });
       case 'subscribe':
-        return this.subscribe(conn, frame);
+        return this.subscriptions.subscribe(conn, frame);
       case 'unsubscribe':
         this.unsubscribe(conn, frame.channelId);
         return conn.send({ type: 'unsubscribed', channelId: frame.channelId, ref: frame.ref });
@@ -277,69 +298,8 @@ export class Gateway {
     }
   }
 
-  private async subscribe(conn: Connection, frame: ClientFrameOf<'subscribe'>): Promise<void> {
-    const channel = await loadChannel(this.ctx.db, frame.channelId);
-    // SUB2: a channel that is not yours looks the same whether or not it exists.
-    if (!channel || !channel.memberIds.includes(conn.userId)) {
-      return conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
-    }
-    if (!conn.open) return;
-    const already = conn.channels.has(channel.id);
-    conn.beginReplay(channel.id);
-    let last: string | undefined;
-    let truncated = false;
-    let done = false;
-    try {
-      if (!already) {
-        conn.addChannel(channel.id);
-        await this.hub.join(channel.id, conn);
-        // From here on a channel_removed for this user ends the subscription; one that went by
-        // while the channel was loading did not, so membership is checked once more.
-        if (!(await isMember(this.ctx.db, channel.id, conn.userId))) {
-          conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
-          return;
-        }
-      }
-      if (frame.since) {
-        const replay = await messagesSince(this.ctx.pool, channel.id, frame.since);
-        truncated = replay.truncated;
-        // SUB3: a replay is written in one go, so it is also capped in bytes (500 long messages
-        // are ~8 MB): past the budget it stops and says `truncated`, instead of counting as a
-        // slow consumer's backlog and closing a healthy socket on every reconnect.
-        // The budget is the socket's, not the replay's: a client resubscribing many channels at
-        // once must not stack one budget per channel on a link that has not drained.
-        const unsent = conn.socket.bufferedAmount;
-        let budget = Math.min(LIMITS.replayMaxBytes, this.ctx.config.ws.maxBufferedBytes / 2) - unsent;
-        for (const message of replay.messages) {
-          const text = JSON.stringify({ type: 'message', message });
-          budget -= Buffer.byteLength(text);
-          // On a drained socket at least one message goes, so a replay always moves forward.
-          if (budget < 0 && (last !== undefined || unsent > 0)) {
-            truncated = true;
-            break;
-          }
-          conn.sendRaw(text);
-          last = message.id;
-        }
-      }
-      const { online, seqs } = await this.presence.snapshot(channel.memberIds);
-      this.hub.notePresence(seqs);
-      const presence = Object.fromEntries(channel.memberIds.map((id) => [id, online.has(id) ? 'online' : 'offline']));
-      conn.send({ type: 'subscribed', channelId: channel.id, presence, ...(truncated ? { truncated } : {}), ref: frame.ref });
-      done = true;
-    } finally {
-      if (done || already) conn.endReplay(channel.id, last);
-      else {
-        // The subscription failed half-way: undo it, so no live message reaches a socket that
-        // never got `subscribed` (the handler answers internal_error).
-        conn.discardReplay(channel.id);
-        this.unsubscribe(conn, channel.id);
-      }
-    }
-  }
-
   private unsubscribe(conn: Connection, channelId: string): void {
-    if (conn.removeChannel(channelId)) this.hub.leave(channelId, conn);
+    this.subscriptions.unsubscribe(conn, channelId);
   }
 
   private async sendMessage(conn: Connection, frame: ClientFrameOf<'send'>): Promise<void> {
@@ -360,13 +320,10 @@ export class Gateway {
       return conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
     }
     const { message, duplicate } = result;
-    if (!duplicate) {
-      this.ctx.metrics.messagesStored.inc();
-      // One publish per message; every instance fans the same string out to its subscribers.
-      await this.hub
-        .publish(message.channelId, 'm', conn.id, message.id, JSON.stringify({ type: 'message', message }))
-        .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'message stored but not published; replay will deliver it'));
-    }
+    if (!duplicate) this.ctx.metrics.messagesStored.inc();
+    // A duplicate is published again: the instance that stored it may have died before its
+    // publish (SEQ7). Subscribers that have it drop it by its seq.
+    this.publisher.publish(message, conn.id);
     conn.send({ type: 'ack', clientMsgId: frame.clientMsgId, message, ref: frame.ref });
   }
 
@@ -525,7 +482,7 @@ export class Gateway {
       return;
     }
     this.ctx.metrics.sockets.dec({ state: 'authenticated' });
-    for (const channelId of [...conn.channels]) this.unsubscribe(conn, channelId);
+    for (const channelId of [...conn.channels.keys()]) this.unsubscribe(conn, channelId);
     remove(this.byDevice, conn.deviceId, conn);
     if (remove(this.byUser, conn.userId, conn)) this.userTopics.release(TOPICS.user(conn.userId));
     if (!conn.inPresence) return;
@@ -549,6 +506,7 @@ export class Gateway {
     this.closing = true;
     clearInterval(this.sweepTimer);
     clearInterval(this.expiryTimer);
+    this.repair.stop();
     const allClosed = new Promise<void>((resolve) => (this.onEmpty = resolve));
     for (const conn of [...this.all]) {
       conn.draining = true;
@@ -557,7 +515,8 @@ export class Gateway {
     if (this.all.size === 0) this.onEmpty?.();
     await settledWithin([allClosed], SHUTDOWN_DRAIN_MS);
     for (const conn of [...this.all]) conn.close('going_away');
-    await settledWithin([...this.departures, ...this.presenceOrder.values()], SHUTDOWN_DRAIN_MS);
+    // The events of messages acked before the close still reach the other instances (SHUT1).
+    await settledWithin([...this.departures, ...this.presenceOrder.values(), ...this.publisher.inFlight], SHUTDOWN_DRAIN_MS);
     await this.presence.stop();
     await this.controlUnsubscribe?.().catch(() => {});
     await this.hub.close();

@@ -8,9 +8,9 @@ const userId = '00000000-0000-4000-8000-000000000002';
 
 async function hubWithWatcher() {
   const bus = new MemoryBus();
-  const hub = new ChannelHub(bus);
+  const hub = new ChannelHub(bus, { read: async () => [], onRepairFailed: () => {}, onMemberGap: () => {}, gapWaitMs: 50 });
   const got: string[] = [];
-  const watcher: HubMember = { id: 'w', userId: 'watcher', deliver: (_c, frame) => got.push(JSON.parse(frame.toString()).status) };
+  const watcher: HubMember = { id: 'w', userId: 'watcher', deliver: (_c, frame) => got.push(JSON.parse(frame.toString()).status) > 0 };
   await hub.join(channelId, watcher);
   const presence = async (status: string, seq: number) => {
     await hub.publish(channelId, 'p', userId, String(seq), JSON.stringify({ type: 'presence', channelId, userId, status }));

@@ -3,14 +3,16 @@
  * is subscribed to the channel, and hands every bus payload to its local subscribers as the
  * same bytes: a frame is serialized and encoded once per event, never once per socket.
  *
- * Bus payload envelope: `kind|skip|messageId|frame-json`, where kind is m (message), t (typing)
- * or p (presence); `skip` names the connection (m) or user (t) that must not receive it; the
- * message id lets a socket that is replaying history drop live duplicates. For p, the two fields
- * carry the user and the seq of the transition instead (PRES1): instances publish presence on
- * their own, so an event can arrive after a later one of the same user, and is then dropped.
- * Parsing it costs three indexOf calls, not a JSON.parse per event.
+ * Bus payload envelope: `kind|skip|seq|frame-json`, where kind is m (a stream event: a message),
+ * t (typing) or p (presence); `skip` names the connection (m) or user (t) that must not receive
+ * it. For m, seq is the channel stream's (SEQ1): each channel's events pass through its
+ * ChannelStream (stream.ts), which puts them in order, drops duplicates and repairs gaps. For p,
+ * the two fields carry the user and the seq of the transition instead (PRES1): instances publish
+ * presence on their own, so an event can arrive after a later one of the same user, and is then
+ * dropped. Parsing it costs three indexOf calls, not a JSON.parse per event.
  */
 import { TOPICS, type EventBus, type Unsubscribe } from '../bus/bus.js';
+import { ChannelStream, type StreamDeps, type StreamEvent } from './stream.js';
 
 /**
  * How long an instance remembers the last presence seq it delivered for a user. Events are out
@@ -27,19 +29,25 @@ export type EnvelopeKind = 'm' | 't' | 'p';
 export interface HubMember {
   readonly id: string;
   readonly userId: string;
-  deliver(channelId: string, frame: Buffer, messageId: string): void;
+  /** `seq` 0: not a stream event. Returns false when the member has a gap to repair. */
+  deliver(channelId: string, frame: Buffer, seq: number, skip: string): boolean;
 }
 
-export function encodeEnvelope(kind: EnvelopeKind, skip: string, messageId: string, frame: string): string {
-  return `${kind}|${skip}|${messageId}|${frame}`;
+export interface HubDeps extends Pick<StreamDeps, 'read' | 'onRepairFailed' | 'gapWaitMs'> {
+  /** A member cannot take an event in order (it missed some): it must catch up from the database. */
+  onMemberGap(member: HubMember, channelId: string): void;
 }
 
-export function decodeEnvelope(payload: string): { kind: EnvelopeKind; skip: string; messageId: string; frame: string } | null {
+export function encodeEnvelope(kind: EnvelopeKind, skip: string, seq: string, frame: string): string {
+  return `${kind}|${skip}|${seq}|${frame}`;
+}
+
+export function decodeEnvelope(payload: string): { kind: EnvelopeKind; skip: string; seq: string; frame: string } | null {
   const a = payload.indexOf('|');
   const b = payload.indexOf('|', a + 1);
   const c = payload.indexOf('|', b + 1);
   if (a !== 1 || b < 0 || c < 0) return null;
-  return { kind: payload[0] as EnvelopeKind, skip: payload.slice(a + 1, b), messageId: payload.slice(b + 1, c), frame: payload.slice(c + 1) };
+  return { kind: payload[0] as EnvelopeKind, skip: payload.slice(a + 1, b), seq: payload.slice(b + 1, c), frame: payload.slice(c + 1) };
 }
 
 /** Ref-counted bus subscriptions: the first acquire subscribes, the last release unsubscribes. */
@@ -85,12 +93,19 @@ export class TopicRefs {
 
 export class ChannelHub {
   private readonly members = new Map<string, Set<HubMember>>();
+  /** One stream per channel with local members (SEQ2). */
+  private readonly streams = new Map<string, ChannelStream>();
   private readonly topics: TopicRefs;
+  private readonly streamDeps: StreamDeps;
   /** Per user, the last presence seq delivered here and when; kept in time order (oldest first). */
   private readonly presenceSeen = new Map<string, { seq: number; at: number }>();
 
-  constructor(private readonly bus: EventBus) {
+  constructor(
+    private readonly bus: EventBus,
+    private readonly deps: HubDeps,
+  ) {
     this.topics = new TopicRefs(bus);
+    this.streamDeps = { ...deps, fanOut: (channelId, event) => this.fanOut(channelId, event) };
   }
 
   /** Adds a member; resolves once the channel's topic is subscribed (no later event is missed). */
@@ -99,6 +114,7 @@ export class ChannelHub {
     if (!set) {
       set = new Set();
       this.members.set(channelId, set);
+      this.streams.set(channelId, new ChannelStream(channelId, this.streamDeps));
     }
     if (set.has(member)) return;
     set.add(member);
@@ -113,12 +129,39 @@ export class ChannelHub {
   leave(channelId: string, member: HubMember): void {
     const set = this.members.get(channelId);
     if (!set?.delete(member)) return;
-    if (set.size === 0) this.members.delete(channelId);
+    if (set.size === 0) {
+      this.members.delete(channelId);
+      this.streams.get(channelId)?.close();
+      this.streams.delete(channelId);
+    }
     this.topics.release(TOPICS.channel(channelId));
   }
 
-  publish(channelId: string, kind: EnvelopeKind, skip: string, messageId: string, frame: string): Promise<void> {
-    return this.bus.publish(TOPICS.channel(channelId), encodeEnvelope(kind, skip, messageId, frame));
+  /** The channel's stream on this instance, while it has local members. */
+  stream(channelId: string): ChannelStream | undefined {
+    return this.streams.get(channelId);
+  }
+
+  /** Every channel stream on this instance (for the tail check, repair.ts). */
+  allStreams(): IterableIterator<ChannelStream> {
+    return this.streams.values();
+  }
+
+  /** Typing and presence: not stream events, delivered as they come. */
+  publish(channelId: string, kind: 't' | 'p', skip: string, seq: string, frame: string): Promise<void> {
+    return this.bus.publish(TOPICS.channel(channelId), encodeEnvelope(kind, skip, seq, frame));
+  }
+
+  /**
+   * A stream event stored by this instance: its local subscribers get it now, in order; the
+   * other instances through the bus (the returned publish, which the caller retries).
+   */
+  offerLocal(channelId: string, event: StreamEvent): void {
+    this.streams.get(channelId)?.offer(event);
+  }
+
+  publishEvent(channelId: string, seq: number, skip: string, frame: string): Promise<void> {
+    return this.bus.publish(TOPICS.channel(channelId), encodeEnvelope('m', skip, String(seq), frame));
   }
 
   /** Local subscribers of a channel (for tests and metrics). */
@@ -127,19 +170,33 @@ export class ChannelHub {
   }
 
   private deliver(channelId: string, payload: string): void {
-    const set = this.members.get(channelId);
-    if (!set) return;
     const env = decodeEnvelope(payload);
     if (!env) return;
-    if (env.kind === 'p' && this.stalePresence(env.skip, env.messageId)) return;
+    if (env.kind === 'm') {
+      const stream = this.streams.get(channelId);
+      const seq = Number(env.seq);
+      if (!stream || !Number.isSafeInteger(seq) || seq < 1) return;
+      // Our own events were offered locally already: drop before encoding anything.
+      if (stream.delivered !== null && seq <= stream.delivered) return;
+      stream.offer({ seq, frame: Buffer.from(env.frame), skip: env.skip });
+      return;
+    }
+    const set = this.members.get(channelId);
+    if (!set) return;
+    if (env.kind === 'p' && this.stalePresence(env.skip, env.seq)) return;
     // Encoded to UTF-8 once for every local subscriber.
     const frame = Buffer.from(env.frame);
-    // A presence seq is no message id: replay de-duplication must not see it.
-    const messageId = env.kind === 'm' ? env.messageId : '';
     for (const member of set) {
-      if (env.kind === 'm' && member.id === env.skip) continue;
       if (env.kind === 't' && member.userId === env.skip) continue;
-      member.deliver(channelId, frame, messageId);
+      member.deliver(channelId, frame, 0, '');
+    }
+  }
+
+  private fanOut(channelId: string, event: StreamEvent): void {
+    const set = this.members.get(channelId);
+    if (!set) return;
+    for (const member of set) {
+      if (!member.deliver(channelId, event.frame, event.seq, event.skip)) this.deps.onMemberGap(member, channelId);
     }
   }
 
@@ -180,6 +237,8 @@ export class ChannelHub {
   }
 
   close(): Promise<void> {
+    for (const stream of this.streams.values()) stream.close();
+    this.streams.clear();
     this.members.clear();
     this.presenceSeen.clear();
     return this.topics.releaseAll();

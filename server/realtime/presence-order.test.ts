@@ -133,9 +133,9 @@ describe('presence order across instances', () => {
       release();
       await lateOnline.done;
       // A frame published on A after it reaches B after it (one subscriber connection, in order).
-      const message = { id: '', channelId: ch, senderId: alice.userId, clientMsgId: 'snap-barrier', body: 'barrier', createdAt: new Date().toISOString() };
-      await a.ctx.bus.publish(TOPICS.channel(ch), encodeEnvelope('m', '', '', JSON.stringify({ type: 'message', message })));
-      expect(await watcher.next('message', 10_000)).toMatchObject({ message: { clientMsgId: 'snap-barrier' } });
+      // (A typing frame: not a stream event, so it needs no seq.)
+      await a.ctx.bus.publish(TOPICS.channel(ch), encodeEnvelope('t', alice.userId, '', JSON.stringify({ type: 'typing', channelId: ch, userId: alice.userId })));
+      expect(await watcher.next('typing', 10_000)).toMatchObject({ userId: alice.userId });
       expect(statuses(watcher, alice.userId, ch)).toEqual([]);
       watcher.close();
     } finally {

@@ -148,8 +148,9 @@ describe('the protocol on one instance', () => {
   it('SUB3: more than 500 messages after since replays exactly the first 500 and sets truncated', async () => {
     const ch = (await alice.post('/api/channels', { name: 'p-flood', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
     await server.ctx.pool.query(
-      `INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
-       SELECT $1::uuid, $2::uuid, 'bulk-' || g, 'bulk ' || g FROM generate_series(1, 620) g ORDER BY g`,
+      `WITH bump AS (UPDATE channels SET last_seq = last_seq + 620 WHERE id = $1::uuid RETURNING last_seq - 620 AS base)
+       INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
+       SELECT $1::uuid, bump.base + g, $2::uuid, 'bulk-' || g, 'bulk ' || g FROM bump, generate_series(1, 620) g ORDER BY g`,
       [ch, alice.userId],
     );
     const { rows } = await server.ctx.pool.query<{ id: string }>(`SELECT id::text AS id FROM messages WHERE channel_id = $1 ORDER BY messages.id`, [ch]);
@@ -172,8 +173,9 @@ describe('the protocol on one instance', () => {
     const ch = (await alice.post('/api/channels', { name: 'p-heavy', kind: 'private', memberIds: [bob.userId] })).body.channel.id;
     // 120 messages of 4,000 emoji: ~16 KB each as UTF-8, ~2 MB in all.
     await server.ctx.pool.query(
-      `INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
-       SELECT $1::uuid, $2::uuid, 'heavy-' || g, repeat('😀', 4000) FROM generate_series(1, 120) g ORDER BY g`,
+      `WITH bump AS (UPDATE channels SET last_seq = last_seq + 120 WHERE id = $1::uuid RETURNING last_seq - 120 AS base)
+       INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
+       SELECT $1::uuid, bump.base + g, $2::uuid, 'heavy-' || g, repeat('😀', 4000) FROM bump, generate_series(1, 120) g ORDER BY g`,
       [ch, alice.userId],
     );
     const { rows } = await server.ctx.pool.query<{ id: string }>(`SELECT id::text AS id FROM messages WHERE channel_id = $1 ORDER BY messages.id`, [ch]);
@@ -200,8 +202,9 @@ describe('the protocol on one instance', () => {
   it('SUB3: live messages that arrive during a replay follow it, each exactly once, in order', async () => {
     const ch = (await alice.post('/api/channels', { name: 'p-race', kind: 'public', memberIds: [bob.userId] })).body.channel.id;
     await server.ctx.pool.query(
-      `INSERT INTO messages (channel_id, sender_id, client_msg_id, body)
-       SELECT $1::uuid, $2::uuid, 'race-' || g, repeat('x', 200) FROM generate_series(1, 400) g ORDER BY g`,
+      `WITH bump AS (UPDATE channels SET last_seq = last_seq + 400 WHERE id = $1::uuid RETURNING last_seq - 400 AS base)
+       INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
+       SELECT $1::uuid, bump.base + g, $2::uuid, 'race-' || g, repeat('x', 200) FROM bump, generate_series(1, 400) g ORDER BY g`,
       [ch, alice.userId],
     );
     const a = await live(alice);
