@@ -34,9 +34,18 @@ function localStrategy(ctx: AppContext): passport.Strategy {
   });
 }
 
-function authenticateLocal(strategy: passport.Strategy, req: Request, res: Response): Promise<Verdict> {
+/**
+ * Checks the credentials in req.body with the strategy registered as 'local' on `authenticator`.
+ *
+ * Never pass a Strategy object to authenticate(): passport uses an object as is and assigns this
+ * request's success/fail/error callbacks on it, so with one object shared by every request the
+ * last login to arrive receives the verdict of every login in flight (issue 8: a wrong password
+ * got another user's session and token). Given a name, passport makes a fresh
+ * Object.create(strategy) per request, which carries that request's callbacks only.
+ */
+function authenticateLocal(authenticator: passport.Authenticator, req: Request, res: Response): Promise<Verdict> {
   return new Promise((resolve, reject) => {
-    passport.authenticate(strategy, { session: false }, (err: unknown, user: UserRow | false, info?: { message?: string }) => {
+    authenticator.authenticate('local', { session: false }, (err: unknown, user: UserRow | false, info?: { message?: string }) => {
       if (err) return reject(err);
       if (user) return resolve({ user });
       resolve({ failure: info?.message === 'account_disabled' ? 'account_disabled' : 'invalid_credentials' });
@@ -46,7 +55,11 @@ function authenticateLocal(strategy: passport.Strategy, req: Request, res: Respo
 
 export function authRoutes(ctx: AppContext): Router {
   const router = Router();
-  const strategy = localStrategy(ctx);
+  // A private Passport per app, not the global singleton: the strategy closes over this ctx (its
+  // database), and a second app in the same process (tests run several) registering 'local' on
+  // the singleton would make this app check passwords against the other app's users.
+  const authenticator = new passport.Passport();
+  authenticator.use('local', localStrategy(ctx));
   const limits = (name: string) =>
     authLimiters({
       name,
@@ -79,7 +92,7 @@ export function authRoutes(ctx: AppContext): Router {
     ...limits('login'),
     endpoint(ctx, { access: 'public', body: loginBody }, async ({ req, res, body }) => {
       req.body = body; // passport-local reads the normalised username
-      const verdict = await authenticateLocal(strategy, req, res);
+      const verdict = await authenticateLocal(authenticator, req, res);
       if ('failure' in verdict) {
         ctx.metrics.logins.inc({ outcome: verdict.failure });
         throw verdict.failure === 'account_disabled' ? accountDisabled() : invalidCredentials();
