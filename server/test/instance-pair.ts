@@ -1,11 +1,11 @@
 import { createTestDatabase, startTestServer, testSecret, type TestServer } from './harness.js';
-import { startRedis } from './redis-server.js';
+import { startRedis, type TestRedis } from './redis-server.js';
 
 /**
  * Two in-process instances on one test database and one private redis-server, with the same
  * secrets (a token issued by A is good on B), as a deployment of several instances runs.
  */
-export async function startInstancePair(): Promise<{ a: TestServer; b: TestServer; close(): Promise<void> }> {
+export async function startInstancePair(): Promise<{ a: TestServer; b: TestServer; redis: TestRedis; close(): Promise<void> }> {
   const redis = await startRedis();
   const databaseUrl = await createTestDatabase();
   const env = { REDIS_URL: redis.url, JWT_SECRET: testSecret(), SESSION_SECRET: testSecret() };
@@ -14,6 +14,7 @@ export async function startInstancePair(): Promise<{ a: TestServer; b: TestServe
   return {
     a,
     b,
+    redis,
     async close() {
       await a.close();
       await b.close();
