@@ -1,40 +1,43 @@
 /**
- * The realtime gateway core: authenticate-first sockets, subscriptions, messaging, typing,
- * presence, token lifecycle and live revocation. It never imports `ws` (see socket.ts); the
- * rules it implements are numbered in SPEC.md and cited by the tests.
+ * The realtime gateway core: the life of a socket (accept, authenticate, frames in order, token
+ * lifecycle, close) and the indexes of live sockets; it hands each job to its module:
+ * subscriptions.ts, messaging.ts, presence-announcer.ts, revocations.ts, and the channel stream
+ * (delivery.ts, hub.ts, stream.ts, repair.ts). It never imports `ws` (see socket.ts); the rules
+ * it implements are numbered in SPEC.md and cited by the tests.
  *
  * Guarantees:
  * - A socket joins nothing (no channel, no user topic, no presence) before its token, its
  *   fingerprint cookie and its device's row have been verified (AUTH1–AUTH6).
  * - A device revoked anywhere loses its sockets on every instance: through the bus at once, and
- *   through the periodic sweep of the database if a bus event was missed (REV1–REV3).
+ *   through the periodic sweep of the database if a bus event was missed (REV1–REV3,
+ *   revocations.ts).
  * - A message is acknowledged only after it is stored; a retried clientMsgId is acknowledged
  *   with the stored message and never stored twice (MSG1–MSG4).
  * - Each channel's events reach every subscribed socket in seq order, once, without a gap
- *   (SEQ1–SEQ7): subscriptions.ts, delivery.ts, stream.ts and repair.ts.
+ *   (SEQ1–SEQ7).
  */
 import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/protocol.js';
-import { LIMITS, type CloseReason, type RevocationReason } from '../../shared/codes.js';
-import { TOPICS, type ControlEvent, type Unsubscribe } from '../bus/bus.js';
+import type { CloseReason } from '../../shared/codes.js';
+import { TOPICS, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
 import { describeError } from '../logger.js';
-import { storeMessage } from '../messaging/messages.js';
 import type { PresenceTracker } from '../presence/presence.js';
 import { Connection, type ConnectionHooks } from './connection.js';
 import { readStreamEvents, StreamPublisher } from './delivery.js';
 import { ChannelHub, TopicRefs } from './hub.js';
 import { TokenBucket } from './limiter.js';
+import { Messaging } from './messaging.js';
+import { PresenceAnnouncer } from './presence-announcer.js';
 import { StreamRepair } from './repair.js';
+import { Revocations } from './revocations.js';
 import { Subscriptions } from './subscriptions.js';
 import type { ConnectionHandle, ConnectionInfo, GatewaySocket } from './socket.js';
 
 type Ctx = Pick<AppContext, 'config' | 'log' | 'db' | 'pool' | 'bus' | 'tokens' | 'metrics'>;
 
-const TYPING_THROTTLE_MS = 2_000;
 const MAX_TOKEN_WARNING_MS = 60_000;
 /** Granularity of token_expiring / token_expired: one shared timer for every socket. */
 const EXPIRY_TICK_MS = 250;
-const REVOKED_MEMORY_MS = 120_000;
 /** SHUT1: how long shutdown waits for answers to frames already received, and for presence events. */
 const SHUTDOWN_DRAIN_MS = 2_000;
 /** SEQ2: how long an out-of-order event waits for the missing ones on the bus before they are read. */
@@ -62,15 +65,9 @@ export class Gateway {
   private readonly byDevice = new Map<string, Set<Connection>>();
   private readonly pendingByIp = new Map<string, number>();
   private readonly all = new Set<Connection>();
-  private readonly typingSentAt = new Map<string, number>();
-  /**
-   * Revocations heard on the bus recently (device id → reason, time). A socket whose token was
-   * checked just before its device was revoked registers only after the event went by; it is
-   * checked against this list when it registers (REV1), instead of waiting for the sweep.
-   */
-  private readonly recentlyRevoked = new Map<string, { reason: RevocationReason; at: number }>();
-  /** Per user, the tail of this instance's presence announcements (see announcePresence). */
-  private readonly presenceOrder = new Map<string, Promise<void>>();
+  private readonly revocations: Revocations;
+  private readonly announcer: PresenceAnnouncer;
+  private readonly messaging: Messaging;
   /** Presence departures still being reported (Redis, then the offline event); awaited on shutdown. */
   private readonly departures = new Set<Promise<unknown>>();
   /** Set during shutdown: called when the last socket has left. */
@@ -80,7 +77,6 @@ export class Gateway {
   private sweepTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
   private readonly hooks: ConnectionHooks;
-  private sweepFailures = 0;
   private controlUnsubscribe?: Unsubscribe;
   private readonly instance = Math.random().toString(36).slice(2, 8);
 
@@ -101,6 +97,14 @@ export class Gateway {
     this.subscriptions = new Subscriptions({ config: ctx.config, db: ctx.db, pool: ctx.pool, hub: this.hub, presence });
     this.publisher = new StreamPublisher(this.hub, ctx.log);
     this.repair = new StreamRepair({ hub: this.hub, pool: ctx.pool, bus: ctx.bus, log: ctx.log });
+    this.revocations = new Revocations({
+      pool: ctx.pool,
+      log: ctx.log,
+      devices: this.byDevice,
+      authenticated: () => [...this.all].filter((c) => c.state === 'authenticated'),
+    });
+    this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log });
+    this.messaging = new Messaging({ pool: ctx.pool, metrics: ctx.metrics, hub: this.hub, publisher: this.publisher });
     this.userTopics = new TopicRefs(ctx.bus);
     this.hooks = {
       onMessage: (conn, text) => this.onMessage(conn, text),
@@ -111,10 +115,10 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
-    this.controlUnsubscribe = await this.ctx.bus.subscribe(TOPICS.control, (payload) => this.onControl(payload));
+    this.controlUnsubscribe = await this.ctx.bus.subscribe(TOPICS.control, (payload) => this.revocations.onControl(payload));
     this.presence.start({
-      offline: (changes) => changes.forEach(({ userId, seq }) => void this.announcePresence(userId, 'offline', seq)),
-      online: (changes) => changes.forEach(({ userId, seq }) => void this.announcePresence(userId, 'online', seq)),
+      offline: (changes) => changes.forEach(({ userId, seq }) => void this.announcer.announce(userId, 'offline', seq)),
+      online: (changes) => changes.forEach(({ userId, seq }) => void this.announcer.announce(userId, 'online', seq)),
     });
     this.sweepTimer = setInterval(() => void this.sweep(), this.ctx.config.revocationSweepMs);
     this.sweepTimer.unref();
@@ -219,7 +223,7 @@ export class Gateway {
     this.ctx.metrics.sockets.inc({ state: 'authenticated' });
     add(this.byUser, conn.userId, conn);
     add(this.byDevice, conn.deviceId, conn);
-    const revoked = this.recentlyRevoked.get(conn.deviceId);
+    const revoked = this.revocations.recent(conn.deviceId);
     if (revoked) return conn.close(revoked.reason);
     // The user's topic (channel_added/channel_removed) is held once per user on this instance,
     // from their first local socket to their last. Every socket waits until it is subscribed, not
@@ -257,7 +261,7 @@ export class Gateway {
       ref: frame.ref,
     });
     this.scheduleExpiry(conn);
-    if (onlineSeq !== null) await this.announcePresence(conn.userId, 'online', onlineSeq);
+    if (onlineSeq !== null) await this.announcer.announce(conn.userId, 'online', onlineSeq);
   }
 
   /** Token lifecycle (TOK1, TOK3): when to warn before expiry; the ticker acts on it. */
@@ -290,9 +294,9 @@ export class Gateway {
         this.unsubscribe(conn, frame.channelId);
         return conn.send({ type: 'unsubscribed', channelId: frame.channelId, ref: frame.ref });
       case 'send':
-        return this.sendMessage(conn, frame);
+        return this.messaging.send(conn, frame);
       case 'typing':
-        return this.typing(conn, frame);
+        return this.messaging.typing(conn, frame);
       case 'refresh':
         return this.refresh(conn, frame);
     }
@@ -300,49 +304,6 @@ export class Gateway {
 
   private unsubscribe(conn: Connection, channelId: string): void {
     this.subscriptions.unsubscribe(conn, channelId);
-  }
-
-  private async sendMessage(conn: Connection, frame: ClientFrameOf<'send'>): Promise<void> {
-    const result = await storeMessage(this.ctx.pool, {
-      channelId: frame.channelId,
-      senderId: conn.userId,
-      clientMsgId: frame.clientMsgId,
-      body: frame.body,
-    }).catch((err: Error & { code?: string }) => {
-      // A channel id that is not a uuid cannot be a channel the user belongs to.
-      if (err.code === '22P02') return { ok: false as const, reason: 'forbidden' as const };
-      throw err;
-    });
-    if (!result.ok && result.reason === 'client_msg_id_reused') {
-      return conn.send({ type: 'error', code: 'invalid_message', message: 'clientMsgId: already used for a message in another channel', ref: frame.ref });
-    }
-    if (!result.ok) {
-      return conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
-    }
-    const { message, duplicate } = result;
-    if (!duplicate) this.ctx.metrics.messagesStored.inc();
-    // A duplicate is published again: the instance that stored it may have died before its
-    // publish (SEQ7). Subscribers that have it drop it by its seq.
-    this.publisher.publish(message, conn.id);
-    conn.send({ type: 'ack', clientMsgId: frame.clientMsgId, message, ref: frame.ref });
-  }
-
-  private async typing(conn: Connection, frame: ClientFrameOf<'typing'>): Promise<void> {
-    // TYP1: only a subscribed member types; subscribing checked membership, and removal from the
-    // channel drops the subscription (channel_removed).
-    if (!conn.channels.has(frame.channelId)) {
-      return conn.send({ type: 'error', code: 'forbidden', message: 'Subscribe to the channel first', ref: frame.ref });
-    }
-    const key = `${conn.userId}:${frame.channelId}`;
-    const now = Date.now();
-    if (now - (this.typingSentAt.get(key) ?? 0) < TYPING_THROTTLE_MS) return;
-    this.typingSentAt.set(key, now);
-    if (this.typingSentAt.size > 10_000) {
-      for (const [k, t] of this.typingSentAt) if (now - t > TYPING_THROTTLE_MS) this.typingSentAt.delete(k);
-    }
-    await this.hub
-      .publish(frame.channelId, 't', conn.userId, '', JSON.stringify({ type: 'typing', channelId: frame.channelId, userId: conn.userId }))
-      .catch(() => {});
   }
 
   private async refresh(conn: Connection, frame: ClientFrameOf<'refresh'>): Promise<void> {
@@ -376,92 +337,9 @@ export class Gateway {
     }
   }
 
-  /**
-   * PRES1: one instance's presence events for a user go out in the order they were decided.
-   * Each announcement reads the user's channels first; without this chain a quick connect and
-   * close could publish `offline` before `online` and leave observers with the wrong state.
-   * Across instances no chain helps: there the transition's seq (decided with it in Redis) lets
-   * every receiver drop an event that arrives after a later one (ChannelHub).
-   */
-  private announcePresence(userId: string, status: 'online' | 'offline', seq: number): Promise<void> {
-    const next = (this.presenceOrder.get(userId) ?? Promise.resolve()).then(() => this.publishPresence(userId, status, seq));
-    this.presenceOrder.set(userId, next);
-    void next.then(() => {
-      if (this.presenceOrder.get(userId) === next) this.presenceOrder.delete(userId);
-    });
-    return next;
-  }
-
-  private async publishPresence(userId: string, status: 'online' | 'offline', seq: number): Promise<void> {
-    try {
-      const { rows } = await this.ctx.pool.query<{ channel_id: string }>({
-        name: 'relay_user_channels',
-        text: 'SELECT channel_id FROM channel_members WHERE user_id = $1',
-        values: [userId],
-      });
-      await Promise.all(
-        rows.map(({ channel_id: channelId }) =>
-          // The envelope carries the user and seq for ordering; the client frame stays as in the contract.
-          this.hub.publish(channelId, 'p', userId, String(seq), JSON.stringify({ type: 'presence', channelId, userId, status })),
-        ),
-      );
-    } catch (err) {
-      this.ctx.log.warn({ err: describeError(err) }, 'presence event not published');
-    }
-  }
-
-  private onControl(payload: string): void {
-    let event: ControlEvent;
-    try {
-      event = JSON.parse(payload) as ControlEvent;
-    } catch {
-      return;
-    }
-    if (event.kind === 'revoke_devices') {
-      const now = Date.now();
-      for (const deviceId of event.deviceIds) {
-        this.recentlyRevoked.delete(deviceId); // re-inserted at the end: the map stays in time order
-        this.recentlyRevoked.set(deviceId, { reason: event.reason, at: now });
-        this.closeDevice(deviceId, event.reason);
-      }
-      // A token check takes milliseconds; two minutes of memory is plenty, and bounds the map.
-      for (const [id, r] of this.recentlyRevoked) {
-        if (now - r.at < REVOKED_MEMORY_MS) break;
-        this.recentlyRevoked.delete(id);
-      }
-    }
-  }
-
-  private closeDevice(deviceId: string, reason: RevocationReason): void {
-    const conns = this.byDevice.get(deviceId);
-    if (!conns) return;
-    for (const conn of [...conns]) conn.close(reason);
-  }
-
-  /** REV3: the backstop for a missed bus event: re-check every live device in the database. */
-  async sweep(): Promise<void> {
-    const deviceIds = [...this.byDevice.keys()];
-    if (deviceIds.length === 0) return;
-    try {
-      const { rows } = await this.ctx.pool.query<{ id: string; revoked: boolean; reason: string | null; disabled: boolean }>(
-        `SELECT d.id, d.revoked_at IS NOT NULL AS revoked, d.revoked_reason AS reason, u.disabled
-           FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ANY($1::uuid[])`,
-        [deviceIds],
-      );
-      this.sweepFailures = 0;
-      const seen = new Map(rows.map((r) => [r.id, r]));
-      for (const deviceId of deviceIds) {
-        const row = seen.get(deviceId);
-        if (!row) this.closeDevice(deviceId, 'device_revoked');
-        else if (row.disabled) this.closeDevice(deviceId, 'account_disabled');
-        else if (row.revoked) this.closeDevice(deviceId, row.reason === 'logged_out' ? 'logged_out' : 'device_revoked');
-      }
-    } catch (err) {
-      // Fail closed: sockets whose devices cannot be checked twice in a row are sent away.
-      this.sweepFailures += 1;
-      this.ctx.log.error({ err: describeError(err), failures: this.sweepFailures }, 'revocation sweep failed');
-      if (this.sweepFailures >= 2) for (const conn of [...this.all]) if (conn.state === 'authenticated') conn.close('try_again_later');
-    }
+  /** REV3: the backstop for a missed bus event (public for tests). */
+  sweep(): Promise<void> {
+    return this.revocations.sweep();
   }
 
   private leavePending(conn: Connection): void {
@@ -489,7 +367,7 @@ export class Gateway {
     const { userId, deviceId } = conn;
     const departure = this.presence
       .disconnect(userId, deviceId)
-      .then((seq) => (seq !== null ? this.announcePresence(userId, 'offline', seq) : undefined))
+      .then((seq) => (seq !== null ? this.announcer.announce(userId, 'offline', seq) : undefined))
       .catch((err: Error) => this.ctx.log.warn({ err: describeError(err) }, 'presence disconnect failed'))
       .finally(() => this.departures.delete(departure));
     this.departures.add(departure);
@@ -516,7 +394,7 @@ export class Gateway {
     await settledWithin([allClosed], SHUTDOWN_DRAIN_MS);
     for (const conn of [...this.all]) conn.close('going_away');
     // The events of messages acked before the close still reach the other instances (SHUT1).
-    await settledWithin([...this.departures, ...this.presenceOrder.values(), ...this.publisher.inFlight], SHUTDOWN_DRAIN_MS);
+    await settledWithin([...this.departures, ...this.announcer.pending(), ...this.publisher.inFlight], SHUTDOWN_DRAIN_MS);
     await this.presence.stop();
     await this.controlUnsubscribe?.().catch(() => {});
     await this.hub.close();

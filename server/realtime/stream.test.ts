@@ -182,6 +182,8 @@ describe('SEQ6: the bus reconnects', () => {
     const acks = () => senders.reduce((n, s) => n + s.all('ack').length, 0);
     await expect.poll(acks, { timeout: 30_000 }).toBe(60);
     await redis.restart();
+    // Both instances noticed their bus come back (SEQ6), whichever path delivers first.
+    await expect.poll(() => [a, b].every((s) => s.logs.some((l) => l.includes('bus reconnected'))), { timeout: 20_000 }).toBe(true);
     const { seqs } = await storedSeqs(a, ch);
     expect(seqs).toEqual(range(60));
     for (const reader of readers) {
