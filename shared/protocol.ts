@@ -64,8 +64,8 @@ export const serverFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('presence'), channelId: id, userId: id, status: presenceStatus }),
   z.object({ type: z.literal('channel_added'), channel }),
   z.object({ type: z.literal('channel_removed'), channelId: id }),
-  /** Added to the contract: the channel's members changed (someone joined, was added or left). */
-  z.object({ type: z.literal('channel_updated'), channel }),
+  /** v2: the channel's members changed, once per change, to the channel's subscribers. */
+  z.object({ type: z.literal('members_changed'), channelId: id, added: z.array(id), removed: z.array(id) }),
   z.object({ type: z.literal('refreshed'), expiresAt: z.string(), ref }),
   z.object({ type: z.literal('pong'), ref }),
   z.object({ type: z.literal('token_expiring'), expiresAt: z.string() }),

@@ -1,12 +1,14 @@
 /**
- * Channels and membership. Every change of membership is announced, after it commits, on the
+ * Channels and membership. Every change of membership is announced after it commits: on the
  * affected users' bus topics as a ready-to-send frame (`channel_added` / `channel_removed`), so
- * their sockets on every instance see a new conversation without a reload.
+ * their sockets on every instance see a new conversation without a reload; and once on the
+ * channel's topic as `members_changed {channelId, added, removed}` for its subscribers (MSG7).
  */
 import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import type { Channel } from '../../shared/api.js';
 import type { ServerFrame } from '../../shared/protocol.js';
 import { TOPICS } from '../bus/bus.js';
+import { encodeEnvelope } from '../bus/channel-envelope.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/client.js';
 import { channelMembers, channels, users } from '../db/schema.js';
@@ -110,15 +112,21 @@ export async function createChannel(
   return channel;
 }
 
-/** Adds `userId` to a channel; returns the channel and whether anything changed. */
 /**
- * Tells the channel's other members that its member list changed (`channel_updated`), so
- * member lists, names and presence dots stay current without a reload. The people who joined or
- * left are told by channel_added / channel_removed instead.
+ * MSG7: one `members_changed` per change, on the channel's topic, for the sockets subscribed to
+ * it (member lists, names and presence dots stay current without a reload). Its size is that of
+ * the change, not of the channel: v1 sent the whole member list to every member, O(members²)
+ * per join. The people who joined or left are told by channel_added / channel_removed instead.
  */
-async function announceMembers(ctx: Pick<AppContext, 'bus' | 'log'>, channel: Channel, changed: string[]): Promise<void> {
-  const others = channel.memberIds.filter((id) => !changed.includes(id));
-  if (others.length) await notifyUsers(ctx, others, { type: 'channel_updated', channel });
+async function announceMembers(
+  ctx: Pick<AppContext, 'bus' | 'log'>,
+  channelId: string,
+  change: { added?: string[]; removed?: string[] },
+): Promise<void> {
+  const frame: ServerFrame = { type: 'members_changed', channelId, added: change.added ?? [], removed: change.removed ?? [] };
+  await ctx.bus
+    .publish(TOPICS.channel(channelId), encodeEnvelope('c', '', '', JSON.stringify(frame)))
+    .catch((err: Error) => ctx.log.warn({ err: err.message }, 'members_changed not published'));
 }
 
 async function addMember(
@@ -134,7 +142,7 @@ async function addMember(
   const channel = (await loadChannel(ctx.db, channelId))!;
   if (inserted.length) {
     await notifyUsers(ctx, [userId], { type: 'channel_added', channel });
-    await announceMembers(ctx, channel, [userId]);
+    await announceMembers(ctx, channelId, { added: [userId] });
   }
   return channel;
 }
@@ -155,8 +163,7 @@ export async function leaveChannel(ctx: Pick<AppContext, 'db' | 'bus' | 'log'>, 
     .returning();
   if (removed.length === 0) throw notFound('Channel');
   await notifyUsers(ctx, [userId], { type: 'channel_removed', channelId });
-  const channel = await loadChannel(ctx.db, channelId);
-  if (channel) await announceMembers(ctx, channel, [userId]);
+  await announceMembers(ctx, channelId, { removed: [userId] });
 }
 
 export async function addMemberBy(
@@ -204,7 +211,7 @@ export async function directChannel(
   const channel = (await loadChannel(ctx.db, result.id))!;
   if (result.added.length) {
     await notifyUsers(ctx, result.added, { type: 'channel_added', channel });
-    await announceMembers(ctx, channel, result.added);
+    await announceMembers(ctx, channel.id, { added: result.added });
   }
   return channel;
 }

@@ -16,7 +16,7 @@ import {
 } from './channels.js';
 import { messageHistory } from './messages.js';
 
-/** `writeLimit`: one per-user budget (shared with /api/direct) for creating channels and memberships. */
+/** `writeLimit`: one per-user budget (shared with /api/direct) for creating channels and every membership change. */
 export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Router {
   const router = Router();
 
@@ -35,6 +35,7 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
 
   router.post(
     '/:id/join',
+    writeLimit,
     endpoint(ctx, { access: 'session' }, async ({ req, auth }) => ({
       channel: await joinChannel(ctx, String(req.params.id), auth.user.id),
     })),
@@ -42,6 +43,7 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
 
   router.post(
     '/:id/leave',
+    writeLimit,
     endpoint(ctx, { access: 'session' }, async ({ req, auth }) => {
       await leaveChannel(ctx, String(req.params.id), auth.user.id);
       return { ok: true };

@@ -1,7 +1,8 @@
 /**
  * Shared state one account could inflate: the channel list must keep working with more public
  * channels than Postgres accepts query parameters (65,535), and channel writes are rate limited
- * per user so one account cannot get there through the API.
+ * per user so one account cannot get there through the API (nor flood a channel's subscribers
+ * with a join/leave loop).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../test/harness.js';
@@ -38,5 +39,23 @@ describe('channels at scale', () => {
     expect(rows[0].n).toBe(0);
     // Another user's budget is their own.
     expect((await carol.post('/api/channels', { name: 'carol-1', kind: 'public' })).status).toBe(201);
+  });
+
+  it('MSG7: join and leave count against the same budget, so a join/leave loop is stopped', async () => {
+    const owner = await server.register('scaleowner');
+    const looper = await server.register('scalelooper');
+    const pub = (await owner.post('/api/channels', { name: 'loop-target', kind: 'public' })).body.channel.id;
+    expect((await looper.post(`/api/channels/${pub}/join`)).status).toBe(200);
+    expect((await looper.post(`/api/channels/${pub}/leave`)).status).toBe(200);
+    expect((await looper.post(`/api/channels/${pub}/join`)).status).toBe(200);
+    const limited = await looper.post(`/api/channels/${pub}/leave`);
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('rate_limited');
+    // Refused means nothing changed: still a member.
+    const { rows } = await server.ctx.pool.query('SELECT count(*)::int AS n FROM channel_members WHERE channel_id = $1 AND user_id = $2', [
+      pub,
+      looper.userId,
+    ]);
+    expect(rows[0].n).toBe(1);
   });
 });

@@ -82,27 +82,50 @@ describe('protocol edges', () => {
     }
   });
 
-  it('MSG7: the other members get channel_updated when someone joins, is added or leaves', async () => {
+  it('MSG7: the channel\'s subscribers get one members_changed per join, add and leave; the joiner gets channel_added', async () => {
     const carol = await server.register('edgecarol');
     const dave = await server.register('edgedave');
     const a = await connect(server.url, alice);
+    a.send({ type: 'subscribe', channelId: general, ref: 'g' });
+    await a.next('subscribed');
     const c = await connect(server.url, carol);
     expect((await carol.post(`/api/channels/${general}/join`)).status).toBe(200);
-    const joined = await a.next('channel_updated');
-    expect(joined.channel.id).toBe(general);
-    expect(joined.channel.memberIds).toContain(carol.userId);
+    expect(await a.next('members_changed')).toEqual({ type: 'members_changed', channelId: general, added: [carol.userId], removed: [] });
     expect((await c.next('channel_added')).channel.id).toBe(general);
 
     expect((await bob.post(`/api/channels/${secret}/members`, { userId: dave.userId })).status).toBe(200);
     // alice is not in the private channel: she hears nothing of it.
     expect((await carol.post(`/api/channels/${general}/leave`)).status).toBe(200);
-    const left = await a.next('channel_updated');
-    expect(left.channel.id).toBe(general);
-    expect(left.channel.memberIds).not.toContain(carol.userId);
-    expect(a.all('channel_updated').map((f) => f.channel.id)).toEqual([general, general]);
+    expect(await a.next('members_changed')).toEqual({ type: 'members_changed', channelId: general, added: [], removed: [carol.userId] });
+    expect(a.all('members_changed')).toHaveLength(2);
     expect((await c.next('channel_removed')).channelId).toBe(general);
-    expect(c.all('channel_updated')).toEqual([]);
+    expect(c.all('members_changed')).toEqual([]);
     a.close();
     c.close();
+  });
+
+  it('MSG7: a join publishes one event of the change\'s size, whatever the channel\'s size (v1 sent the whole list to every member)', async () => {
+    // 200 members (rows, not logins: argon2 for each would only slow the test down).
+    const { rows: crowd } = await server.ctx.pool.query<{ id: string }>(
+      `INSERT INTO users (username, display_name, password_hash) SELECT 'crowd' || g, 'Crowd ' || g, 'x' FROM generate_series(1, 200) g RETURNING id`,
+    );
+    const big = (await alice.post('/api/channels', { name: 'edge-crowd', kind: 'public', memberIds: crowd.map((u) => u.id) })).body.channel.id;
+    const published: string[] = [];
+    const original = server.ctx.bus.publish.bind(server.ctx.bus);
+    server.ctx.bus.publish = (topic, payload) => {
+      published.push(payload);
+      return original(topic, payload);
+    };
+    try {
+      const late = await server.register('edgelate');
+      expect((await late.post(`/api/channels/${big}/join`)).status).toBe(200);
+    } finally {
+      server.ctx.bus.publish = original;
+    }
+    // One channel_added to the joiner (it carries the member list, once), one members_changed of
+    // the change's size to the channel: nothing per member.
+    expect(published).toHaveLength(2);
+    const change = published.find((p) => p.includes('"members_changed"'))!;
+    expect(change.length).toBeLessThan(300);
   });
 });

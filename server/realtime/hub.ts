@@ -3,16 +3,19 @@
  * is subscribed to the channel, and hands every bus payload to its local subscribers as the
  * same bytes: a frame is serialized and encoded once per event, never once per socket.
  *
- * Bus payload envelope: `kind|skip|seq|frame-json`, where kind is m (a stream event: a message),
- * t (typing) or p (presence); `skip` names the connection (m) or user (t) that must not receive
- * it. For m, seq is the channel stream's (SEQ1): each channel's events pass through its
+ * Bus payload envelope (bus/channel-envelope.ts): `kind|skip|seq|frame-json`, where kind is m (a
+ * stream event: a message), t (typing), p (presence) or c (members_changed); `skip` names the
+ * connection (m) or user (t) that must not receive it. For m, seq is the channel stream's (SEQ1): each channel's events pass through its
  * ChannelStream (stream.ts), which puts them in order, drops duplicates and repairs gaps. For p,
  * the two fields carry the user and the seq of the transition instead (PRES1): instances publish
  * presence on their own, so an event can arrive after a later one of the same user, and is then
  * dropped. Parsing it costs three indexOf calls, not a JSON.parse per event.
  */
 import { TOPICS, type EventBus, type Unsubscribe } from '../bus/bus.js';
+import { decodeEnvelope, encodeEnvelope } from '../bus/channel-envelope.js';
 import { ChannelStream, type StreamDeps, type StreamEvent } from './stream.js';
+
+export { decodeEnvelope, encodeEnvelope, type EnvelopeKind } from '../bus/channel-envelope.js';
 
 /**
  * How long an instance remembers the last presence seq it delivered for a user. Events are out
@@ -24,8 +27,6 @@ const PRESENCE_SEQ_MAX_USERS = 100_000;
 /** Seqs floor on Redis time in µs: an event a minute's worth older than the last is a reset. */
 const PRESENCE_SEQ_RESET_GAP = 60_000_000;
 
-export type EnvelopeKind = 'm' | 't' | 'p';
-
 export interface HubMember {
   readonly id: string;
   readonly userId: string;
@@ -36,18 +37,6 @@ export interface HubMember {
 export interface HubDeps extends Pick<StreamDeps, 'read' | 'onRepairFailed' | 'gapWaitMs'> {
   /** A member cannot take an event in order (it missed some): it must catch up from the database. */
   onMemberGap(member: HubMember, channelId: string): void;
-}
-
-export function encodeEnvelope(kind: EnvelopeKind, skip: string, seq: string, frame: string): string {
-  return `${kind}|${skip}|${seq}|${frame}`;
-}
-
-export function decodeEnvelope(payload: string): { kind: EnvelopeKind; skip: string; seq: string; frame: string } | null {
-  const a = payload.indexOf('|');
-  const b = payload.indexOf('|', a + 1);
-  const c = payload.indexOf('|', b + 1);
-  if (a !== 1 || b < 0 || c < 0) return null;
-  return { kind: payload[0] as EnvelopeKind, skip: payload.slice(a + 1, b), seq: payload.slice(b + 1, c), frame: payload.slice(c + 1) };
 }
 
 /** Ref-counted bus subscriptions: the first acquire subscribes, the last release unsubscribes. */
@@ -181,6 +170,8 @@ export class ChannelHub {
       stream.offer({ seq, frame: Buffer.from(env.frame), skip: env.skip });
       return;
     }
+    // A kind this instance does not know (a newer instance's, during a rolling deploy) is dropped.
+    if (env.kind !== 't' && env.kind !== 'p' && env.kind !== 'c') return;
     const set = this.members.get(channelId);
     if (!set) return;
     if (env.kind === 'p' && this.stalePresence(env.skip, env.seq)) return;

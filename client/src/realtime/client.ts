@@ -74,7 +74,7 @@ export interface RealtimeEvents {
   presence: { channelId: string; userId: string; status: 'online' | 'offline' };
   channel_added: { channel: Channel };
   channel_removed: { channelId: string };
-  channel_updated: { channel: Channel };
+  members_changed: { channelId: string; added: string[]; removed: string[] };
   refreshed: { expiresAt: string };
   /** The outbox changed (an entry added, acknowledged, failed or retried). */
   outbox: OutboxEntry[];
@@ -494,8 +494,8 @@ export class RealtimeClient {
         return this.emit('presence', { channelId: frame.channelId, userId: frame.userId, status: frame.status });
       case 'channel_added':
         return this.emit('channel_added', { channel: frame.channel });
-      case 'channel_updated':
-        return this.emit('channel_updated', { channel: frame.channel });
+      case 'members_changed':
+        return this.emit('members_changed', { channelId: frame.channelId, added: frame.added, removed: frame.removed });
       case 'channel_removed':
         this.subscriptions.delete(frame.channelId);
         this.lastSeen.delete(frame.channelId);

@@ -91,7 +91,7 @@ export class ChatStore {
       }),
       rt.on('channel_added', ({ channel }) => this.addChannel(channel)),
       rt.on('channel_removed', ({ channelId }) => this.removeChannel(channelId)),
-      rt.on('channel_updated', ({ channel }) => this.updateChannel(channel)),
+      rt.on('members_changed', (change) => this.changeMembers(change)),
     );
     this.typingTimer = setInterval(() => this.expireTyping(), 1_000);
   }
@@ -368,10 +368,14 @@ export class ChatStore {
   }
 
   /** Someone joined, was added or left: new member list, names looked up as needed. */
-  private updateChannel(c: Channel): void {
-    if (!this.channels.has(c.id)) return this.addChannel(c);
-    this.channels.set(c.id, c);
-    this.ensurePeople(c.memberIds);
+  /** A channel's member list changed (members_changed: the change only, not the whole list). */
+  private changeMembers({ channelId, added, removed }: { channelId: string; added: string[]; removed: string[] }): void {
+    const c = this.channels.get(channelId);
+    if (!c) return;
+    const gone = new Set(removed);
+    const memberIds = [...c.memberIds.filter((id) => !gone.has(id)), ...added.filter((id) => !c.memberIds.includes(id))];
+    this.channels.set(channelId, { ...c, memberIds });
+    this.ensurePeople(added);
     this.changed();
   }
 
