@@ -15,6 +15,7 @@ import { channelMembers, channels, users } from '../db/schema.js';
 import { forbidden, nameTaken, notFound } from '../errors.js';
 import { isUuid } from '../devices/devices.js';
 import { isUniqueViolation } from '../users/users.js';
+import { channelPolicy } from './policy.js';
 
 type ChannelRow = typeof channels.$inferSelect;
 
@@ -66,11 +67,6 @@ export async function isMember(db: Db, channelId: string, userId: string): Promi
     .where(and(eq(channelMembers.channelId, channelId), eq(channelMembers.userId, userId)))
     .limit(1);
   return rows.length > 0;
-}
-
-/** May this user read the channel? Members always; anyone for public channels. */
-export function canRead(channel: Channel, userId: string): boolean {
-  return channel.kind === 'public' || channel.memberIds.includes(userId);
 }
 
 async function assertUsersExist(db: Pick<Db, 'select'>, ids: string[]): Promise<void> {
@@ -151,7 +147,8 @@ export async function joinChannel(ctx: Pick<AppContext, 'db' | 'bus' | 'log'>, c
   const channel = await loadChannel(ctx.db, channelId);
   if (!channel) throw notFound('Channel');
   if (channel.memberIds.includes(userId)) return channel;
-  if (channel.kind !== 'public') throw forbidden('Only public channels can be joined; ask a member to add you');
+  const refused = channelPolicy.join(channel);
+  if (refused) throw forbidden(refused);
   return addMember(ctx, channelId, userId);
 }
 
@@ -175,8 +172,8 @@ export async function addMemberBy(
   const channel = await loadChannel(ctx.db, channelId);
   if (!channel) throw notFound('Channel');
   // A non-member adder is 403 whatever the kind (CONTRACT), as the history of a private channel is.
-  if (!channel.memberIds.includes(actorId)) throw forbidden('Only members can add people');
-  if (channel.kind === 'direct') throw forbidden('A direct conversation has exactly two people');
+  const refused = channelPolicy.addMember(channel, actorId);
+  if (refused) throw forbidden(refused);
   await assertUsersExist(ctx.db, [userId]);
   return addMember(ctx, channelId, userId);
 }

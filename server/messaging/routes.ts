@@ -6,7 +6,6 @@ import { forbidden, notFound } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
 import {
   addMemberBy,
-  canRead,
   createChannel,
   directChannel,
   joinChannel,
@@ -15,6 +14,7 @@ import {
   loadChannel,
 } from './channels.js';
 import { messageHistory } from './messages.js';
+import { channelPolicy } from './policy.js';
 
 /** `writeLimit`: one per-user budget (shared with /api/direct) for creating channels and every membership change. */
 export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Router {
@@ -63,7 +63,8 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
     endpoint(ctx, { access: 'session', query: historyQuery }, async ({ req, auth, query }) => {
       const channel = await loadChannel(ctx.db, String(req.params.id));
       if (!channel) throw notFound('Channel');
-      if (!canRead(channel, auth.user.id)) throw forbidden('Not a member of this channel');
+      const refused = channelPolicy.read(channel, auth.user.id);
+      if (refused) throw forbidden(refused);
       return { messages: await messageHistory(ctx.pool, channel.id, query) };
     }),
   );

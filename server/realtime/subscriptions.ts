@@ -16,6 +16,7 @@ import type { ClientFrameOf } from '../../shared/protocol.js';
 import type { Config } from '../config.js';
 import { isMember, loadChannel } from '../messaging/channels.js';
 import { lastSeqs } from '../messaging/messages.js';
+import { channelPolicy } from '../messaging/policy.js';
 import type { Db } from '../db/client.js';
 import type { PresenceReader } from '../presence/presence.js';
 import type { Connection, Subscription } from './connection.js';
@@ -40,9 +41,8 @@ export class Subscriptions {
     const { db, pool, hub } = this.deps;
     const channel = await loadChannel(db, frame.channelId);
     // SUB2: a channel that is not yours looks the same whether or not it exists.
-    if (!channel || !channel.memberIds.includes(conn.userId)) {
-      return conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
-    }
+    const refused = channelPolicy.participate(channel, conn.userId);
+    if (refused || !channel) return conn.send({ type: 'error', code: 'forbidden', message: refused ?? '', ref: frame.ref });
     if (!conn.open) return;
     const already = conn.channels.has(channel.id);
     const sub = conn.beginReplay(channel.id);
