@@ -27,6 +27,11 @@ import { Gateway } from './realtime/gateway.js';
 import { attachWebSocket } from './realtime/ws-adapter.js';
 import { createRedis, type RedisClient } from './redis.js';
 
+/** Pending connections the kernel may queue (see listen below). */
+const LISTEN_BACKLOG = 4_096;
+/** On close, how long requests already running may take before their connections are cut. */
+const HTTP_DRAIN_MS = 5_000;
+
 export interface RunningServer {
   url: string;
   port: number;
@@ -100,7 +105,24 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       ['/channels', channelRoutes(ctx, channelWrites)],
       ['/direct', directRoutes(ctx, channelWrites)],
     ]);
-    const httpServer = http.createServer(app);
+    let stopping = false;
+    const httpServer = http.createServer((req, res) => {
+      // A liveness probe answers ahead of every middleware (sessions, body parsing, routing), so
+      // a load balancer does not take a busy instance, e.g. in a reconnect storm, for a dead one.
+      if (req.url === '/healthz' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+        res.end('{"status":"ok"}');
+        return;
+      }
+      // Shutting down: a request on a kept-alive connection is sent elsewhere, never half-served
+      // by an instance whose database pool is about to close.
+      if (stopping) {
+        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', connection: 'close', 'retry-after': '1' });
+        res.end(JSON.stringify({ error: { code: 'service_unavailable', message: 'This server is restarting; try again' } }));
+        return;
+      }
+      app(req, res);
+    });
     httpServer.keepAliveTimeout = 65_000;
     const gateway = new Gateway(ctx, presence);
     await gateway.start();
@@ -114,19 +136,25 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
     });
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
-      httpServer.listen(config.port, config.host, () => resolve());
+      // Node's default backlog (511) drops connection attempts in a reconnect storm, and clients
+      // then sit in SYN retries of 1, 3 and 7 s; the kernel caps this at net.core.somaxconn.
+      httpServer.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => resolve());
     });
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          httpServer.close(() => resolve());
-          httpServer.closeIdleConnections();
-          // Requests still running get a moment to finish before their connections are cut.
-          setTimeout(() => httpServer.closeAllConnections(), 1_000).unref();
-        }),
-    );
-    // Runs first on close: stop accepting sockets, close the live ones with 1001.
-    cleanups.push(() => ws.close());
+    // Runs first on close: stop accepting connections and requests at once (before anything a
+    // request needs is closed), close the live sockets with 1001 (SHUT1), then let the requests
+    // already running finish while their database is still there: connections close as they
+    // fall idle, and only what is still running after HTTP_DRAIN_MS is cut.
+    cleanups.push(async () => {
+      stopping = true;
+      const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await ws.close();
+      const idle = setInterval(() => httpServer.closeIdleConnections(), 50);
+      const deadline = setTimeout(() => httpServer.closeAllConnections(), HTTP_DRAIN_MS);
+      httpServer.closeIdleConnections();
+      await httpClosed;
+      clearInterval(idle);
+      clearTimeout(deadline);
+    });
     const port = (httpServer.address() as AddressInfo).port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     const url = `http://${host}:${port}`;
