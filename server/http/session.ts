@@ -29,15 +29,48 @@ declare module 'express-session' {
 }
 
 export function createSessionStore(opts: { redis?: RedisClient; pool: pg.Pool; idleMs: number }): session.Store {
-  if (opts.redis) return new RedisStore({ client: opts.redis, prefix: 'relay:sess:' });
+  if (opts.redis) return touchAtMostEvery(new RedisStore({ client: opts.redis, prefix: 'relay:sess:' }), TOUCH_INTERVAL_MS);
   const PgStore = connectPgSimple(session);
-  return new PgStore({
-    pool: opts.pool,
-    tableName: 'session',
-    createTableIfMissing: false,
-    pruneSessionInterval: 15 * 60,
-    errorLog: () => {},
-  });
+  return touchAtMostEvery(
+    new PgStore({
+      pool: opts.pool,
+      tableName: 'session',
+      createTableIfMissing: false,
+      pruneSessionInterval: 15 * 60,
+      errorLog: () => {},
+    }),
+    TOUCH_INTERVAL_MS,
+  );
+}
+
+/**
+ * How often one instance writes a session's new expiry. express-session touches the store on
+ * every request; against an idle timeout of days, once a minute is as good, and it takes a
+ * write off every token request of a reconnect storm.
+ */
+const TOUCH_INTERVAL_MS = 60_000;
+const TOUCHED_MAX = 100_000;
+
+/** Makes `store.touch` write at most once per `intervalMs` per session on this instance. */
+function touchAtMostEvery<S extends session.Store>(store: S, intervalMs: number): S {
+  const touch = store.touch?.bind(store);
+  if (!touch) return store;
+  /** Session id → when this instance last wrote its expiry; kept in time order (oldest first). */
+  const touched = new Map<string, number>();
+  store.touch = (sid, sess, cb) => {
+    const now = Date.now();
+    for (const [id, at] of touched) {
+      if (now - at < intervalMs && touched.size < TOUCHED_MAX) break;
+      touched.delete(id);
+    }
+    if (touched.has(sid)) return cb?.();
+    touched.set(sid, now);
+    touch(sid, sess, ((err?: unknown) => {
+      if (err) touched.delete(sid); // not written: the next request tries again
+      (cb as ((err?: unknown) => void) | undefined)?.(err);
+    }) as () => void);
+  };
+  return store;
 }
 
 /** Ends the store's timers (connect-pg-simple prunes on an interval). */
