@@ -143,6 +143,16 @@ describe('loadConfig', () => {
       redisUrl: undefined,
       databaseUrl: undefined,
     });
+    expect(config.rateLimits).toMatchObject({ loginPerIp: 50, loginPerUsername: 10, loginPerUsernameGlobal: 100 });
+  });
+
+  it('puts the per-username login ceiling at ten times the per-address limit unless set, and never below it', () => {
+    const base = { DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong() };
+    expect(loadConfig({ ...base, LOGIN_RATE_LIMIT_PER_USERNAME: '4' }).rateLimits.loginPerUsernameGlobal).toBe(40);
+    expect(loadConfig({ ...base, LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: '500' }).rateLimits.loginPerUsernameGlobal).toBe(500);
+    expect(problemsOf({ ...base, LOGIN_RATE_LIMIT_PER_USERNAME: '10', LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: '5' })).toEqual([
+      expect.stringMatching(/^LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: /),
+    ]);
   });
 
   it('reads a variable set to nothing as unset, so PORT= is 3000, not a random port', () => {

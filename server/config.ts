@@ -65,6 +65,8 @@ export const envSchema = z.object({
   SESSION_MAX_AGE: duration('30d'),
   LOGIN_RATE_LIMIT_PER_IP: int(50, 1),
   LOGIN_RATE_LIMIT_PER_USERNAME: int(10, 1),
+  /** Unset: ten times LOGIN_RATE_LIMIT_PER_USERNAME. */
+  LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: z.coerce.number().int().min(1).optional(),
   LOGIN_RATE_LIMIT_WINDOW: duration('15m'),
   CHANNEL_WRITE_RATE_LIMIT: int(60, 1),
   PRESENCE_TTL_MS: int(30_000, 1000),
@@ -99,8 +101,11 @@ export interface Config {
   registrationOpen: boolean;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
-  /** Login/register per IP and username per window; channel writes (create, add, direct) per user per window. */
-  rateLimits: { loginPerIp: number; loginPerUsername: number; windowMs: number; channelWrites: number };
+  /**
+   * Per window: login/register attempts per IP; failures per (username, IP) and, a much higher
+   * ceiling, per username from all addresses; channel writes (create, add, direct) per user.
+   */
+  rateLimits: { loginPerIp: number; loginPerUsername: number; loginPerUsernameGlobal: number; windowMs: number; channelWrites: number };
   presenceTtlMs: number;
   workers: number;
   maxSocketsPerUser: number;
@@ -213,6 +218,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       problems.push(`ALLOWED_ORIGINS: "${o}" is not an origin like https://chat.example.com`);
     }
   }
+  const loginPerUsernameGlobal = e.LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL ?? 10 * e.LOGIN_RATE_LIMIT_PER_USERNAME;
+  // Below the per-address limit, the ceiling would be the limit: one stranger could lock a user out.
+  if (loginPerUsernameGlobal < e.LOGIN_RATE_LIMIT_PER_USERNAME) {
+    problems.push('LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: must be at least LOGIN_RATE_LIMIT_PER_USERNAME (default: ten times it)');
+  }
   if (e.WORKERS > 1 && !e.REDIS_URL) problems.push('WORKERS: more than one worker needs REDIS_URL');
   if (e.WORKERS > 1 && !e.DATABASE_URL) problems.push('WORKERS: more than one worker needs DATABASE_URL');
   if (problems.length) throw new ConfigError(problems);
@@ -237,6 +247,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     rateLimits: {
       loginPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
       loginPerUsername: e.LOGIN_RATE_LIMIT_PER_USERNAME,
+      loginPerUsernameGlobal,
       windowMs: e.LOGIN_RATE_LIMIT_WINDOW,
       channelWrites: e.CHANNEL_WRITE_RATE_LIMIT,
     },

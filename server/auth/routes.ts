@@ -53,6 +53,7 @@ export function authRoutes(ctx: AppContext): Router {
       windowMs: ctx.config.rateLimits.windowMs,
       perIp: ctx.config.rateLimits.loginPerIp,
       perUsername: ctx.config.rateLimits.loginPerUsername,
+      perUsernameGlobal: ctx.config.rateLimits.loginPerUsernameGlobal,
       redis: ctx.redis,
       // A login refused by the limiter is an outcome too; without it an attack is invisible in /metrics.
       onLimited: name === 'login' ? () => ctx.metrics.logins.inc({ outcome: 'rate_limited' }) : undefined,
