@@ -11,7 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
+import { trustsEveryAddress } from './http/addresses.js';
 
 const MIN_SECRET_BYTES = 32;
 
@@ -58,6 +60,8 @@ export const envSchema = z.object({
   TOKEN_TTL: duration('15m'),
   AUTH_TIMEOUT_MS: int(5000, 1),
   TRUST_PROXY: z.string().default('false'),
+  /** Set: /metrics needs `Authorization: Bearer <it>`. Unset: /metrics answers loopback clients only. */
+  METRICS_TOKEN: optionalString,
   ALLOWED_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REGISTRATION: z.enum(['open', 'closed']).default('open'),
@@ -96,6 +100,7 @@ export interface Config {
   tokenTtlMs: number;
   authTimeoutMs: number;
   trustProxy: boolean | number | string;
+  metricsToken?: string;
   allowedOrigins: string[];
   logLevel: string;
   registrationOpen: boolean;
@@ -223,6 +228,19 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (loginPerUsernameGlobal < e.LOGIN_RATE_LIMIT_PER_USERNAME) {
     problems.push('LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: must be at least LOGIN_RATE_LIMIT_PER_USERNAME (default: ten times it)');
   }
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  // Trusting every hop lets any client write its own address into X-Forwarded-For: per-address
+  // login limits and the loopback-only /metrics would then mean nothing.
+  if (production && trustsEveryAddress(trustProxy)) {
+    problems.push(`TRUST_PROXY: "${e.TRUST_PROXY}" trusts every address in production; name the proxy addresses or a hop count`);
+  } else if (typeof trustProxy === 'string') {
+    // Express would throw the same on start, as a stack trace.
+    try {
+      proxyAddr.compile(trustProxy.split(',').map((s) => s.trim()));
+    } catch (err) {
+      problems.push(`TRUST_PROXY: ${(err as Error).message}; use true, a hop count, or proxy addresses/subnets`);
+    }
+  }
   if (e.WORKERS > 1 && !e.REDIS_URL) problems.push('WORKERS: more than one worker needs REDIS_URL');
   if (e.WORKERS > 1 && !e.DATABASE_URL) problems.push('WORKERS: more than one worker needs DATABASE_URL');
   if (problems.length) throw new ConfigError(problems);
@@ -238,7 +256,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecrets: session,
     tokenTtlMs: e.TOKEN_TTL,
     authTimeoutMs: e.AUTH_TIMEOUT_MS,
-    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    trustProxy,
+    metricsToken: e.METRICS_TOKEN,
     allowedOrigins,
     logLevel: e.LOG_LEVEL,
     registrationOpen: e.REGISTRATION === 'open',
