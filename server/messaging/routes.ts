@@ -2,7 +2,7 @@
 import { Router, type RequestHandler } from 'express';
 import { addMemberBody, createChannelBody, directBody, historyQuery } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { forbidden, notFound } from '../errors.js';
+import { AppError, forbidden } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
 import {
   addMemberBy,
@@ -15,6 +15,13 @@ import {
   loadChannel,
 } from './channels.js';
 import { messageHistory } from './messages.js';
+
+/**
+ * A channel the caller may not join or read answers exactly as a channel that does not exist
+ * (403 forbidden, one message), as the socket does: ids cannot be probed for existence.
+ */
+const refuseJoin = () => forbidden('Only public channels can be joined; ask a member to add you');
+const refuseRead = () => forbidden('Not a member of this channel');
 
 /** `writeLimit`: one per-user budget (shared with /api/direct) for creating channels and memberships. */
 export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Router {
@@ -36,7 +43,9 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
   router.post(
     '/:id/join',
     endpoint(ctx, { access: 'session' }, async ({ req, auth }) => ({
-      channel: await joinChannel(ctx, String(req.params.id), auth.user.id),
+      channel: await joinChannel(ctx, String(req.params.id), auth.user.id).catch((err: unknown) => {
+        throw err instanceof AppError && (err.code === 'not_found' || err.code === 'forbidden') ? refuseJoin() : err;
+      }),
     })),
   );
 
@@ -60,8 +69,7 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
     '/:id/messages',
     endpoint(ctx, { access: 'session', query: historyQuery }, async ({ req, auth, query }) => {
       const channel = await loadChannel(ctx.db, String(req.params.id));
-      if (!channel) throw notFound('Channel');
-      if (!canRead(channel, auth.user.id)) throw forbidden('Not a member of this channel');
+      if (!channel || !canRead(channel, auth.user.id)) throw refuseRead();
       return { messages: await messageHistory(ctx.pool, channel.id, query) };
     }),
   );
