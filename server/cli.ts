@@ -14,6 +14,7 @@ import { runningEmbeddedUrl, startEmbeddedPostgres } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { users } from './db/schema.js';
 import { createLogger, describeError } from './logger.js';
+import { hashPassword } from './auth/passwords.js';
 import { insertUser } from './users/users.js';
 import { AppError } from './errors.js';
 
@@ -70,10 +71,11 @@ async function main(): Promise<void> {
       if (!values['password-stdin']) fail('pass the password on standard input with --password-stdin');
       const pw = passwordSchema.safeParse(await readStdin());
       if (!pw.success) fail('password: must be 8 to 128 characters');
+      const passwordHash = await hashPassword(pw.data);
       const user = await database.db.transaction((tx) =>
         insertUser(tx, {
           username: name.data,
-          password: pw.data,
+          passwordHash,
           displayName: values['display-name'],
           role: values.admin ? 'admin' : undefined,
         }),

@@ -64,7 +64,62 @@ describe('production secrets (the real process)', () => {
   });
 });
 
+describe('a TRUST_PROXY that trusts every hop, in production (the real process)', () => {
+  it('exits 1 with one line naming TRUST_PROXY', async () => {
+    // An unreachable database: were the setting accepted, the start would fail another way.
+    const { code, stderr } = await runMain({
+      NODE_ENV: 'production',
+      DATA_DIR: tmp(),
+      PORT: '0',
+      DATABASE_URL: 'postgres://relay@127.0.0.1:1/relay',
+      JWT_SECRET: strong(),
+      SESSION_SECRET: strong(),
+      TRUST_PROXY: 'true',
+    });
+    expect(code).toBe(1);
+    const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines, stderr).toHaveLength(1);
+    expect(lines[0]).toContain('TRUST_PROXY');
+    expect(lines[0]).toMatch(/proxy addresses or a hop count/);
+  });
+});
+
 describe('loadConfig', () => {
+  it('refuses in production a TRUST_PROXY that trusts every hop: true, or ranges covering every address', () => {
+    const base = { NODE_ENV: 'production', DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong() };
+    for (const everyone of [
+      'true',
+      '0.0.0.0/0',
+      '::/0',
+      'loopback, 0.0.0.0/0',
+      '0.0.0.0/0.0.0.0',
+      '0.0.0.0/1, 128.0.0.0/1',
+      '::ffff:0.0.0.0/96', // every IPv4 client, as a mapped IPv6 range
+      '::/64', // holds every IPv4-mapped address, so every IPv4 client too
+      '::/1, 8000::/1',
+    ]) {
+      expect(problemsOf({ ...base, TRUST_PROXY: everyone }), everyone).toEqual([
+        expect.stringMatching(/^TRUST_PROXY: .*proxy addresses or a hop count/),
+      ]);
+    }
+    for (const named of ['false', '1', '2', 'loopback', '10.0.0.0/8, fd00::/8', '192.168.0.10, 192.168.0.11', 'loopback, uniquelocal', '2001:db8::/32']) {
+      expect(loadConfig({ ...base, TRUST_PROXY: named }).trustProxy, named).not.toBe(true);
+    }
+    // Outside production it is allowed (a developer's laptop behind a local proxy).
+    expect(loadConfig({ DATA_DIR: tmp(), TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+  });
+
+  it('names TRUST_PROXY when it is not a list of addresses', () => {
+    const base = { DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong() };
+    expect(problemsOf({ ...base, TRUST_PROXY: '10.0.0.0/8, proxy.internal' })).toEqual([expect.stringMatching(/^TRUST_PROXY: /)]);
+  });
+
+  it('reads METRICS_TOKEN', () => {
+    const base = { DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong() };
+    expect(loadConfig(base).metricsToken).toBeUndefined();
+    expect(loadConfig({ ...base, METRICS_TOKEN: ' scrape-me-please ' }).metricsToken).toBe('scrape-me-please');
+  });
+
   it('refuses production without a strong JWT_SECRET or SESSION_SECRET, naming each', () => {
     const dataDir = tmp();
     expect(problemsOf({ NODE_ENV: 'production', DATA_DIR: dataDir, SESSION_SECRET: strong() })).toEqual([
@@ -143,6 +198,16 @@ describe('loadConfig', () => {
       redisUrl: undefined,
       databaseUrl: undefined,
     });
+    expect(config.rateLimits).toMatchObject({ loginPerIp: 50, loginPerUsername: 10, loginPerUsernameGlobal: 100 });
+  });
+
+  it('puts the per-username login ceiling at ten times the per-address limit unless set, and never below it', () => {
+    const base = { DATA_DIR: tmp(), JWT_SECRET: strong(), SESSION_SECRET: strong() };
+    expect(loadConfig({ ...base, LOGIN_RATE_LIMIT_PER_USERNAME: '4' }).rateLimits.loginPerUsernameGlobal).toBe(40);
+    expect(loadConfig({ ...base, LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: '500' }).rateLimits.loginPerUsernameGlobal).toBe(500);
+    expect(problemsOf({ ...base, LOGIN_RATE_LIMIT_PER_USERNAME: '10', LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: '5' })).toEqual([
+      expect.stringMatching(/^LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: /),
+    ]);
   });
 
   it('reads a variable set to nothing as unset, so PORT= is 3000, not a random port', () => {

@@ -11,7 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
+import { trustsEveryAddress } from './http/addresses.js';
 
 const MIN_SECRET_BYTES = 32;
 
@@ -58,6 +60,8 @@ export const envSchema = z.object({
   TOKEN_TTL: duration('15m'),
   AUTH_TIMEOUT_MS: int(5000, 1),
   TRUST_PROXY: z.string().default('false'),
+  /** Set: /metrics needs `Authorization: Bearer <it>`. Unset: /metrics answers loopback clients only. */
+  METRICS_TOKEN: optionalString,
   ALLOWED_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REGISTRATION: z.enum(['open', 'closed']).default('open'),
@@ -65,6 +69,8 @@ export const envSchema = z.object({
   SESSION_MAX_AGE: duration('30d'),
   LOGIN_RATE_LIMIT_PER_IP: int(50, 1),
   LOGIN_RATE_LIMIT_PER_USERNAME: int(10, 1),
+  /** Unset: ten times LOGIN_RATE_LIMIT_PER_USERNAME. */
+  LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: z.coerce.number().int().min(1).optional(),
   LOGIN_RATE_LIMIT_WINDOW: duration('15m'),
   CHANNEL_WRITE_RATE_LIMIT: int(60, 1),
   PRESENCE_TTL_MS: int(30_000, 1000),
@@ -94,13 +100,17 @@ export interface Config {
   tokenTtlMs: number;
   authTimeoutMs: number;
   trustProxy: boolean | number | string;
+  metricsToken?: string;
   allowedOrigins: string[];
   logLevel: string;
   registrationOpen: boolean;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
-  /** Login/register per IP and username per window; channel writes (create, add, direct) per user per window. */
-  rateLimits: { loginPerIp: number; loginPerUsername: number; windowMs: number; channelWrites: number };
+  /**
+   * Per window: login/register attempts per IP; failures per (username, IP) and, a much higher
+   * ceiling, per username from all addresses; channel writes (create, add, direct) per user.
+   */
+  rateLimits: { loginPerIp: number; loginPerUsername: number; loginPerUsernameGlobal: number; windowMs: number; channelWrites: number };
   presenceTtlMs: number;
   workers: number;
   maxSocketsPerUser: number;
@@ -213,6 +223,24 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       problems.push(`ALLOWED_ORIGINS: "${o}" is not an origin like https://chat.example.com`);
     }
   }
+  const loginPerUsernameGlobal = e.LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL ?? 10 * e.LOGIN_RATE_LIMIT_PER_USERNAME;
+  // Below the per-address limit, the ceiling would be the limit: one stranger could lock a user out.
+  if (loginPerUsernameGlobal < e.LOGIN_RATE_LIMIT_PER_USERNAME) {
+    problems.push('LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: must be at least LOGIN_RATE_LIMIT_PER_USERNAME (default: ten times it)');
+  }
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  // Trusting every hop lets any client write its own address into X-Forwarded-For: per-address
+  // login limits and the loopback-only /metrics would then mean nothing.
+  if (production && trustsEveryAddress(trustProxy)) {
+    problems.push(`TRUST_PROXY: "${e.TRUST_PROXY}" trusts every address in production; name the proxy addresses or a hop count`);
+  } else if (typeof trustProxy === 'string') {
+    // Express would throw the same on start, as a stack trace.
+    try {
+      proxyAddr.compile(trustProxy.split(',').map((s) => s.trim()));
+    } catch (err) {
+      problems.push(`TRUST_PROXY: ${(err as Error).message}; use true, a hop count, or proxy addresses/subnets`);
+    }
+  }
   if (e.WORKERS > 1 && !e.REDIS_URL) problems.push('WORKERS: more than one worker needs REDIS_URL');
   if (e.WORKERS > 1 && !e.DATABASE_URL) problems.push('WORKERS: more than one worker needs DATABASE_URL');
   if (problems.length) throw new ConfigError(problems);
@@ -228,7 +256,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecrets: session,
     tokenTtlMs: e.TOKEN_TTL,
     authTimeoutMs: e.AUTH_TIMEOUT_MS,
-    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    trustProxy,
+    metricsToken: e.METRICS_TOKEN,
     allowedOrigins,
     logLevel: e.LOG_LEVEL,
     registrationOpen: e.REGISTRATION === 'open',
@@ -237,6 +266,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     rateLimits: {
       loginPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
       loginPerUsername: e.LOGIN_RATE_LIMIT_PER_USERNAME,
+      loginPerUsernameGlobal,
       windowMs: e.LOGIN_RATE_LIMIT_WINDOW,
       channelWrites: e.CHANNEL_WRITE_RATE_LIMIT,
     },

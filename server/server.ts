@@ -16,7 +16,7 @@ import { connectDatabase } from './db/client.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { userLimiter } from './http/rate-limit.js';
-import { closeSessionStore, createSessionStore } from './http/session.js';
+import { createSessionStore } from './http/session.js';
 import { createLogger, describeError, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
 import { channelRoutes, directRoutes } from './messaging/routes.js';
@@ -75,8 +75,8 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
     }
     cleanups.push(() => bus.close());
 
-    const sessionStore = createSessionStore({ redis, pool: database.pool, idleMs: config.sessionIdleMs });
-    cleanups.push(async () => closeSessionStore(sessionStore));
+    const sessions = createSessionStore({ redis, databaseUrl, log });
+    cleanups.push(() => sessions.close());
 
     const presence: PresenceTracker = redis
       ? new RedisPresence(redis, log, config.presenceTtlMs)
@@ -91,7 +91,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       tokens: new TokenService(config.jwtSecrets, config.tokenTtlMs, database.pool),
       metrics: createMetrics(),
       presence,
-      sessionStore,
+      sessionStore: sessions.store,
     };
 
     // One budget per user for creating channels and memberships (shared state everyone lists).

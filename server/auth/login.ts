@@ -64,6 +64,9 @@ export async function signIn(
       // The session is stored before the rows commit: a store that fails (or does not answer)
       // rolls them back, so a 503 leaves no user or active device behind. A commit that fails
       // after the save leaves a session naming rows that do not exist, which authenticates nothing.
+      // The Postgres store has a pool of its own (http/session.ts): waiting on it here never
+      // needs a second connection from the pool this transaction holds one of. Nothing slow
+      // (argon2) runs in here either: callers hash before signIn.
       req.session.userId = u.id;
       req.session.deviceId = d.id;
       req.session.createdAt = Date.now();

@@ -11,7 +11,7 @@ import { SESSION_COOKIE } from '../http/session.js';
 import { announceRevocation, presentDevice, revokeDevicesIn } from '../devices/devices.js';
 import { findUserByUsername, insertUser, presentUser, type UserRow } from '../users/users.js';
 import { FINGERPRINT_COOKIE } from './fingerprint.js';
-import { checkPassword } from './passwords.js';
+import { checkPassword, hashPassword } from './passwords.js';
 import { signIn } from './login.js';
 import { destroySession } from './session-auth.js';
 
@@ -66,6 +66,7 @@ export function authRoutes(ctx: AppContext): Router {
       windowMs: ctx.config.rateLimits.windowMs,
       perIp: ctx.config.rateLimits.loginPerIp,
       perUsername: ctx.config.rateLimits.loginPerUsername,
+      perUsernameGlobal: ctx.config.rateLimits.loginPerUsernameGlobal,
       redis: ctx.redis,
       // A login refused by the limiter is an outcome too; without it an attack is invisible in /metrics.
       onLimited: name === 'login' ? () => ctx.metrics.logins.inc({ outcome: 'rate_limited' }) : undefined,
@@ -79,8 +80,9 @@ export function authRoutes(ctx: AppContext): Router {
       // signIn regenerates the caller's session before the insert; a name known to be taken must
       // fail first, so a 409 does not sign the caller out (insertUser still catches the race).
       if (await findUserByUsername(ctx.db, body.username)) throw usernameTaken();
+      const passwordHash = await hashPassword(body.password); // before the transaction: see insertUser
       const result = await signIn(ctx, req, res, {
-        writeUser: (tx) => insertUser(tx, { username: body.username, password: body.password, displayName: body.displayName }),
+        writeUser: (tx) => insertUser(tx, { username: body.username, passwordHash, displayName: body.displayName }),
       });
       ctx.log.info({ userId: result.user.id, role: result.user.role }, 'user registered');
       return result;

@@ -12,7 +12,8 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function connectDatabase(url: string, log: Logger, max = 20): Database {
+/** A pool with the project's timeouts; `name` labels its errors in the log. */
+export function createPool(url: string, log: Logger, max: number, name = 'main'): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -20,7 +21,12 @@ export function connectDatabase(url: string, log: Logger, max = 20): Database {
     idleTimeoutMillis: 30_000,
   });
   // An idle client losing its connection must not crash the process.
-  pool.on('error', (err) => log.error({ err: err.message }, 'postgres pool error'));
+  pool.on('error', (err) => log.error({ err: err.message, pool: name }, 'postgres pool error'));
+  return pool;
+}
+
+export function connectDatabase(url: string, log: Logger, max = 20): Database {
+  const pool = createPool(url, log, max);
   const db = drizzle(pool, { schema });
   let closed = false;
   return {

@@ -3,8 +3,14 @@
  * shared state (express-rate-limit, in Redis when REDIS_URL is set so every instance counts
  * together). A limited request gets 429 rate_limited
  * with Retry-After; a store failure is a 503, never an unlimited pass.
+ *
+ * Guarantee: a stranger cannot lock a user out. Failures for a username are counted per
+ * (username, address): they throttle the address they come from (the right password from it
+ * too), not the user signing in from elsewhere. Only a much higher per-username ceiling, which
+ * needs failures from many addresses, refuses every address. A malformed body (400) checked no
+ * password and counts for nothing but the per-address limit.
  */
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
 import { RedisStore } from 'rate-limit-redis';
 import { rateLimited, serviceUnavailable } from '../errors.js';
@@ -21,10 +27,15 @@ function withDeadline<T>(work: Promise<T>): Promise<T> {
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-function usernameKey(req: Request): string {
+function usernameOf(req: Request): string {
   const raw = (req.body as { username?: unknown } | undefined)?.username;
-  return `u:${typeof raw === 'string' ? raw.trim().toLowerCase().slice(0, 64) : ''}`;
+  return typeof raw === 'string' ? raw.trim().toLowerCase().slice(0, 64) : '';
 }
+
+const addressKey = (req: Request) => ipKeyGenerator(req.ip ?? '');
+
+/** A failed attempt on a username: anything refused except a malformed body, which checked no password. */
+const checkedNoPassword = (_req: Request, res: Response) => res.statusCode < 400 || res.statusCode === 400;
 
 interface LimiterOptions {
   name: string;
@@ -60,23 +71,33 @@ const failClosed =
   (req, res, next) =>
     mw(req, res, (err?: unknown) => (err ? next(err instanceof Error && 'status' in err ? err : serviceUnavailable()) : next()));
 
-export function authLimiters(opts: LimiterOptions & { perIp: number; perUsername: number }): RequestHandler[] {
+export function authLimiters(
+  opts: LimiterOptions & { perIp: number; perUsername: number; perUsernameGlobal: number },
+): RequestHandler[] {
   const { store, common } = limiterParts(opts);
   const perIp = rateLimit({
     ...common,
     limit: opts.perIp,
     store: store('ip'),
-    keyGenerator: (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`,
+    keyGenerator: (req) => `ip:${addressKey(req)}`,
   });
   // Only failures count per username, so a user who logs in often is never locked out by success.
-  const perUsername = rateLimit({
-    ...common,
+  const failures = { ...common, skipSuccessfulRequests: true, requestWasSuccessful: checkedNoPassword };
+  const perUsernameAndAddress = rateLimit({
+    ...failures,
     limit: opts.perUsername,
-    store: store('user'),
-    skipSuccessfulRequests: true,
-    keyGenerator: usernameKey,
+    store: store('user-ip'),
+    keyGenerator: (req) => `ua:${addressKey(req)}:${usernameOf(req)}`,
   });
-  return [failClosed(perIp), failClosed(perUsername)];
+  // Runs after the per-address limit, so an address it refuses adds nothing here: reaching the
+  // ceiling takes failures from perUsernameGlobal / perUsername addresses at least.
+  const perUsername = rateLimit({
+    ...failures,
+    limit: opts.perUsernameGlobal,
+    store: store('user'),
+    keyGenerator: (req) => `u:${usernameOf(req)}`,
+  });
+  return [failClosed(perIp), failClosed(perUsernameAndAddress), failClosed(perUsername)];
 }
 
 /**
@@ -90,7 +111,7 @@ export function userLimiter(opts: LimiterOptions & { limit: number }): RequestHa
       ...common,
       limit: opts.limit,
       store: store('user'),
-      keyGenerator: (req) => (req.session?.userId ? `user:${req.session.userId}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
+      keyGenerator: (req) => (req.session?.userId ? `user:${req.session.userId}` : `ip:${addressKey(req)}`),
     }),
   );
 }

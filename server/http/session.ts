@@ -1,6 +1,7 @@
 /**
  * The HTTP session (express-session): in Redis through connect-redis when REDIS_URL is set,
- * otherwise in Postgres through connect-pg-simple, so a restart logs nobody out in either mode.
+ * otherwise in Postgres through connect-pg-simple on a pool of its own, so a restart logs nobody out
+ * in either mode.
  *
  * Guarantees: the cookie is HttpOnly, SameSite=Lax, Path=/, Secure behind TLS (req.secure, which
  * honours TRUST_PROXY); anonymous requests get no cookie and no stored session; sessions expire
@@ -12,9 +13,10 @@ import type { RequestHandler } from 'express';
 import session from 'express-session';
 import connectPgSimple from 'connect-pg-simple';
 import { RedisStore } from 'connect-redis';
-import type pg from 'pg';
 import type { Config } from '../config.js';
+import { createPool } from '../db/client.js';
 import { serviceUnavailable } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis.js';
 
 export const SESSION_COOKIE = 'relay.sid';
@@ -28,12 +30,34 @@ declare module 'express-session' {
   }
 }
 
-export function createSessionStore(opts: { redis?: RedisClient; pool: pg.Pool; idleMs: number }): session.Store {
-  if (opts.redis) return touchAtMostEvery(new RedisStore({ client: opts.redis, prefix: 'relay:sess:' }), TOUCH_INTERVAL_MS);
+/**
+ * Connections of the Postgres session store's own pool. Session queries are single short
+ * statements (load, touch, save, destroy), so a few connections serve every request.
+ */
+export const SESSION_POOL_MAX = 5;
+
+export interface SessionStore {
+  store: session.Store;
+  /** Ends the store's timers (connect-pg-simple prunes on an interval) and its own pool. */
+  close(): Promise<void>;
+}
+
+/**
+ * Without Redis the store gets a pool of its own, never the main one. signIn saves the session
+ * while its transaction holds a main-pool connection (so a failed save rolls the rows back, see
+ * auth/login.ts); from one shared pool, a burst of sign-ins could hold every connection while
+ * each waited for one more, and every query (the gateway's too) would stall until a timeout.
+ * With two pools there is no cycle: session queries never wait on the main pool.
+ */
+export function createSessionStore(opts: { redis?: RedisClient; databaseUrl: string; log: Logger }): SessionStore {
+  if (opts.redis) {
+    return { store: touchAtMostEvery(new RedisStore({ client: opts.redis, prefix: 'relay:sess:' }), TOUCH_INTERVAL_MS), close: async () => {} };
+  }
+  const pool = createPool(opts.databaseUrl, opts.log, SESSION_POOL_MAX, 'sessions');
   const PgStore = connectPgSimple(session);
-  return touchAtMostEvery(
+  const store = touchAtMostEvery(
     new PgStore({
-      pool: opts.pool,
+      pool,
       tableName: 'session',
       createTableIfMissing: false,
       pruneSessionInterval: 15 * 60,
@@ -41,6 +65,13 @@ export function createSessionStore(opts: { redis?: RedisClient; pool: pg.Pool; i
     }),
     TOUCH_INTERVAL_MS,
   );
+  return {
+    store,
+    close: async () => {
+      store.close();
+      await pool.end();
+    },
+  };
 }
 
 /**
@@ -71,12 +102,6 @@ function touchAtMostEvery<S extends session.Store>(store: S, intervalMs: number)
     }) as () => void);
   };
   return store;
-}
-
-/** Ends the store's timers (connect-pg-simple prunes on an interval). */
-export function closeSessionStore(store: session.Store): void {
-  const closable = store as session.Store & { close?: () => void };
-  closable.close?.();
 }
 
 /**

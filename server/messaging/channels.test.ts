@@ -92,7 +92,7 @@ describe('channels and messages over HTTP', () => {
     expect((await server.client().get('/api/channels')).status).toBe(401);
   });
 
-  it('POST /api/channels/:id/join: public 200 (idempotent), private 403, unknown 404', async () => {
+  it('POST /api/channels/:id/join: public 200 (idempotent); private and unknown the same 403, so existence does not leak', async () => {
     const pub = (await alice.post('/api/channels', { name: 'c-joinable', kind: 'public' })).body.channel;
     const priv = (await alice.post('/api/channels', { name: 'c-closed', kind: 'private' })).body.channel;
     const joined = await carol.post(`/api/channels/${pub.id}/join`);
@@ -107,12 +107,14 @@ describe('channels and messages over HTTP', () => {
     expect(await count('SELECT count(*)::int AS n FROM channel_members WHERE channel_id = $1', [priv.id])).toBe(1);
     for (const id of [randomUUID(), 'not-a-uuid']) {
       const res = await carol.post(`/api/channels/${id}/join`);
-      expect(res.status).toBe(404);
-      expect(res.body.error.code).toBe('not_found');
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual(refused.body);
     }
     // A direct channel cannot be joined by a third person.
     const direct = (await alice.post('/api/direct', { userId: bob.userId })).body.channel;
-    expect((await carol.post(`/api/channels/${direct.id}/join`)).status).toBe(403);
+    const third = await carol.post(`/api/channels/${direct.id}/join`);
+    expect(third.status).toBe(403);
+    expect(third.body).toEqual(refused.body);
   });
 
   it('POST /api/channels/:id/leave: 200 for a member, 404 when not a member or unknown', async () => {
@@ -251,7 +253,7 @@ describe('channels and messages over HTTP', () => {
       }
     });
 
-    it('public channels are readable by anyone signed in; private and direct ones only by members (403)', async () => {
+    it('public channels are readable by anyone signed in; private and direct ones only by members; unknown ones the same 403', async () => {
       expect((await page(carol, pub, '?limit=5')).ids).toEqual(ids.slice(-5));
       const refused = await page(carol, priv);
       expect(refused.status).toBe(403);
@@ -260,8 +262,12 @@ describe('channels and messages over HTTP', () => {
       const direct = (await alice.post('/api/direct', { userId: bob.userId })).body.channel.id;
       expect((await page(carol, direct)).status).toBe(403);
       expect((await page(bob, direct)).status).toBe(200);
-      expect((await page(carol, randomUUID())).status).toBe(404);
-      expect((await page(carol, 'not-a-uuid')).status).toBe(404);
+      // A missing channel answers exactly as a private one, so ids cannot be probed for existence.
+      for (const id of [randomUUID(), 'not-a-uuid']) {
+        const missing = await page(carol, id);
+        expect(missing.status).toBe(403);
+        expect(missing.body).toEqual(refused.body);
+      }
       expect((await server.client().get(`/api/channels/${pub}/messages`)).status).toBe(401);
     });
   });

@@ -145,10 +145,10 @@ async function addMember(
 
 export async function joinChannel(ctx: Pick<AppContext, 'db' | 'bus' | 'log'>, channelId: string, userId: string): Promise<Channel> {
   const channel = await loadChannel(ctx.db, channelId);
-  if (!channel) throw notFound('Channel');
-  if (channel.memberIds.includes(userId)) return channel;
+  if (channel?.memberIds.includes(userId)) return channel;
+  // A missing channel answers as a private one: ids cannot be probed for existence (policy.ts).
   const refused = channelPolicy.join(channel);
-  if (refused) throw forbidden(refused);
+  if (refused || !channel) throw forbidden(refused ?? '');
   return addMember(ctx, channelId, userId);
 }
 

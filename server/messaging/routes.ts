@@ -2,7 +2,7 @@
 import { Router, type RequestHandler } from 'express';
 import { addMemberBody, createChannelBody, directBody, historyQuery } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { forbidden, notFound } from '../errors.js';
+import { forbidden } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
 import {
   addMemberBy,
@@ -62,9 +62,9 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
     '/:id/messages',
     endpoint(ctx, { access: 'session', query: historyQuery }, async ({ req, auth, query }) => {
       const channel = await loadChannel(ctx.db, String(req.params.id));
-      if (!channel) throw notFound('Channel');
+      // A missing channel answers as one the caller may not read: ids cannot be probed (policy.ts).
       const refused = channelPolicy.read(channel, auth.user.id);
-      if (refused) throw forbidden(refused);
+      if (!channel || refused) throw forbidden(refused ?? '');
       return { messages: await messageHistory(ctx.pool, channel.id, query) };
     }),
   );

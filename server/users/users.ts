@@ -1,10 +1,9 @@
 /** Users: creation (first account is an admin), lookup and presentation. */
-import { and, asc, count, eq, ilike, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, ilike, inArray, or, sql } from 'drizzle-orm';
 import type { User } from '../../shared/api.js';
 import type { Db } from '../db/client.js';
 import { users } from '../db/schema.js';
 import { usernameTaken } from '../errors.js';
-import { hashPassword } from '../auth/passwords.js';
 import { isUuid } from '../devices/devices.js';
 
 export type UserRow = typeof users.$inferSelect;
@@ -17,21 +16,37 @@ export function presentUser(u: UserRow): User {
 }
 
 /**
- * Inserts a user inside `tx`. The first account on an empty database becomes an admin; an
- * advisory lock makes that decision race-free. Throws username_taken on a duplicate.
+ * The role of a user about to be inserted in `tx`: the first account on an empty database is
+ * an admin. Users are never deleted, so once one exists every later answer is 'user' and needs
+ * no lock; only on an empty table does an advisory lock (held until commit) make two first
+ * registrations queue, the second then seeing the first's committed row (READ COMMITTED takes a
+ * new snapshot per statement).
+ */
+async function roleForNewUser(tx: Tx): Promise<'user' | 'admin'> {
+  const anyUser = async () =>
+    (await tx.execute<{ present: boolean }>(sql`SELECT EXISTS (SELECT 1 FROM ${users}) AS present`)).rows[0].present;
+  if (await anyUser()) return 'user';
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${FIRST_USER_LOCK})`);
+  return (await anyUser()) ? 'user' : 'admin';
+}
+
+/**
+ * Inserts a user inside `tx`; hash the password with hashPassword first, outside any
+ * transaction (argon2 takes tens of milliseconds and must not hold a pooled connection).
+ * Throws username_taken on a duplicate.
+ * @example
+ * const passwordHash = await hashPassword(password);
+ * await db.transaction((tx) => insertUser(tx, { username, passwordHash }));
  */
 export async function insertUser(
   tx: Tx,
-  input: { username: string; password: string; displayName?: string; role?: 'user' | 'admin' },
+  input: { username: string; passwordHash: string; displayName?: string; role?: 'user' | 'admin' },
 ): Promise<UserRow> {
-  const passwordHash = await hashPassword(input.password);
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(${FIRST_USER_LOCK})`);
-  const [{ n }] = await tx.select({ n: count() }).from(users);
-  const role = input.role ?? (n === 0 ? 'admin' : 'user');
+  const role = input.role ?? (await roleForNewUser(tx));
   try {
     const [row] = await tx
       .insert(users)
-      .values({ username: input.username, displayName: input.displayName ?? input.username, passwordHash, role })
+      .values({ username: input.username, displayName: input.displayName ?? input.username, passwordHash: input.passwordHash, role })
       .returning();
     return row;
   } catch (err) {
