@@ -1,10 +1,11 @@
 /**
  * The realtime connection to `/ws`, independent of React: one explicit state machine
  * (disconnected → connecting → authenticating → live), reconnects with full-jitter backoff,
- * subscriptions that survive reconnects (resubscribed with `since` = the last message id seen)
- * and an outbox of unacknowledged sends.
+ * subscriptions that survive reconnects and an outbox of unacknowledged sends.
  *
  * Guarantees:
+ * - Each stream event of a subscribed channel reaches `message` listeners once, and every
+ *   resubscribe asks for the events after the last contiguous one (channel-streams.ts).
  * - The device token lives in memory only, for one connection attempt: a fresh one is fetched
  *   from POST /api/auth/token before every attempt and for every `token_expiring`. It is never
  *   put in a URL or in storage; the socket URL is the bare same-origin `/ws`.
@@ -24,7 +25,7 @@
 import { serverFrame, type ClientFrame, type ServerFrame, type ServerFrameOf } from '../../../shared/protocol.js';
 import type { Channel, Message, User } from '../../../shared/api.js';
 import { DEFAULT_BACKOFF, RATE_LIMITED_BACKOFF, fullJitterDelay, type BackoffPolicy } from './backoff.js';
-import { maxId } from './ids.js';
+import { ChannelStreams } from './channel-streams.js';
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'authenticating' | 'live';
 
@@ -65,7 +66,7 @@ export interface OutboxEntry {
 export interface RealtimeEvents {
   status: ConnectionStatus;
   authenticated: { user: User; deviceId: string; expiresAt: string };
-  /** A stored message: from a `message` frame, a replay after `since`, or an ack of our own send. */
+  /** A stored message, once: from a `message` frame, a replay after `sinceSeq`, or an ack of our own send. */
   message: { message: Message; replay: boolean };
   /** Our own send was stored; the outbox entry is gone. */
   ack: { clientMsgId: string; message: Message };
@@ -117,6 +118,10 @@ export interface RealtimeOptions {
   authTimeoutMs?: number;
   /** A pending send not acknowledged this long after being written is marked failed. */
   ackTimeoutMs?: number;
+  /** Our ack ran ahead of messages this long without them arriving: subscribe again from the position. */
+  gapTimeoutMs?: number;
+  /** A truncated replay that brought nothing new is asked again after this long, not in a tight loop. */
+  resubscribeDelayMs?: number;
   /** While live, ping this often; a silent server for pongTimeoutMs more is treated as gone. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
@@ -143,7 +148,18 @@ export class RealtimeClient {
   private readonly timers: Timers;
   private readonly random: () => number;
   private readonly opts: Required<
-    Pick<RealtimeOptions, 'backoff' | 'rateLimitedBackoff' | 'authTimeoutMs' | 'ackTimeoutMs' | 'pingIntervalMs' | 'pongTimeoutMs' | 'typingThrottleMs'>
+    Pick<
+      RealtimeOptions,
+      | 'backoff'
+      | 'rateLimitedBackoff'
+      | 'authTimeoutMs'
+      | 'ackTimeoutMs'
+      | 'pingIntervalMs'
+      | 'pongTimeoutMs'
+      | 'typingThrottleMs'
+      | 'gapTimeoutMs'
+      | 'resubscribeDelayMs'
+    >
   >;
   private readonly newId: () => string;
   private readonly log: (message: string, detail?: unknown) => void;
@@ -161,8 +177,8 @@ export class RealtimeClient {
   private pongTimer: unknown = null;
   private refreshing = false;
 
-  private readonly subscriptions = new Set<string>();
-  private readonly lastSeen = new Map<string, string>();
+  private userId: string | null = null;
+  private readonly streams: ChannelStreams;
   private readonly outbox = new Map<string, OutboxEntry & { writtenOn: number; ackTimer: unknown }>();
   private readonly lastTyping = new Map<string, number>();
   private readonly typingTimers = new Map<string, unknown>();
@@ -188,9 +204,20 @@ export class RealtimeClient {
       pingIntervalMs: options.pingIntervalMs ?? 25_000,
       pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
       typingThrottleMs: options.typingThrottleMs ?? 3_000,
+      gapTimeoutMs: options.gapTimeoutMs ?? 10_000,
+      resubscribeDelayMs: options.resubscribeDelayMs ?? 1_000,
     };
     this.newId = options.newId ?? (() => globalThis.crypto.randomUUID());
     this.log = options.log ?? (() => {});
+    this.streams = new ChannelStreams(
+      {
+        write: (frame) => this.write(frame),
+        live: () => this.status.state === 'live',
+        setTimeout: (fn, ms) => this.timers.setTimeout(fn, ms),
+        clearTimeout: (h) => this.timers.clearTimeout(h),
+      },
+      { gapTimeoutMs: this.opts.gapTimeoutMs, resubscribeDelayMs: this.opts.resubscribeDelayMs },
+    );
   }
 
   // ---------------------------------------------------------------- public API
@@ -235,23 +262,20 @@ export class RealtimeClient {
 
   /** Keeps `channelId` subscribed on this and every future connection. */
   subscribe(channelId: string): void {
-    if (this.subscriptions.has(channelId)) return;
-    this.subscriptions.add(channelId);
-    if (this.status.state === 'live') this.sendSubscribe(channelId);
+    this.streams.add(channelId);
   }
 
+  /** Stops the channel's stream here; its position is forgotten (a later subscribe starts afresh). */
   unsubscribe(channelId: string): void {
-    if (!this.subscriptions.delete(channelId)) return;
-    if (this.status.state === 'live') this.write({ type: 'unsubscribe', channelId });
+    this.streams.remove(channelId);
   }
 
-  /** Records a message id seen outside the socket (history over HTTP), so a resubscribe starts after it. */
-  noteSeen(channelId: string, messageId: string): void {
-    this.lastSeen.set(channelId, maxId(this.lastSeen.get(channelId), messageId));
-  }
-
-  lastSeenId(channelId: string): string | undefined {
-    return this.lastSeen.get(channelId);
+  /**
+   * The seq up to which this client has received every event of the channel (undefined before
+   * its first `subscribed`). History over HTTP up to it leaves no hole before the live stream.
+   */
+  position(channelId: string): number | undefined {
+    return this.streams.position(channelId);
   }
 
   /** Queues a message; it is written now if live, otherwise as soon as a connection is. Returns its clientMsgId. */
@@ -432,6 +456,7 @@ export class RealtimeClient {
     for (const t of [this.authTimer, this.pingTimer, this.pongTimer]) if (t !== null) this.timers.clearTimeout(t);
     this.authTimer = this.pingTimer = this.pongTimer = null;
     this.refreshing = false;
+    this.streams.connectionLost();
     // A send written on a socket that is gone stays pending and is written again on the next
     // connection (which arms a fresh ack timer); an outage longer than ackTimeoutMs must not
     // turn it into a failure the user has to retry by hand.
@@ -468,6 +493,7 @@ export class RealtimeClient {
     const parsed = serverFrame.safeParse(json);
     if (!parsed.success) {
       this.log('frame does not match the protocol', json);
+      this.streams.onUnreadable(json);
       return;
     }
     this.onFrame(parsed.data);
@@ -478,15 +504,11 @@ export class RealtimeClient {
       case 'authenticated':
         return this.onAuthenticated(frame);
       case 'message':
-        this.noteSeen(frame.message.channelId, frame.message.id);
-        this.settle(frame.message.clientMsgId, frame.message);
-        return this.emit('message', { message: frame.message, replay: this.replaying.has(frame.message.channelId) });
+        return this.onStreamMessage(frame.seq, frame.message);
       case 'ack':
-        this.noteSeen(frame.message.channelId, frame.message.id);
-        this.settle(frame.clientMsgId, frame.message);
-        return this.emit('message', { message: frame.message, replay: false });
+        return this.onAck(frame);
       case 'subscribed':
-        this.replaying.delete(frame.channelId);
+        this.streams.onSubscribed(frame);
         return this.emit('subscribed', frame);
       case 'typing':
         return this.emit('typing', { channelId: frame.channelId, userId: frame.userId });
@@ -497,8 +519,7 @@ export class RealtimeClient {
       case 'channel_updated':
         return this.emit('channel_updated', { channel: frame.channel });
       case 'channel_removed':
-        this.subscriptions.delete(frame.channelId);
-        this.lastSeen.delete(frame.channelId);
+        this.streams.dropped(frame.channelId);
         return this.emit('channel_removed', { channelId: frame.channelId });
       case 'token_expiring':
         return void this.refreshToken();
@@ -513,33 +534,37 @@ export class RealtimeClient {
     }
   }
 
-  /** Channels whose `since` replay is in flight: their message frames are history, not news. */
-  private readonly replaying = new Set<string>();
-
   private onAuthenticated(frame: ServerFrameOf<'authenticated'>): void {
     if (this.authTimer !== null) this.timers.clearTimeout(this.authTimer);
     this.authTimer = null;
     this.retriedAuth = false;
+    this.userId = frame.user.id;
     this.setStatus({ state: 'live', attempt: 0, retryAt: null, closeCode: undefined, closeReason: undefined });
     this.emit('authenticated', { user: frame.user, deviceId: frame.deviceId, expiresAt: frame.expiresAt });
-    this.replaying.clear();
-    for (const channelId of this.subscriptions) this.sendSubscribe(channelId);
+    // Subscribes go first: the server answers frames in order, so a resent message's ack comes
+    // after its channel's replay and lands on a known position.
+    this.streams.resumeAll();
     this.flushOutbox();
     this.armHeartbeat();
   }
 
-  private sendSubscribe(channelId: string): void {
-    const since = this.lastSeen.get(channelId);
-    if (since) this.replaying.add(channelId);
-    this.write({ type: 'subscribe', channelId, ...(since ? { since } : {}), ref: `sub:${channelId}` });
+  private onStreamMessage(seq: number, message: Message): void {
+    // Our own message, echoed to another of our sockets or replayed: the send is done.
+    this.settle(message.clientMsgId, message);
+    const news = this.streams.onMessage(seq, message.channelId);
+    if (news) this.emit('message', { message, replay: news.replay });
+  }
+
+  private onAck(frame: ServerFrameOf<'ack'>): void {
+    const { message } = frame;
+    this.settle(frame.clientMsgId, message);
+    if (this.streams.onAck(message.seq, message.channelId)) this.emit('message', { message, replay: false });
   }
 
   private onErrorFrame(frame: ServerFrameOf<'error'>): void {
     const ref = frame.ref;
     if (ref?.startsWith('sub:')) {
-      const channelId = ref.slice(4);
-      this.subscriptions.delete(channelId);
-      this.replaying.delete(channelId);
+      this.streams.dropped(ref.slice(4));
     } else if (ref?.startsWith('send:')) {
       const entry = this.outbox.get(ref.slice(5));
       if (entry) {
@@ -590,7 +615,7 @@ export class RealtimeClient {
   /** An ack (or our own message echoed) settles the outbox entry with that clientMsgId. */
   private settle(clientMsgId: string, message: Message): void {
     const entry = this.outbox.get(clientMsgId);
-    if (!entry || entry.channelId !== message.channelId) return;
+    if (!entry || entry.channelId !== message.channelId || (this.userId !== null && message.senderId !== this.userId)) return;
     this.timers.clearTimeout(entry.ackTimer);
     this.outbox.delete(clientMsgId);
     this.emit('ack', { clientMsgId, message });

@@ -1,18 +1,21 @@
 /**
  * The chat's client-side state: channels, message history per channel, the outbox, presence,
- * typing and the connection status. Fed by the HTTP API and the RealtimeClient; React reads it
- * through useStore (a version number that bumps on every change).
+ * typing and the connection status. Fed by the HTTP API and the RealtimeClient; React
+ * reads it through useStore (a version number that bumps on every change).
  *
- * Messages are kept per channel, sorted by id and deduplicated by id, so a history page, a
- * `since` replay and a live frame that overlap still show each message exactly once.
+ * Messages are kept per channel, sorted by seq and deduplicated by id, so a history page, a
+ * `sinceSeq` replay and a live frame that overlap still show each message exactly once. A loaded
+ * conversation has no hole between its history and its live stream: when the stream starts
+ * past the newest message fetched, the messages between are fetched too.
  */
 import type { Channel, Message, User, UserSummary } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { describeError } from '../api/http.js';
 import { RealtimeClient, type ConnectionStatus, type OutboxEntry } from '../realtime/client.js';
-import { compareIds } from '../realtime/ids.js';
 
 export const PAGE_SIZE = 50;
+/** Filling a hole between history and the stream: the most the API gives per page. */
+const FILL_PAGE = 200;
 const TYPING_SHOWN_MS = 5_000;
 
 export interface ChannelView {
@@ -21,6 +24,8 @@ export interface ChannelView {
   loaded: boolean;
   loading: boolean;
   loadingOlder: boolean;
+  /** Fetching the messages between the history held and the start of the live stream. */
+  filling: boolean;
   /** There may be older messages than the first one held. */
   hasMore: boolean;
   unread: number;
@@ -71,11 +76,7 @@ export class ChatStore {
       rt.on('message', ({ message }) => this.onMessage(message)),
       rt.on('subscribed', (f) => {
         for (const [userId, status] of Object.entries(f.presence)) this.presence.set(userId, status);
-        // More was missed than a replay carries: start the channel over from the latest page.
-        if (f.truncated) {
-          this.views.delete(f.channelId);
-          if (this.activeId === f.channelId) void this.loadLatest(f.channelId);
-        }
+        void this.fillToStream(f.channelId);
         this.changed();
       }),
       rt.on('presence', ({ userId, status }) => {
@@ -173,7 +174,7 @@ export class ChatStore {
   view(channelId: string): ChannelView {
     let v = this.views.get(channelId);
     if (!v) {
-      v = { messages: [], loaded: false, loading: false, loadingOlder: false, hasMore: true, unread: 0 };
+      v = { messages: [], loaded: false, loading: false, loadingOlder: false, filling: false, hasMore: true, unread: 0 };
       this.views.set(channelId, v);
     }
     return v;
@@ -219,13 +220,41 @@ export class ChatStore {
       this.ensurePeople(page.map((m) => m.senderId));
       v.loaded = true;
       v.hasMore = page.length === PAGE_SIZE;
-      const last = page[page.length - 1];
-      if (last) this.rt.noteSeen(channelId, last.id);
     } catch (err) {
       v.error = describeError(err);
     } finally {
       v.loading = false;
       this.changed();
+    }
+    await this.fillToStream(channelId);
+  }
+
+  /**
+   * The page was fetched before the channel's stream began (a page load races its subscribe):
+   * fetches the messages after the newest one held up to the stream's position.
+   */
+  private async fillToStream(channelId: string): Promise<void> {
+    const v = this.views.get(channelId);
+    if (!v?.loaded || v.filling) return;
+    v.filling = true;
+    try {
+      for (;;) {
+        const upTo = this.rt.position(channelId);
+        const after = v.messages.at(-1)?.seq ?? 0;
+        if (upTo === undefined || after >= upTo) return;
+        const page = await api.messages(channelId, { afterSeq: after, limit: FILL_PAGE });
+        if (this.views.get(channelId) !== v) return;
+        this.merge(channelId, page);
+        this.ensurePeople(page.map((m) => m.senderId));
+        this.changed();
+        // The seqs up to the position may be edits and deletions, not messages.
+        if (page.length < FILL_PAGE) return;
+      }
+    } catch (err) {
+      v.error = describeError(err);
+      this.changed();
+    } finally {
+      v.filling = false;
     }
   }
 
@@ -241,7 +270,7 @@ export class ChatStore {
     v.loadingOlder = true;
     this.changed();
     try {
-      const page = await api.messages(channelId, { before: oldest.id, limit: PAGE_SIZE });
+      const page = await api.messages(channelId, { beforeSeq: oldest.seq, limit: PAGE_SIZE });
       const added = this.merge(channelId, page);
       v.hasMore = page.length === PAGE_SIZE;
       return added;
@@ -398,13 +427,13 @@ export class ChatStore {
     this.changed();
   }
 
-  /** Inserts messages in id order, skipping ids already held. Returns how many were new. */
+  /** Inserts messages in seq order, skipping ids already held. Returns how many were new. */
   private merge(channelId: string, incoming: Message[]): number {
     const v = this.view(channelId);
     const have = new Set(v.messages.map((m) => m.id));
     const fresh = incoming.filter((m) => !have.has(m.id));
     if (fresh.length === 0) return 0;
-    v.messages = [...v.messages, ...fresh].sort((a, b) => compareIds(a.id, b.id));
+    v.messages = [...v.messages, ...fresh].sort((a, b) => a.seq - b.seq);
     return fresh.length;
   }
 
