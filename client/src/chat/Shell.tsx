@@ -43,11 +43,20 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
     const visible = () => {
       if (document.visibilityState === 'visible') store.markRead();
     };
+    // Unsent messages are kept for the next page, but one that never comes back (a closed tab)
+    // would leave them unsent: ask first. Only while there are some, so leaving is otherwise free.
+    const beforeUnload = (e: BeforeUnloadEvent) => {
+      if (!store.hasUnsent()) return;
+      e.preventDefault();
+      e.returnValue = true; // browsers before preventDefault() was enough (Chrome < 119)
+    };
     window.addEventListener('online', online);
+    window.addEventListener('beforeunload', beforeUnload);
     document.addEventListener('visibilitychange', visible);
     return () => {
       off();
       window.removeEventListener('online', online);
+      window.removeEventListener('beforeunload', beforeUnload);
       document.removeEventListener('visibilitychange', visible);
       document.title = 'Relay';
       store.dispose();

@@ -10,7 +10,8 @@
  *   from POST /api/auth/token before every attempt and for every `token_expiring`. It is never
  *   put in a URL or in storage; the socket URL is the bare same-origin `/ws`.
  * - Each unacknowledged send is written at most once per connection, always with the same
- *   clientMsgId, so the server's idempotency turns a resend into the original ack.
+ *   clientMsgId, so the server's idempotency turns a resend into the original ack; with
+ *   outboxStorage it survives a reload and is resent by the next page (outbox.ts).
  * - Close 4403 (device revoked, logged out, account disabled) and a token request answered 401
  *   stop the client for good: it reports why and never reconnects by itself.
  *
@@ -26,6 +27,9 @@ import { serverFrame, type ClientFrame, type ServerFrame, type ServerFrameOf } f
 import type { Channel, Message, User } from '../../../shared/api.js';
 import { DEFAULT_BACKOFF, RATE_LIMITED_BACKOFF, fullJitterDelay, type BackoffPolicy } from './backoff.js';
 import { ChannelStreams } from './channel-streams.js';
+import { Outbox, type OutboxEntry, type OutboxStorage } from './outbox.js';
+
+export type { OutboxEntry, OutboxStatus, OutboxStorage, SavedSend } from './outbox.js';
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'authenticating' | 'live';
 
@@ -48,19 +52,6 @@ export interface ConnectionStatus {
   stopped: StopReason | null;
   closeCode?: number;
   closeReason?: string;
-}
-
-export type OutboxStatus = 'pending' | 'failed';
-
-export interface OutboxEntry {
-  clientMsgId: string;
-  channelId: string;
-  body: string;
-  /** Local time of the first attempt, for ordering and display. */
-  createdAt: string;
-  status: OutboxStatus;
-  /** Why it failed, for a person. */
-  error?: string;
 }
 
 export interface RealtimeEvents {
@@ -122,6 +113,8 @@ export interface RealtimeOptions {
   gapTimeoutMs?: number;
   /** A truncated replay that brought nothing new is asked again after this long, not in a tight loop. */
   resubscribeDelayMs?: number;
+  /** Keeps unacknowledged sends across page loads (IndexedDB in the browser); memory only without it. */
+  outboxStorage?: OutboxStorage;
   /** While live, ping this often; a silent server for pongTimeoutMs more is treated as gone. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
@@ -179,7 +172,9 @@ export class RealtimeClient {
 
   private userId: string | null = null;
   private readonly streams: ChannelStreams;
-  private readonly outbox = new Map<string, OutboxEntry & { writtenOn: number; ackTimer: unknown }>();
+  private readonly outbox: Outbox;
+  /** Settles once the sends an earlier page left unacknowledged are back in the outbox. */
+  readonly restored: Promise<void>;
   private readonly lastTyping = new Map<string, number>();
   private readonly typingTimers = new Map<string, unknown>();
 
@@ -218,6 +213,12 @@ export class RealtimeClient {
       },
       { gapTimeoutMs: this.opts.gapTimeoutMs, resubscribeDelayMs: this.opts.resubscribeDelayMs },
     );
+    this.outbox = new Outbox(options.outboxStorage, this.log);
+    this.restored = this.outbox.restore().then((added) => {
+      if (added === 0) return;
+      this.emitOutbox();
+      this.flushOutbox();
+    });
   }
 
   // ---------------------------------------------------------------- public API
@@ -234,7 +235,7 @@ export class RealtimeClient {
   }
 
   getOutbox(): OutboxEntry[] {
-    return [...this.outbox.values()].map(publicEntry);
+    return this.outbox.list();
   }
 
   /** Starts connecting (again, after disconnect() or a stop). Subscriptions and outbox are kept. */
@@ -281,15 +282,7 @@ export class RealtimeClient {
   /** Queues a message; it is written now if live, otherwise as soon as a connection is. Returns its clientMsgId. */
   send(channelId: string, body: string): string {
     const clientMsgId = this.newId();
-    this.outbox.set(clientMsgId, {
-      clientMsgId,
-      channelId,
-      body,
-      createdAt: new Date(this.timers.now()).toISOString(),
-      status: 'pending',
-      writtenOn: 0,
-      ackTimer: null,
-    });
+    this.outbox.add({ clientMsgId, channelId, body, createdAt: new Date(this.timers.now()).toISOString() });
     const trailing = this.typingTimers.get(channelId);
     if (trailing !== undefined) this.timers.clearTimeout(trailing);
     this.typingTimers.delete(channelId);
@@ -302,19 +295,16 @@ export class RealtimeClient {
   retry(clientMsgId: string): void {
     const entry = this.outbox.get(clientMsgId);
     if (!entry || entry.status !== 'failed') return;
-    entry.status = 'pending';
-    entry.error = undefined;
-    entry.writtenOn = 0;
+    this.outbox.requeue(entry);
     this.emitOutbox();
     this.flushOutbox();
   }
 
   /** Forgets a failed message. */
   discard(clientMsgId: string): void {
-    const entry = this.outbox.get(clientMsgId);
+    const entry = this.outbox.remove(clientMsgId);
     if (!entry) return;
     this.timers.clearTimeout(entry.ackTimer);
-    this.outbox.delete(clientMsgId);
     this.emitOutbox();
   }
 
@@ -569,8 +559,11 @@ export class RealtimeClient {
       const entry = this.outbox.get(ref.slice(5));
       if (entry) {
         this.timers.clearTimeout(entry.ackTimer);
-        entry.status = 'failed';
-        entry.error = frame.code === 'rate_limited' ? 'Sending too fast' : frame.code === 'forbidden' ? 'Not allowed here' : frame.message ?? 'Not sent';
+        // Refused for what it is (not a member, not a valid message): sending it again cannot
+        // help, so it leaves storage. Too fast or a server error: it stays, for a retry.
+        const permanent = frame.code === 'forbidden' || frame.code === 'invalid_message';
+        const error = frame.code === 'rate_limited' ? 'Sending too fast' : frame.code === 'forbidden' ? 'Not allowed here' : (frame.message ?? 'Not sent');
+        this.outbox.fail(entry, error, permanent);
         this.emitOutbox();
       }
     }
@@ -605,8 +598,7 @@ export class RealtimeClient {
       const seq = this.seq;
       entry.ackTimer = this.timers.setTimeout(() => {
         if (this.outbox.get(entry.clientMsgId) !== entry || entry.status !== 'pending' || entry.writtenOn !== seq) return;
-        entry.status = 'failed';
-        entry.error = 'No answer from the server';
+        this.outbox.fail(entry, 'No answer from the server', false);
         this.emitOutbox();
       }, this.opts.ackTimeoutMs);
     }
@@ -617,7 +609,7 @@ export class RealtimeClient {
     const entry = this.outbox.get(clientMsgId);
     if (!entry || entry.channelId !== message.channelId || (this.userId !== null && message.senderId !== this.userId)) return;
     this.timers.clearTimeout(entry.ackTimer);
-    this.outbox.delete(clientMsgId);
+    this.outbox.remove(clientMsgId);
     this.emit('ack', { clientMsgId, message });
     this.emitOutbox();
   }
@@ -671,8 +663,4 @@ export class RealtimeClient {
       }
     }
   }
-}
-
-function publicEntry(e: OutboxEntry): OutboxEntry {
-  return { clientMsgId: e.clientMsgId, channelId: e.channelId, body: e.body, createdAt: e.createdAt, status: e.status, ...(e.error ? { error: e.error } : {}) };
 }

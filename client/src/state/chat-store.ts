@@ -12,6 +12,7 @@ import type { Channel, Message, User, UserSummary } from '../../../shared/api.js
 import { api } from '../api/endpoints.js';
 import { describeError } from '../api/http.js';
 import { RealtimeClient, type ConnectionStatus, type OutboxEntry } from '../realtime/client.js';
+import { UserStorage } from './user-storage.js';
 
 export const PAGE_SIZE = 50;
 /** Filling a hole between history and the stream: the most the API gives per page. */
@@ -60,7 +61,8 @@ export class ChatStore {
   constructor(
     readonly me: User,
     readonly deviceId: string,
-    readonly rt: RealtimeClient = new RealtimeClient(),
+    private readonly saved: UserStorage = new UserStorage(me.id),
+    readonly rt: RealtimeClient = new RealtimeClient({ outboxStorage: saved }),
   ) {
     this.status = rt.getStatus();
     this.people.set(me.id, me);
@@ -301,6 +303,11 @@ export class ChatStore {
 
   send(channelId: string, body: string): void {
     this.rt.send(channelId, body);
+  }
+
+  /** Unsent messages, pending or failed: leaving the page now would strand them. */
+  hasUnsent(): boolean {
+    return this.rt.getOutbox().length > 0;
   }
 
   retry(clientMsgId: string): void {
