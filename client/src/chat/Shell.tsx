@@ -41,7 +41,8 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
       if (store.rt.getStatus().state === 'disconnected' && !store.rt.getStatus().stopped) store.rt.reconnectNow();
     };
     const visible = () => {
-      if (document.visibilityState === 'visible') store.markRead();
+      if (document.visibilityState !== 'visible') return store.flushDrafts();
+      store.markRead();
     };
     // Unsent messages are kept for the next page, but one that never comes back (a closed tab)
     // would leave them unsent: ask first. Only while there are some, so leaving is otherwise free.
@@ -50,13 +51,16 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
       e.preventDefault();
       e.returnValue = true; // browsers before preventDefault() was enough (Chrome < 119)
     };
+    const pageHide = () => store.flushDrafts();
     window.addEventListener('online', online);
     window.addEventListener('beforeunload', beforeUnload);
+    window.addEventListener('pagehide', pageHide);
     document.addEventListener('visibilitychange', visible);
     return () => {
       off();
       window.removeEventListener('online', online);
       window.removeEventListener('beforeunload', beforeUnload);
+      window.removeEventListener('pagehide', pageHide);
       document.removeEventListener('visibilitychange', visible);
       document.title = 'Relay';
       store.dispose();

@@ -1,6 +1,6 @@
 /**
- * The chat's client-side state: channels, message history per channel, the outbox, presence,
- * typing and the connection status. Fed by the HTTP API and the RealtimeClient; React
+ * The chat's client-side state: channels, message history per channel, the outbox, drafts,
+ * presence, typing and the connection status. Fed by the HTTP API and the RealtimeClient; React
  * reads it through useStore (a version number that bumps on every change).
  *
  * Messages are kept per channel, sorted by seq and deduplicated by id, so a history page, a
@@ -18,6 +18,8 @@ export const PAGE_SIZE = 50;
 /** Filling a hole between history and the stream: the most the API gives per page. */
 const FILL_PAGE = 200;
 const TYPING_SHOWN_MS = 5_000;
+/** A draft is written to storage once typing pauses this long (and at once on leaving). */
+const DRAFT_SAVE_MS = 400;
 
 export interface ChannelView {
   messages: Message[];
@@ -50,6 +52,12 @@ export class ChatStore {
   loadError: string | null = null;
   /** The latest message from someone else in the open channel, for the screen reader live region. */
   announcement = '';
+  /** Composer text per channel. */
+  readonly drafts = new Map<string, string>();
+  /** The drafts of earlier pages have been read from storage. */
+  draftsLoaded = false;
+
+  private readonly draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   private peopleTimer: ReturnType<typeof setTimeout> | null = null;
   /** Ids seen in channels whose people are not loaded yet. */
@@ -109,6 +117,7 @@ export class ChatStore {
   /** Loads channels and people, subscribes to every channel we belong to, and connects. */
   async start(): Promise<void> {
     this.rt.connect();
+    void this.loadDrafts();
     try {
       const [channels, users] = await Promise.all([api.channels(), api.users()]);
       for (const u of users) {
@@ -135,6 +144,7 @@ export class ChatStore {
   }
 
   dispose(): void {
+    this.flushDrafts();
     for (const off of this.offs) off();
     if (this.typingTimer) clearInterval(this.typingTimer);
     if (this.peopleTimer) clearTimeout(this.peopleTimer);
@@ -303,11 +313,51 @@ export class ChatStore {
 
   send(channelId: string, body: string): void {
     this.rt.send(channelId, body);
+    this.setDraft(channelId, '');
+    this.flushDrafts(channelId);
   }
 
   /** Unsent messages, pending or failed: leaving the page now would strand them. */
   hasUnsent(): boolean {
     return this.rt.getOutbox().length > 0;
+  }
+
+  draft(channelId: string): string {
+    return this.drafts.get(channelId) ?? '';
+  }
+
+  /** Keeps the composer's text; written to storage once typing pauses. */
+  setDraft(channelId: string, text: string): void {
+    if (text) this.drafts.set(channelId, text);
+    else this.drafts.delete(channelId);
+    const pending = this.draftTimers.get(channelId);
+    if (pending) clearTimeout(pending);
+    this.draftTimers.set(
+      channelId,
+      setTimeout(() => this.flushDrafts(channelId), DRAFT_SAVE_MS),
+    );
+  }
+
+  /** Writes drafts waiting for a pause now (leaving the channel or the page); all when no channel is named. */
+  flushDrafts(channelId?: string): void {
+    for (const id of channelId ? [channelId] : [...this.draftTimers.keys()]) {
+      const timer = this.draftTimers.get(id);
+      if (!timer) continue;
+      clearTimeout(timer);
+      this.draftTimers.delete(id);
+      this.saved.saveDraft(id, this.draft(id)).catch((err: unknown) => console.warn('[relay] could not save a draft', err));
+    }
+  }
+
+  private async loadDrafts(): Promise<void> {
+    try {
+      // A draft typed on this page before storage answered is newer than the stored one.
+      for (const [channelId, text] of await this.saved.loadDrafts()) if (!this.drafts.has(channelId)) this.drafts.set(channelId, text);
+    } catch (err) {
+      console.warn('[relay] could not read drafts', err);
+    }
+    this.draftsLoaded = true;
+    this.changed();
   }
 
   retry(clientMsgId: string): void {
