@@ -12,6 +12,8 @@
  * - Each unacknowledged send is written at most once per connection, always with the same
  *   clientMsgId, so the server's idempotency turns a resend into the original ack; with
  *   outboxStorage it survives a reload and is resent by the next page (outbox.ts).
+ * - After losing the server, a long backoff wait is cut short as soon as GET /healthz answers
+ *   (health-probe.ts), and by wake() (back online, tab visible again).
  * - Close 4403 (device revoked, logged out, account disabled) and a token request answered 401
  *   stop the client for good: it reports why and never reconnects by itself.
  *
@@ -27,6 +29,7 @@ import { serverFrame, type ClientFrame, type ServerFrame, type ServerFrameOf } f
 import type { Channel, Message, User } from '../../../shared/api.js';
 import { DEFAULT_BACKOFF, RATE_LIMITED_BACKOFF, fullJitterDelay, type BackoffPolicy } from './backoff.js';
 import { ChannelStreams } from './channel-streams.js';
+import { HealthProbe } from './health-probe.js';
 import { Outbox, type OutboxEntry, type OutboxStorage } from './outbox.js';
 
 export type { OutboxEntry, OutboxStatus, OutboxStorage, SavedSend } from './outbox.js';
@@ -109,6 +112,12 @@ export interface RealtimeOptions {
   authTimeoutMs?: number;
   /** A pending send not acknowledged this long after being written is marked failed. */
   ackTimeoutMs?: number;
+  /**
+   * While waiting longer than this to reconnect after losing the server, ask GET /healthz every
+   * probeIntervalMs and connect as soon as it answers, instead of sleeping out the backoff.
+   */
+  probeAfterMs?: number;
+  probeIntervalMs?: number;
   /** Our ack ran ahead of messages this long without them arriving: subscribe again from the position. */
   gapTimeoutMs?: number;
   /** A truncated replay that brought nothing new is asked again after this long, not in a tight loop. */
@@ -126,11 +135,15 @@ export interface RealtimeOptions {
 }
 
 class SessionEnded extends Error {}
+/** The server could not be reached at all (not an HTTP error answer). */
+class Unreachable extends Error {}
 
 const CLOSE_REVOKED = 4403;
 const CLOSE_AUTH = 4401;
 const CLOSE_RATE_LIMITED = 4429;
 const OPEN = 1;
+/** Closes that mean the server went away (shutdown, crash, refused connection): worth probing for its return. */
+const GONE_CLOSE_CODES = new Set([1001, 1005, 1006, 1012]);
 
 type Listener<K extends keyof RealtimeEvents> = (payload: RealtimeEvents[K]) => void;
 
@@ -150,6 +163,8 @@ export class RealtimeClient {
       | 'pingIntervalMs'
       | 'pongTimeoutMs'
       | 'typingThrottleMs'
+      | 'probeAfterMs'
+      | 'probeIntervalMs'
       | 'gapTimeoutMs'
       | 'resubscribeDelayMs'
     >
@@ -165,6 +180,9 @@ export class RealtimeClient {
   private running = false;
   private retriedAuth = false;
   private retryTimer: unknown = null;
+  /** The pending retry waits on the rate-limited policy: the server asked us to stay away. */
+  private retryRateLimited = false;
+  private readonly probe: HealthProbe;
   private authTimer: unknown = null;
   private pingTimer: unknown = null;
   private pongTimer: unknown = null;
@@ -199,6 +217,8 @@ export class RealtimeClient {
       pingIntervalMs: options.pingIntervalMs ?? 25_000,
       pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
       typingThrottleMs: options.typingThrottleMs ?? 3_000,
+      probeAfterMs: options.probeAfterMs ?? 2_000,
+      probeIntervalMs: options.probeIntervalMs ?? 1_500,
       gapTimeoutMs: options.gapTimeoutMs ?? 10_000,
       resubscribeDelayMs: options.resubscribeDelayMs ?? 1_000,
     };
@@ -213,6 +233,7 @@ export class RealtimeClient {
       },
       { gapTimeoutMs: this.opts.gapTimeoutMs, resubscribeDelayMs: this.opts.resubscribeDelayMs },
     );
+    this.probe = new HealthProbe({ url: this.baseUrl + '/healthz', fetch: this.fetchImpl, timers: this.timers, intervalMs: this.opts.probeIntervalMs });
     this.outbox = new Outbox(options.outboxStorage, this.log);
     this.restored = this.outbox.restore().then((added) => {
       if (added === 0) return;
@@ -253,10 +274,21 @@ export class RealtimeClient {
     this.halt('disconnected');
   }
 
-  /** Drops the current connection and connects again at once (e.g. the browser came back online). */
+  /** Drops the current connection and connects again at once (the person asked to). */
   reconnectNow(): void {
     if (!this.running) return this.connect();
     this.dropSocket(4000, 'client_reconnect');
+    this.clearRetry();
+    void this.attempt();
+  }
+
+  /**
+   * Cuts a wait for the next attempt short, when there is reason to think the server is
+   * reachable again (the browser came back online, the tab is visible again). A wait the
+   * server asked for (close 4429) is kept; a connection under way or live is left alone.
+   */
+  wake(): void {
+    if (!this.running || this.retryTimer === null || this.retryRateLimited) return;
     this.clearRetry();
     void this.attempt();
   }
@@ -344,7 +376,7 @@ export class RealtimeClient {
       if (seq !== this.seq || !this.running) return;
       if (err instanceof SessionEnded) return this.halt('session_ended');
       this.log('token request failed', err);
-      return this.scheduleRetry(this.opts.backoff);
+      return this.scheduleRetry(this.opts.backoff, err instanceof Unreachable);
     }
     if (seq !== this.seq || !this.running) return;
 
@@ -393,18 +425,34 @@ export class RealtimeClient {
       void this.attempt();
       return;
     }
-    this.scheduleRetry(code === CLOSE_RATE_LIMITED ? this.opts.rateLimitedBackoff : this.opts.backoff);
+    if (code === CLOSE_RATE_LIMITED) return this.scheduleRetry(this.opts.rateLimitedBackoff);
+    this.scheduleRetry(this.opts.backoff, GONE_CLOSE_CODES.has(code));
   }
 
-  private scheduleRetry(policy: BackoffPolicy): void {
+  /**
+   * Waits a full-jitter delay before the next attempt. `probe`: the server seemed gone (not
+   * refusing us), so during a long wait GET /healthz tells when it is back; a server that
+   * answers but refuses (1013, 4429, an HTTP error) is not probed, or the probe would undo the
+   * backoff it needs.
+   */
+  private scheduleRetry(policy: BackoffPolicy, probe = false): void {
     this.clearRetry();
-    this.seq++;
+    const seq = ++this.seq;
     const delay = fullJitterDelay(this.status.attempt, policy, this.random);
+    this.retryRateLimited = policy === this.opts.rateLimitedBackoff;
     this.setStatus({ state: 'disconnected', retryAt: this.timers.now() + delay, attempt: this.status.attempt + 1 });
     this.retryTimer = this.timers.setTimeout(() => {
       this.retryTimer = null;
+      this.clearRetry();
       if (this.running) void this.attempt();
     }, delay);
+    if (probe && delay > this.opts.probeAfterMs) {
+      this.probe.start(() => {
+        if (!this.running || seq !== this.seq || this.retryTimer === null) return;
+        this.clearRetry();
+        void this.attempt();
+      });
+    }
   }
 
   private halt(reason: StopReason, closeCode?: number, closeReason?: string): void {
@@ -440,6 +488,8 @@ export class RealtimeClient {
   private clearRetry(): void {
     if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.retryRateLimited = false;
+    this.probe.stop();
   }
 
   private clearConnectionTimers(): void {
@@ -457,11 +507,16 @@ export class RealtimeClient {
   }
 
   private async fetchToken(): Promise<string> {
-    const res = await this.fetchImpl(this.baseUrl + '/api/auth/token', {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { accept: 'application/json' },
-    });
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.baseUrl + '/api/auth/token', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { accept: 'application/json' },
+      });
+    } catch (err) {
+      throw new Unreachable(String(err));
+    }
     if (res.status === 401) throw new SessionEnded();
     if (!res.ok) throw new Error(`token request: ${res.status}`);
     const body = (await res.json()) as { token?: unknown };
@@ -630,7 +685,7 @@ export class RealtimeClient {
         if (seq !== this.seq) return;
         this.log('no answer to ping; reconnecting');
         this.dropSocket(4000, 'heartbeat_timeout');
-        this.scheduleRetry(this.opts.backoff);
+        this.scheduleRetry(this.opts.backoff, true);
       }, this.opts.pongTimeoutMs);
     }, this.opts.pingIntervalMs);
   }
