@@ -45,3 +45,31 @@ export async function shot(page: Page, name: string): Promise<void> {
 }
 
 export const live = (page: Page) => page.locator('.connection[data-state="live"]').waitFor({ timeout: 15_000 });
+
+/**
+ * What the app keeps in the page's IndexedDB (state/user-storage.ts: database `relay`, store
+ * `saved`), as [key, value] pairs. Read with the browser's own API, so a test sees what a
+ * reload would find.
+ */
+export function savedRecords(page: Page): Promise<Array<[unknown, unknown]>> {
+  return page.evaluate(
+    () =>
+      new Promise<Array<[unknown, unknown]>>((resolve, reject) => {
+        const open = indexedDB.open('relay');
+        // Created the way idb-keyval creates it, in case the app has not opened it yet.
+        open.onupgradeneeded = () => open.result.createObjectStore('saved');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('saved', 'readonly');
+          const keys = tx.objectStore('saved').getAllKeys();
+          const values = tx.objectStore('saved').getAll();
+          tx.oncomplete = () => {
+            db.close();
+            resolve(keys.result.map((k, i) => [k, values.result[i]]));
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+  );
+}

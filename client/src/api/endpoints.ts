@@ -40,10 +40,10 @@ export const api = {
   addMember: (id: string, userId: string) =>
     http.post(`/api/channels/${encodeURIComponent(id)}/members`, channelResponse, { userId }).then((r) => r.channel),
   direct: (userId: string) => http.post('/api/direct', channelResponse, { userId }).then((r) => r.channel),
-  messages: (channelId: string, opts: { before?: string; after?: string; limit?: number } = {}) => {
+  messages: (channelId: string, opts: { beforeSeq?: number; afterSeq?: number; limit?: number } = {}) => {
     const q = new URLSearchParams();
-    if (opts.before) q.set('before', opts.before);
-    if (opts.after) q.set('after', opts.after);
+    if (opts.beforeSeq !== undefined) q.set('beforeSeq', String(opts.beforeSeq));
+    if (opts.afterSeq !== undefined) q.set('afterSeq', String(opts.afterSeq));
     q.set('limit', String(opts.limit ?? 50));
     return http
       .get(`/api/channels/${encodeURIComponent(channelId)}/messages?${q}`, z.object({ messages: z.array(message) }))

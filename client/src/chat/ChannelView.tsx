@@ -323,7 +323,8 @@ function TypingIndicator({ channelId }: { channelId: string }) {
 
 function Composer({ channelId, label }: { channelId: string; label: string }) {
   const store = useStore();
-  const [text, setText] = useState('');
+  // The draft of this channel, kept by the store across channel switches and reloads.
+  const [text, setText] = useState(() => store.draft(channelId));
   const ref = useRef<HTMLTextAreaElement>(null);
   const id = useId();
   const hintId = useId();
@@ -333,6 +334,15 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
   useEffect(() => {
     if (window.matchMedia('(min-width: 760px)').matches) ref.current?.focus();
   }, [channelId]);
+
+  // After a reload the saved drafts arrive after the first render.
+  const { draftsLoaded } = store;
+  useEffect(() => {
+    if (draftsLoaded) setText((t) => t || store.draft(channelId));
+  }, [draftsLoaded, store, channelId]);
+
+  // Leaving the channel writes its draft now rather than after the pause.
+  useEffect(() => () => store.flushDrafts(channelId), [store, channelId]);
 
   useLayoutEffect(() => {
     const el = ref.current;
@@ -377,6 +387,7 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
         aria-invalid={tooLong}
         onChange={(e) => {
           setText(e.target.value);
+          store.setDraft(channelId, e.target.value);
           if (e.target.value) store.typingNow(channelId);
         }}
         onKeyDown={onKeyDown}

@@ -1,14 +1,15 @@
 /**
  * Connecting, live, or "reconnecting in N s" with a way to retry at once. The sidebar shows it
- * always; `banner` is the copy at the top of the main pane, shown only while not live and only on
- * narrow screens, where the sidebar (and so the sidebar's indicator) is hidden.
+ * always, as a small line; `banner` is the copy at the top of the main pane, at every width,
+ * shown once a connection was lost or failed (not while the page first connects), with how many
+ * messages wait to go out.
  */
 import { useEffect, useState } from 'react';
 import { useStore } from '../state/use-store.js';
 
 export function ConnectionIndicator({ banner = false }: { banner?: boolean }) {
   const store = useStore();
-  const { state, retryAt } = store.status;
+  const { state, retryAt, attempt, closeCode, stopped } = store.status;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     if (state !== 'disconnected' || !retryAt) return;
@@ -25,7 +26,7 @@ export function ConnectionIndicator({ banner = false }: { banner?: boolean }) {
     label = 'Live';
     tone = 'live';
   } else if (state === 'connecting' || state === 'authenticating') {
-    label = 'Connecting…';
+    label = banner ? 'Reconnecting…' : 'Connecting…';
     tone = 'connecting';
   } else if (retryAt) {
     const s = Math.max(0, Math.ceil((retryAt - now) / 1000));
@@ -35,16 +36,38 @@ export function ConnectionIndicator({ banner = false }: { banner?: boolean }) {
     label = 'Offline';
     tone = 'reconnecting';
   }
-  if (banner && state === 'live') return null;
+  const retry =
+    state === 'disconnected' && retryAt ? (
+      <button type="button" className="link-button" onClick={() => store.rt.reconnectNow()}>
+        Retry now
+      </button>
+    ) : null;
+
+  if (!banner) {
+    return (
+      <div className={`connection ${tone}`} role="status" aria-live="polite" data-state={state}>
+        <span className="connection-dot" aria-hidden="true" />
+        <span>{label}</span>
+        {retry}
+      </div>
+    );
+  }
+
+  const lost = attempt > 0 || closeCode !== undefined || stopped !== null;
+  if (state === 'live' || !lost) return null;
+  const unsent = store.outbox.filter((e) => e.status === 'pending').length;
   return (
-    <div className={`${banner ? 'connection-banner' : 'connection'} ${tone}`} role="status" aria-live="polite" data-state={state}>
+    <div className={`connection-banner ${tone}`} role="status" aria-live="polite" data-state={state}>
       <span className="connection-dot" aria-hidden="true" />
+      <strong>Not connected.</strong>
       <span>{label}</span>
-      {state === 'disconnected' && retryAt && (
-        <button type="button" className="link-button" onClick={() => store.rt.reconnectNow()}>
-          Retry now
-        </button>
+      {unsent > 0 && (
+        <span className="connection-unsent">
+          <span aria-hidden="true">· </span>
+          {unsent === 1 ? '1 message' : `${unsent} messages`} will be sent when the connection is back.
+        </span>
       )}
+      {retry}
     </div>
   );
 }

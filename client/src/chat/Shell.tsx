@@ -37,17 +37,31 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
         onSignedOut(why);
       } else if (s.stopped === 'session_ended') onSignedOut('Your session ended. Sign in again.');
     });
-    const online = () => {
-      if (store.rt.getStatus().state === 'disconnected' && !store.rt.getStatus().stopped) store.rt.reconnectNow();
-    };
+    // Back online, or back to the tab after a while: the server may well answer again, so a
+    // long backoff wait is cut short.
+    const online = () => store.rt.wake();
     const visible = () => {
-      if (document.visibilityState === 'visible') store.markRead();
+      if (document.visibilityState !== 'visible') return store.flushDrafts();
+      store.markRead();
+      store.rt.wake();
     };
+    // Unsent messages are kept for the next page, but one that never comes back (a closed tab)
+    // would leave them unsent: ask first. Only while there are some, so leaving is otherwise free.
+    const beforeUnload = (e: BeforeUnloadEvent) => {
+      if (!store.hasUnsent()) return;
+      e.preventDefault();
+      e.returnValue = true; // browsers before preventDefault() was enough (Chrome < 119)
+    };
+    const pageHide = () => store.flushDrafts();
     window.addEventListener('online', online);
+    window.addEventListener('beforeunload', beforeUnload);
+    window.addEventListener('pagehide', pageHide);
     document.addEventListener('visibilitychange', visible);
     return () => {
       off();
       window.removeEventListener('online', online);
+      window.removeEventListener('beforeunload', beforeUnload);
+      window.removeEventListener('pagehide', pageHide);
       document.removeEventListener('visibilitychange', visible);
       document.title = 'Relay';
       store.dispose();

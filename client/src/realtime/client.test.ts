@@ -28,7 +28,7 @@ async function channelWith(owner: HttpClient, ...others: HttpClient[]): Promise<
 async function history(http: HttpClient, channelId: string) {
   const res = await http.get(`/api/channels/${channelId}/messages?limit=200`);
   expect(res.status).toBe(200);
-  return res.body.messages as Array<{ id: string; clientMsgId: string; body: string; senderId: string }>;
+  return res.body.messages as Array<{ id: string; seq: number; clientMsgId: string; body: string; senderId: string }>;
 }
 
 describe('RealtimeClient against the real server', () => {
@@ -74,7 +74,7 @@ describe('RealtimeClient against the real server', () => {
     expect(Math.max(...delays)).toBeLessThanOrEqual(policy.maxMs);
   });
 
-  it('SUB3: after a reconnect it resubscribes with since = the last message seen and gets the missed messages once, in order', async () => {
+  it('SEQ4: after a reconnect it resubscribes with sinceSeq = the last contiguous seq and gets the missed messages once, in order', async () => {
     const alice = await server.register();
     const bob = await server.register();
     const channelId = await channelWith(alice, bob);
@@ -103,13 +103,13 @@ describe('RealtimeClient against the real server', () => {
     a.rt.connect();
     await resubscribed;
     const second = a.rec.sockets[a.rec.sockets.length - 1];
-    expect(second.find((f) => f.type === 'subscribe')).toMatchObject({ channelId, since: m1.id });
+    expect(second.find((f) => f.type === 'subscribe')).toEqual({ type: 'subscribe', channelId, sinceSeq: m1.seq, ref: `sub:${channelId}` });
     expect(seen).toEqual([
       { body: 'one', replay: false },
       { body: 'two', replay: true },
       { body: 'three', replay: true },
     ]);
-    expect(a.rt.lastSeenId(channelId)).toBe((await history(alice, channelId)).at(-1)!.id);
+    expect(a.rt.position(channelId)).toBe((await history(alice, channelId)).at(-1)!.seq);
   });
 
   it('MSG2: a send whose ack was lost is written again on the next connection with the same clientMsgId, exactly once, and stored once', async () => {
@@ -191,7 +191,7 @@ describe('RealtimeClient against the real server', () => {
 });
 
 describe('RealtimeClient across a server restart', () => {
-  it('SHUT1: reconnects after 1001, resubscribes with since and delivers the outbox exactly once', async () => {
+  it('SHUT1: reconnects after 1001, resubscribes with sinceSeq and delivers the outbox exactly once', async () => {
     let server = await startTestServer();
     const alice = await server.register();
     const bob = await server.register();

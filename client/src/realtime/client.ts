@@ -1,15 +1,19 @@
 /**
  * The realtime connection to `/ws`, independent of React: one explicit state machine
  * (disconnected → connecting → authenticating → live), reconnects with full-jitter backoff,
- * subscriptions that survive reconnects (resubscribed with `since` = the last message id seen)
- * and an outbox of unacknowledged sends.
+ * subscriptions that survive reconnects and an outbox of unacknowledged sends.
  *
  * Guarantees:
+ * - Each stream event of a subscribed channel reaches `message` listeners once, and every
+ *   resubscribe asks for the events after the last contiguous one (channel-streams.ts).
  * - The device token lives in memory only, for one connection attempt: a fresh one is fetched
  *   from POST /api/auth/token before every attempt and for every `token_expiring`. It is never
  *   put in a URL or in storage; the socket URL is the bare same-origin `/ws`.
  * - Each unacknowledged send is written at most once per connection, always with the same
- *   clientMsgId, so the server's idempotency turns a resend into the original ack.
+ *   clientMsgId, so the server's idempotency turns a resend into the original ack; with
+ *   outboxStorage it survives a reload and is resent by the next page (outbox.ts).
+ * - After losing the server, a long backoff wait is cut short as soon as GET /healthz answers
+ *   (health-probe.ts), and by wake() (back online, tab visible again).
  * - Close 4403 (device revoked, logged out, account disabled) and a token request answered 401
  *   stop the client for good: it reports why and never reconnects by itself.
  *
@@ -24,7 +28,11 @@
 import { serverFrame, type ClientFrame, type ServerFrame, type ServerFrameOf } from '../../../shared/protocol.js';
 import type { Channel, Message, User } from '../../../shared/api.js';
 import { DEFAULT_BACKOFF, RATE_LIMITED_BACKOFF, fullJitterDelay, type BackoffPolicy } from './backoff.js';
-import { maxId } from './ids.js';
+import { ChannelStreams } from './channel-streams.js';
+import { HealthProbe } from './health-probe.js';
+import { Outbox, type OutboxEntry, type OutboxStorage } from './outbox.js';
+
+export type { OutboxEntry, OutboxStatus, OutboxStorage, SavedSend } from './outbox.js';
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'authenticating' | 'live';
 
@@ -49,23 +57,10 @@ export interface ConnectionStatus {
   closeReason?: string;
 }
 
-export type OutboxStatus = 'pending' | 'failed';
-
-export interface OutboxEntry {
-  clientMsgId: string;
-  channelId: string;
-  body: string;
-  /** Local time of the first attempt, for ordering and display. */
-  createdAt: string;
-  status: OutboxStatus;
-  /** Why it failed, for a person. */
-  error?: string;
-}
-
 export interface RealtimeEvents {
   status: ConnectionStatus;
   authenticated: { user: User; deviceId: string; expiresAt: string };
-  /** A stored message: from a `message` frame, a replay after `since`, or an ack of our own send. */
+  /** A stored message, once: from a `message` frame, a replay after `sinceSeq`, or an ack of our own send. */
   message: { message: Message; replay: boolean };
   /** Our own send was stored; the outbox entry is gone. */
   ack: { clientMsgId: string; message: Message };
@@ -117,6 +112,18 @@ export interface RealtimeOptions {
   authTimeoutMs?: number;
   /** A pending send not acknowledged this long after being written is marked failed. */
   ackTimeoutMs?: number;
+  /**
+   * While waiting longer than this to reconnect after losing the server, ask GET /healthz every
+   * probeIntervalMs and connect as soon as it answers, instead of sleeping out the backoff.
+   */
+  probeAfterMs?: number;
+  probeIntervalMs?: number;
+  /** Our ack ran ahead of messages this long without them arriving: subscribe again from the position. */
+  gapTimeoutMs?: number;
+  /** A truncated replay that brought nothing new is asked again after this long, not in a tight loop. */
+  resubscribeDelayMs?: number;
+  /** Keeps unacknowledged sends across page loads (IndexedDB in the browser); memory only without it. */
+  outboxStorage?: OutboxStorage;
   /** While live, ping this often; a silent server for pongTimeoutMs more is treated as gone. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
@@ -128,11 +135,15 @@ export interface RealtimeOptions {
 }
 
 class SessionEnded extends Error {}
+/** The server could not be reached at all (not an HTTP error answer). */
+class Unreachable extends Error {}
 
 const CLOSE_REVOKED = 4403;
 const CLOSE_AUTH = 4401;
 const CLOSE_RATE_LIMITED = 4429;
 const OPEN = 1;
+/** Closes that mean the server went away (shutdown, crash, refused connection): worth probing for its return. */
+const GONE_CLOSE_CODES = new Set([1001, 1005, 1006, 1012]);
 
 type Listener<K extends keyof RealtimeEvents> = (payload: RealtimeEvents[K]) => void;
 
@@ -143,7 +154,20 @@ export class RealtimeClient {
   private readonly timers: Timers;
   private readonly random: () => number;
   private readonly opts: Required<
-    Pick<RealtimeOptions, 'backoff' | 'rateLimitedBackoff' | 'authTimeoutMs' | 'ackTimeoutMs' | 'pingIntervalMs' | 'pongTimeoutMs' | 'typingThrottleMs'>
+    Pick<
+      RealtimeOptions,
+      | 'backoff'
+      | 'rateLimitedBackoff'
+      | 'authTimeoutMs'
+      | 'ackTimeoutMs'
+      | 'pingIntervalMs'
+      | 'pongTimeoutMs'
+      | 'typingThrottleMs'
+      | 'probeAfterMs'
+      | 'probeIntervalMs'
+      | 'gapTimeoutMs'
+      | 'resubscribeDelayMs'
+    >
   >;
   private readonly newId: () => string;
   private readonly log: (message: string, detail?: unknown) => void;
@@ -156,14 +180,19 @@ export class RealtimeClient {
   private running = false;
   private retriedAuth = false;
   private retryTimer: unknown = null;
+  /** The pending retry waits on the rate-limited policy: the server asked us to stay away. */
+  private retryRateLimited = false;
+  private readonly probe: HealthProbe;
   private authTimer: unknown = null;
   private pingTimer: unknown = null;
   private pongTimer: unknown = null;
   private refreshing = false;
 
-  private readonly subscriptions = new Set<string>();
-  private readonly lastSeen = new Map<string, string>();
-  private readonly outbox = new Map<string, OutboxEntry & { writtenOn: number; ackTimer: unknown }>();
+  private userId: string | null = null;
+  private readonly streams: ChannelStreams;
+  private readonly outbox: Outbox;
+  /** Settles once the sends an earlier page left unacknowledged are back in the outbox. */
+  readonly restored: Promise<void>;
   private readonly lastTyping = new Map<string, number>();
   private readonly typingTimers = new Map<string, unknown>();
 
@@ -188,9 +217,29 @@ export class RealtimeClient {
       pingIntervalMs: options.pingIntervalMs ?? 25_000,
       pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
       typingThrottleMs: options.typingThrottleMs ?? 3_000,
+      probeAfterMs: options.probeAfterMs ?? 2_000,
+      probeIntervalMs: options.probeIntervalMs ?? 1_500,
+      gapTimeoutMs: options.gapTimeoutMs ?? 10_000,
+      resubscribeDelayMs: options.resubscribeDelayMs ?? 1_000,
     };
     this.newId = options.newId ?? (() => globalThis.crypto.randomUUID());
     this.log = options.log ?? (() => {});
+    this.streams = new ChannelStreams(
+      {
+        write: (frame) => this.write(frame),
+        live: () => this.status.state === 'live',
+        setTimeout: (fn, ms) => this.timers.setTimeout(fn, ms),
+        clearTimeout: (h) => this.timers.clearTimeout(h),
+      },
+      { gapTimeoutMs: this.opts.gapTimeoutMs, resubscribeDelayMs: this.opts.resubscribeDelayMs },
+    );
+    this.probe = new HealthProbe({ url: this.baseUrl + '/healthz', fetch: this.fetchImpl, timers: this.timers, intervalMs: this.opts.probeIntervalMs });
+    this.outbox = new Outbox(options.outboxStorage, this.log);
+    this.restored = this.outbox.restore().then((added) => {
+      if (added === 0) return;
+      this.emitOutbox();
+      this.flushOutbox();
+    });
   }
 
   // ---------------------------------------------------------------- public API
@@ -207,7 +256,7 @@ export class RealtimeClient {
   }
 
   getOutbox(): OutboxEntry[] {
-    return [...this.outbox.values()].map(publicEntry);
+    return this.outbox.list();
   }
 
   /** Starts connecting (again, after disconnect() or a stop). Subscriptions and outbox are kept. */
@@ -225,7 +274,7 @@ export class RealtimeClient {
     this.halt('disconnected');
   }
 
-  /** Drops the current connection and connects again at once (e.g. the browser came back online). */
+  /** Drops the current connection and connects again at once (the person asked to). */
   reconnectNow(): void {
     if (!this.running) return this.connect();
     this.dropSocket(4000, 'client_reconnect');
@@ -233,39 +282,39 @@ export class RealtimeClient {
     void this.attempt();
   }
 
+  /**
+   * Cuts a wait for the next attempt short, when there is reason to think the server is
+   * reachable again (the browser came back online, the tab is visible again). A wait the
+   * server asked for (close 4429) is kept; a connection under way or live is left alone.
+   */
+  wake(): void {
+    if (!this.running || this.retryTimer === null || this.retryRateLimited) return;
+    this.clearRetry();
+    void this.attempt();
+  }
+
   /** Keeps `channelId` subscribed on this and every future connection. */
   subscribe(channelId: string): void {
-    if (this.subscriptions.has(channelId)) return;
-    this.subscriptions.add(channelId);
-    if (this.status.state === 'live') this.sendSubscribe(channelId);
+    this.streams.add(channelId);
   }
 
+  /** Stops the channel's stream here; its position is forgotten (a later subscribe starts afresh). */
   unsubscribe(channelId: string): void {
-    if (!this.subscriptions.delete(channelId)) return;
-    if (this.status.state === 'live') this.write({ type: 'unsubscribe', channelId });
+    this.streams.remove(channelId);
   }
 
-  /** Records a message id seen outside the socket (history over HTTP), so a resubscribe starts after it. */
-  noteSeen(channelId: string, messageId: string): void {
-    this.lastSeen.set(channelId, maxId(this.lastSeen.get(channelId), messageId));
-  }
-
-  lastSeenId(channelId: string): string | undefined {
-    return this.lastSeen.get(channelId);
+  /**
+   * The seq up to which this client has received every event of the channel (undefined before
+   * its first `subscribed`). History over HTTP up to it leaves no hole before the live stream.
+   */
+  position(channelId: string): number | undefined {
+    return this.streams.position(channelId);
   }
 
   /** Queues a message; it is written now if live, otherwise as soon as a connection is. Returns its clientMsgId. */
   send(channelId: string, body: string): string {
     const clientMsgId = this.newId();
-    this.outbox.set(clientMsgId, {
-      clientMsgId,
-      channelId,
-      body,
-      createdAt: new Date(this.timers.now()).toISOString(),
-      status: 'pending',
-      writtenOn: 0,
-      ackTimer: null,
-    });
+    this.outbox.add({ clientMsgId, channelId, body, createdAt: new Date(this.timers.now()).toISOString() });
     const trailing = this.typingTimers.get(channelId);
     if (trailing !== undefined) this.timers.clearTimeout(trailing);
     this.typingTimers.delete(channelId);
@@ -278,19 +327,16 @@ export class RealtimeClient {
   retry(clientMsgId: string): void {
     const entry = this.outbox.get(clientMsgId);
     if (!entry || entry.status !== 'failed') return;
-    entry.status = 'pending';
-    entry.error = undefined;
-    entry.writtenOn = 0;
+    this.outbox.requeue(entry);
     this.emitOutbox();
     this.flushOutbox();
   }
 
   /** Forgets a failed message. */
   discard(clientMsgId: string): void {
-    const entry = this.outbox.get(clientMsgId);
+    const entry = this.outbox.remove(clientMsgId);
     if (!entry) return;
     this.timers.clearTimeout(entry.ackTimer);
-    this.outbox.delete(clientMsgId);
     this.emitOutbox();
   }
 
@@ -330,7 +376,7 @@ export class RealtimeClient {
       if (seq !== this.seq || !this.running) return;
       if (err instanceof SessionEnded) return this.halt('session_ended');
       this.log('token request failed', err);
-      return this.scheduleRetry(this.opts.backoff);
+      return this.scheduleRetry(this.opts.backoff, err instanceof Unreachable);
     }
     if (seq !== this.seq || !this.running) return;
 
@@ -379,18 +425,34 @@ export class RealtimeClient {
       void this.attempt();
       return;
     }
-    this.scheduleRetry(code === CLOSE_RATE_LIMITED ? this.opts.rateLimitedBackoff : this.opts.backoff);
+    if (code === CLOSE_RATE_LIMITED) return this.scheduleRetry(this.opts.rateLimitedBackoff);
+    this.scheduleRetry(this.opts.backoff, GONE_CLOSE_CODES.has(code));
   }
 
-  private scheduleRetry(policy: BackoffPolicy): void {
+  /**
+   * Waits a full-jitter delay before the next attempt. `probe`: the server seemed gone (not
+   * refusing us), so during a long wait GET /healthz tells when it is back; a server that
+   * answers but refuses (1013, 4429, an HTTP error) is not probed, or the probe would undo the
+   * backoff it needs.
+   */
+  private scheduleRetry(policy: BackoffPolicy, probe = false): void {
     this.clearRetry();
-    this.seq++;
+    const seq = ++this.seq;
     const delay = fullJitterDelay(this.status.attempt, policy, this.random);
+    this.retryRateLimited = policy === this.opts.rateLimitedBackoff;
     this.setStatus({ state: 'disconnected', retryAt: this.timers.now() + delay, attempt: this.status.attempt + 1 });
     this.retryTimer = this.timers.setTimeout(() => {
       this.retryTimer = null;
+      this.clearRetry();
       if (this.running) void this.attempt();
     }, delay);
+    if (probe && delay > this.opts.probeAfterMs) {
+      this.probe.start(() => {
+        if (!this.running || seq !== this.seq || this.retryTimer === null) return;
+        this.clearRetry();
+        void this.attempt();
+      });
+    }
   }
 
   private halt(reason: StopReason, closeCode?: number, closeReason?: string): void {
@@ -426,12 +488,15 @@ export class RealtimeClient {
   private clearRetry(): void {
     if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.retryRateLimited = false;
+    this.probe.stop();
   }
 
   private clearConnectionTimers(): void {
     for (const t of [this.authTimer, this.pingTimer, this.pongTimer]) if (t !== null) this.timers.clearTimeout(t);
     this.authTimer = this.pingTimer = this.pongTimer = null;
     this.refreshing = false;
+    this.streams.connectionLost();
     // A send written on a socket that is gone stays pending and is written again on the next
     // connection (which arms a fresh ack timer); an outage longer than ackTimeoutMs must not
     // turn it into a failure the user has to retry by hand.
@@ -442,11 +507,16 @@ export class RealtimeClient {
   }
 
   private async fetchToken(): Promise<string> {
-    const res = await this.fetchImpl(this.baseUrl + '/api/auth/token', {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { accept: 'application/json' },
-    });
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.baseUrl + '/api/auth/token', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { accept: 'application/json' },
+      });
+    } catch (err) {
+      throw new Unreachable(String(err));
+    }
     if (res.status === 401) throw new SessionEnded();
     if (!res.ok) throw new Error(`token request: ${res.status}`);
     const body = (await res.json()) as { token?: unknown };
@@ -468,6 +538,7 @@ export class RealtimeClient {
     const parsed = serverFrame.safeParse(json);
     if (!parsed.success) {
       this.log('frame does not match the protocol', json);
+      this.streams.onUnreadable(json);
       return;
     }
     this.onFrame(parsed.data);
@@ -478,15 +549,11 @@ export class RealtimeClient {
       case 'authenticated':
         return this.onAuthenticated(frame);
       case 'message':
-        this.noteSeen(frame.message.channelId, frame.message.id);
-        this.settle(frame.message.clientMsgId, frame.message);
-        return this.emit('message', { message: frame.message, replay: this.replaying.has(frame.message.channelId) });
+        return this.onStreamMessage(frame.seq, frame.message);
       case 'ack':
-        this.noteSeen(frame.message.channelId, frame.message.id);
-        this.settle(frame.clientMsgId, frame.message);
-        return this.emit('message', { message: frame.message, replay: false });
+        return this.onAck(frame);
       case 'subscribed':
-        this.replaying.delete(frame.channelId);
+        this.streams.onSubscribed(frame);
         return this.emit('subscribed', frame);
       case 'typing':
         return this.emit('typing', { channelId: frame.channelId, userId: frame.userId });
@@ -497,8 +564,7 @@ export class RealtimeClient {
       case 'members_changed':
         return this.emit('members_changed', { channelId: frame.channelId, added: frame.added, removed: frame.removed });
       case 'channel_removed':
-        this.subscriptions.delete(frame.channelId);
-        this.lastSeen.delete(frame.channelId);
+        this.streams.dropped(frame.channelId);
         return this.emit('channel_removed', { channelId: frame.channelId });
       case 'token_expiring':
         return void this.refreshToken();
@@ -513,39 +579,46 @@ export class RealtimeClient {
     }
   }
 
-  /** Channels whose `since` replay is in flight: their message frames are history, not news. */
-  private readonly replaying = new Set<string>();
-
   private onAuthenticated(frame: ServerFrameOf<'authenticated'>): void {
     if (this.authTimer !== null) this.timers.clearTimeout(this.authTimer);
     this.authTimer = null;
     this.retriedAuth = false;
+    this.userId = frame.user.id;
     this.setStatus({ state: 'live', attempt: 0, retryAt: null, closeCode: undefined, closeReason: undefined });
     this.emit('authenticated', { user: frame.user, deviceId: frame.deviceId, expiresAt: frame.expiresAt });
-    this.replaying.clear();
-    for (const channelId of this.subscriptions) this.sendSubscribe(channelId);
+    // Subscribes go first: the server answers frames in order, so a resent message's ack comes
+    // after its channel's replay and lands on a known position.
+    this.streams.resumeAll();
     this.flushOutbox();
     this.armHeartbeat();
   }
 
-  private sendSubscribe(channelId: string): void {
-    const since = this.lastSeen.get(channelId);
-    if (since) this.replaying.add(channelId);
-    this.write({ type: 'subscribe', channelId, ...(since ? { since } : {}), ref: `sub:${channelId}` });
+  private onStreamMessage(seq: number, message: Message): void {
+    // Our own message, echoed to another of our sockets or replayed: the send is done.
+    this.settle(message.clientMsgId, message);
+    const news = this.streams.onMessage(seq, message.channelId);
+    if (news) this.emit('message', { message, replay: news.replay });
+  }
+
+  private onAck(frame: ServerFrameOf<'ack'>): void {
+    const { message } = frame;
+    this.settle(frame.clientMsgId, message);
+    if (this.streams.onAck(message.seq, message.channelId)) this.emit('message', { message, replay: false });
   }
 
   private onErrorFrame(frame: ServerFrameOf<'error'>): void {
     const ref = frame.ref;
     if (ref?.startsWith('sub:')) {
-      const channelId = ref.slice(4);
-      this.subscriptions.delete(channelId);
-      this.replaying.delete(channelId);
+      this.streams.dropped(ref.slice(4));
     } else if (ref?.startsWith('send:')) {
       const entry = this.outbox.get(ref.slice(5));
       if (entry) {
         this.timers.clearTimeout(entry.ackTimer);
-        entry.status = 'failed';
-        entry.error = frame.code === 'rate_limited' ? 'Sending too fast' : frame.code === 'forbidden' ? 'Not allowed here' : frame.message ?? 'Not sent';
+        // Refused for what it is (not a member, not a valid message): sending it again cannot
+        // help, so it leaves storage. Too fast or a server error: it stays, for a retry.
+        const permanent = frame.code === 'forbidden' || frame.code === 'invalid_message';
+        const error = frame.code === 'rate_limited' ? 'Sending too fast' : frame.code === 'forbidden' ? 'Not allowed here' : (frame.message ?? 'Not sent');
+        this.outbox.fail(entry, error, permanent);
         this.emitOutbox();
       }
     }
@@ -580,8 +653,7 @@ export class RealtimeClient {
       const seq = this.seq;
       entry.ackTimer = this.timers.setTimeout(() => {
         if (this.outbox.get(entry.clientMsgId) !== entry || entry.status !== 'pending' || entry.writtenOn !== seq) return;
-        entry.status = 'failed';
-        entry.error = 'No answer from the server';
+        this.outbox.fail(entry, 'No answer from the server', false);
         this.emitOutbox();
       }, this.opts.ackTimeoutMs);
     }
@@ -590,9 +662,9 @@ export class RealtimeClient {
   /** An ack (or our own message echoed) settles the outbox entry with that clientMsgId. */
   private settle(clientMsgId: string, message: Message): void {
     const entry = this.outbox.get(clientMsgId);
-    if (!entry || entry.channelId !== message.channelId) return;
+    if (!entry || entry.channelId !== message.channelId || (this.userId !== null && message.senderId !== this.userId)) return;
     this.timers.clearTimeout(entry.ackTimer);
-    this.outbox.delete(clientMsgId);
+    this.outbox.remove(clientMsgId);
     this.emit('ack', { clientMsgId, message });
     this.emitOutbox();
   }
@@ -613,7 +685,7 @@ export class RealtimeClient {
         if (seq !== this.seq) return;
         this.log('no answer to ping; reconnecting');
         this.dropSocket(4000, 'heartbeat_timeout');
-        this.scheduleRetry(this.opts.backoff);
+        this.scheduleRetry(this.opts.backoff, true);
       }, this.opts.pongTimeoutMs);
     }, this.opts.pingIntervalMs);
   }
@@ -646,8 +718,4 @@ export class RealtimeClient {
       }
     }
   }
-}
-
-function publicEntry(e: OutboxEntry): OutboxEntry {
-  return { clientMsgId: e.clientMsgId, channelId: e.channelId, body: e.body, createdAt: e.createdAt, status: e.status, ...(e.error ? { error: e.error } : {}) };
 }

@@ -4,37 +4,8 @@
  * rest against it).
  */
 import { describe, expect, it } from 'vitest';
-import { RealtimeClient, type WebSocketLike } from './client.js';
-
-class FakeSocket implements WebSocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string) {
-    this.sent.push(JSON.parse(data));
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  receive(frame: unknown) {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  drop(code: number, reason: string) {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-}
+import { FakeSocket } from '../../test/fake-socket.js';
+import { RealtimeClient } from './client.js';
 
 const user = { id: 'u1', username: 'alice', displayName: 'alice', role: 'user' as const };
 
@@ -183,7 +154,10 @@ describe('close codes', () => {
     ws.receive({ type: 'authenticated', user, deviceId: 'd1', expiresAt: new Date().toISOString() });
     ws.receive({ type: 'message', message: { id: 1 } });
     ws.onmessage?.({ data: 'not json' });
-    ws.receive({ type: 'message', message: { id: '7', channelId: 'c', senderId: 'u2', clientMsgId: 'x', body: 'hi', createdAt: new Date().toISOString() } });
+    const message = { id: '7', channelId: 'c', seq: 1, senderId: 'u2', clientMsgId: 'x', body: 'hi', mentions: [], createdAt: new Date().toISOString(), editedAt: null, deletedAt: null };
+    // v1's shape (no seq) is not the protocol any more.
+    ws.receive({ type: 'message', message: { ...message, seq: undefined } });
+    ws.receive({ type: 'message', seq: 1, message });
     expect(seen).toHaveLength(1);
     rt.disconnect();
   });

@@ -1,19 +1,25 @@
 /**
- * The chat's client-side state: channels, message history per channel, the outbox, presence,
- * typing and the connection status. Fed by the HTTP API and the RealtimeClient; React reads it
- * through useStore (a version number that bumps on every change).
+ * The chat's client-side state: channels, message history per channel, the outbox, drafts,
+ * presence, typing and the connection status. Fed by the HTTP API and the RealtimeClient; React
+ * reads it through useStore (a version number that bumps on every change).
  *
- * Messages are kept per channel, sorted by id and deduplicated by id, so a history page, a
- * `since` replay and a live frame that overlap still show each message exactly once.
+ * Messages are kept per channel, sorted by seq and deduplicated by id, so a history page, a
+ * `sinceSeq` replay and a live frame that overlap still show each message exactly once. A loaded
+ * conversation has no hole between its history and its live stream: when the stream starts
+ * past the newest message fetched, the messages between are fetched too.
  */
 import type { Channel, Message, User, UserSummary } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { describeError } from '../api/http.js';
 import { RealtimeClient, type ConnectionStatus, type OutboxEntry } from '../realtime/client.js';
-import { compareIds } from '../realtime/ids.js';
+import { UserStorage } from './user-storage.js';
 
 export const PAGE_SIZE = 50;
+/** Filling a hole between history and the stream: the most the API gives per page. */
+const FILL_PAGE = 200;
 const TYPING_SHOWN_MS = 5_000;
+/** A draft is written to storage once typing pauses this long (and at once on leaving). */
+const DRAFT_SAVE_MS = 400;
 
 export interface ChannelView {
   messages: Message[];
@@ -21,6 +27,8 @@ export interface ChannelView {
   loaded: boolean;
   loading: boolean;
   loadingOlder: boolean;
+  /** Fetching the messages between the history held and the start of the live stream. */
+  filling: boolean;
   /** There may be older messages than the first one held. */
   hasMore: boolean;
   unread: number;
@@ -44,6 +52,12 @@ export class ChatStore {
   loadError: string | null = null;
   /** The latest message from someone else in the open channel, for the screen reader live region. */
   announcement = '';
+  /** Composer text per channel. */
+  readonly drafts = new Map<string, string>();
+  /** The drafts of earlier pages have been read from storage. */
+  draftsLoaded = false;
+
+  private readonly draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   private peopleTimer: ReturnType<typeof setTimeout> | null = null;
   /** Ids seen in channels whose people are not loaded yet. */
@@ -55,7 +69,8 @@ export class ChatStore {
   constructor(
     readonly me: User,
     readonly deviceId: string,
-    readonly rt: RealtimeClient = new RealtimeClient(),
+    private readonly saved: UserStorage = new UserStorage(me.id),
+    readonly rt: RealtimeClient = new RealtimeClient({ outboxStorage: saved }),
   ) {
     this.status = rt.getStatus();
     this.people.set(me.id, me);
@@ -71,11 +86,7 @@ export class ChatStore {
       rt.on('message', ({ message }) => this.onMessage(message)),
       rt.on('subscribed', (f) => {
         for (const [userId, status] of Object.entries(f.presence)) this.presence.set(userId, status);
-        // More was missed than a replay carries: start the channel over from the latest page.
-        if (f.truncated) {
-          this.views.delete(f.channelId);
-          if (this.activeId === f.channelId) void this.loadLatest(f.channelId);
-        }
+        void this.fillToStream(f.channelId);
         this.changed();
       }),
       rt.on('presence', ({ userId, status }) => {
@@ -106,6 +117,7 @@ export class ChatStore {
   /** Loads channels and people, subscribes to every channel we belong to, and connects. */
   async start(): Promise<void> {
     this.rt.connect();
+    void this.loadDrafts();
     try {
       const [channels, users] = await Promise.all([api.channels(), api.users()]);
       for (const u of users) {
@@ -132,6 +144,7 @@ export class ChatStore {
   }
 
   dispose(): void {
+    this.flushDrafts();
     for (const off of this.offs) off();
     if (this.typingTimer) clearInterval(this.typingTimer);
     if (this.peopleTimer) clearTimeout(this.peopleTimer);
@@ -173,7 +186,7 @@ export class ChatStore {
   view(channelId: string): ChannelView {
     let v = this.views.get(channelId);
     if (!v) {
-      v = { messages: [], loaded: false, loading: false, loadingOlder: false, hasMore: true, unread: 0 };
+      v = { messages: [], loaded: false, loading: false, loadingOlder: false, filling: false, hasMore: true, unread: 0 };
       this.views.set(channelId, v);
     }
     return v;
@@ -219,13 +232,41 @@ export class ChatStore {
       this.ensurePeople(page.map((m) => m.senderId));
       v.loaded = true;
       v.hasMore = page.length === PAGE_SIZE;
-      const last = page[page.length - 1];
-      if (last) this.rt.noteSeen(channelId, last.id);
     } catch (err) {
       v.error = describeError(err);
     } finally {
       v.loading = false;
       this.changed();
+    }
+    await this.fillToStream(channelId);
+  }
+
+  /**
+   * The page was fetched before the channel's stream began (a page load races its subscribe):
+   * fetches the messages after the newest one held up to the stream's position.
+   */
+  private async fillToStream(channelId: string): Promise<void> {
+    const v = this.views.get(channelId);
+    if (!v?.loaded || v.filling) return;
+    v.filling = true;
+    try {
+      for (;;) {
+        const upTo = this.rt.position(channelId);
+        const after = v.messages.at(-1)?.seq ?? 0;
+        if (upTo === undefined || after >= upTo) return;
+        const page = await api.messages(channelId, { afterSeq: after, limit: FILL_PAGE });
+        if (this.views.get(channelId) !== v) return;
+        this.merge(channelId, page);
+        this.ensurePeople(page.map((m) => m.senderId));
+        this.changed();
+        // The seqs up to the position may be edits and deletions, not messages.
+        if (page.length < FILL_PAGE) return;
+      }
+    } catch (err) {
+      v.error = describeError(err);
+      this.changed();
+    } finally {
+      v.filling = false;
     }
   }
 
@@ -241,7 +282,7 @@ export class ChatStore {
     v.loadingOlder = true;
     this.changed();
     try {
-      const page = await api.messages(channelId, { before: oldest.id, limit: PAGE_SIZE });
+      const page = await api.messages(channelId, { beforeSeq: oldest.seq, limit: PAGE_SIZE });
       const added = this.merge(channelId, page);
       v.hasMore = page.length === PAGE_SIZE;
       return added;
@@ -272,6 +313,51 @@ export class ChatStore {
 
   send(channelId: string, body: string): void {
     this.rt.send(channelId, body);
+    this.setDraft(channelId, '');
+    this.flushDrafts(channelId);
+  }
+
+  /** Unsent messages, pending or failed: leaving the page now would strand them. */
+  hasUnsent(): boolean {
+    return this.rt.getOutbox().length > 0;
+  }
+
+  draft(channelId: string): string {
+    return this.drafts.get(channelId) ?? '';
+  }
+
+  /** Keeps the composer's text; written to storage once typing pauses. */
+  setDraft(channelId: string, text: string): void {
+    if (text) this.drafts.set(channelId, text);
+    else this.drafts.delete(channelId);
+    const pending = this.draftTimers.get(channelId);
+    if (pending) clearTimeout(pending);
+    this.draftTimers.set(
+      channelId,
+      setTimeout(() => this.flushDrafts(channelId), DRAFT_SAVE_MS),
+    );
+  }
+
+  /** Writes drafts waiting for a pause now (leaving the channel or the page); all when no channel is named. */
+  flushDrafts(channelId?: string): void {
+    for (const id of channelId ? [channelId] : [...this.draftTimers.keys()]) {
+      const timer = this.draftTimers.get(id);
+      if (!timer) continue;
+      clearTimeout(timer);
+      this.draftTimers.delete(id);
+      this.saved.saveDraft(id, this.draft(id)).catch((err: unknown) => console.warn('[relay] could not save a draft', err));
+    }
+  }
+
+  private async loadDrafts(): Promise<void> {
+    try {
+      // A draft typed on this page before storage answered is newer than the stored one.
+      for (const [channelId, text] of await this.saved.loadDrafts()) if (!this.drafts.has(channelId)) this.drafts.set(channelId, text);
+    } catch (err) {
+      console.warn('[relay] could not read drafts', err);
+    }
+    this.draftsLoaded = true;
+    this.changed();
   }
 
   retry(clientMsgId: string): void {
@@ -402,13 +488,13 @@ export class ChatStore {
     this.changed();
   }
 
-  /** Inserts messages in id order, skipping ids already held. Returns how many were new. */
+  /** Inserts messages in seq order, skipping ids already held. Returns how many were new. */
   private merge(channelId: string, incoming: Message[]): number {
     const v = this.view(channelId);
     const have = new Set(v.messages.map((m) => m.id));
     const fresh = incoming.filter((m) => !have.has(m.id));
     if (fresh.length === 0) return 0;
-    v.messages = [...v.messages, ...fresh].sort((a, b) => compareIds(a.id, b.id));
+    v.messages = [...v.messages, ...fresh].sort((a, b) => a.seq - b.seq);
     return fresh.length;
   }
 
