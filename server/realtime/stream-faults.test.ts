@@ -12,6 +12,9 @@ import { baseServerEnv, killSpawned, registerAt, spawnServer, type ServerProcess
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import { StreamClient } from '../test/stream-client.js';
 
+/** A drill starts four to six processes: on a loaded 2-core machine that alone can take 30 s. */
+const DRILL_TIMEOUT_MS = 180_000;
+
 const procs: ServerProcess[] = [];
 const pools: pg.Pool[] = [];
 const clients: StreamClient[] = [];
@@ -108,7 +111,7 @@ describe('SEQ: fault drills with real processes', () => {
     console.log(
       `kill -9 ×3: ${sentIds.length} messages; reconnects ${streamClients.map((c) => c.connects - 1).join('/')}; resent ${streamClients.reduce((n, c) => n + c.resent, 0)}`,
     );
-  });
+  }, DRILL_TIMEOUT_MS);
 
   it('SHUT1/SEQ4: SIGTERM and restart of the only instance mid-stream, three times: every acked message stored once, every client ends with the full sequence', async () => {
     const databaseUrl = await createTestDatabase();
@@ -137,5 +140,5 @@ describe('SEQ: fault drills with real processes', () => {
     console.log(
       `SIGTERM ×3: ${sentIds.length} messages; reconnects ${streamClients.map((c) => c.connects - 1).join('/')}; resent ${streamClients.reduce((n, c) => n + c.resent, 0)}`,
     );
-  });
+  }, DRILL_TIMEOUT_MS);
 });
