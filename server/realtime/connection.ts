@@ -91,8 +91,13 @@ export class Connection implements HubMember, ConnectionHandle {
     const held = sub?.pending;
     if (!sub || !held) return true;
     sub.pending = undefined;
+    // Typing, presence and member changes are not in the database: they go out whatever
+    // happens to the held stream events, which can be read back.
+    const others = sub.others;
+    sub.others = undefined;
+    if (others) for (const frame of others) this.sendRaw(frame);
     if (sub.overflowed) return false;
-    for (const event of held) if (!this.emit(sub, event)) return false;
+    for (const event of held) if (!this.emit(sub, event.frame, event.seq, event.skip)) return false;
     return true;
   }
 
@@ -135,38 +140,38 @@ export class Connection implements HubMember, ConnectionHandle {
   }
 
   /**
-   * A frame of a subscribed channel, from the hub. `seq` is a stream event's (0 for typing and
-   * presence, which are not in the stream); `skip` names the socket that must not get the frame
-   * (the sender of a message gets its `ack` instead) but still counts it as sent.
-   * Returns false when the socket sees a gap: the caller repairs it from the database.
+   * A frame of a subscribed channel, from the hub. `seq` is a stream event's (0 for typing,
+   * presence and member changes, which are not in the stream); `skip` names the socket that must
+   * not get the frame (the sender of a message gets its `ack` instead) but still counts it as
+   * sent. Returns false when the socket sees a gap: the caller repairs it from the database.
    */
   deliver(channelId: string, frame: Buffer, seq: number, skip: string): boolean {
     const sub = this.subs?.get(channelId);
     if (!sub) return true;
-    if (sub.pending) {
-      // FLOW: a replay holds at most REPLAY_HOLD_MAX frames; past that they are dropped and read
-      // back from the database when the replay ends, so a slow replay cannot grow memory.
-      if (sub.pending.length < REPLAY_HOLD_MAX) sub.pending.push({ frame, seq, skip });
-      else if (seq > 0) sub.overflowed = true;
+    // Held frames are bounded (REPLAY_HOLD_MAX each kind), so a slow replay cannot grow memory:
+    // stream events past the bound are read back from the database when the replay ends.
+    if (seq === 0) {
+      if (!sub.pending) this.sendRaw(frame);
+      else if ((sub.others ??= []).length < REPLAY_HOLD_MAX) sub.others.push(frame);
       return true;
     }
-    const event = { frame, seq, skip };
-    if (this.emit(sub, event)) return true;
+    if (sub.pending) {
+      if (sub.pending.length < REPLAY_HOLD_MAX) sub.pending.push({ frame, seq, skip });
+      else sub.overflowed = true;
+      return true;
+    }
+    if (this.emit(sub, frame, seq, skip)) return true;
     // A gap: hold from here until the caller has read the missing events (beginReplay again).
-    sub.pending = [event];
+    sub.pending = [{ frame, seq, skip }];
     return false;
   }
 
-  /** SEQ3: sends a held or live frame unless the socket has it; false on a gap. */
-  private emit(sub: Subscription, event: HeldFrame): boolean {
-    if (event.seq === 0) {
-      this.sendRaw(event.frame);
-      return true;
-    }
-    if (event.seq <= sub.sent || sub.behind) return true;
-    if (event.seq !== sub.sent + 1) return false;
-    sub.sent = event.seq;
-    if (event.skip !== this.id) this.sendRaw(event.frame);
+  /** SEQ3: sends a stream frame unless the socket has it; false on a gap. */
+  private emit(sub: Subscription, frame: Buffer, seq: number, skip: string): boolean {
+    if (seq <= sub.sent || sub.behind) return true;
+    if (seq !== sub.sent + 1) return false;
+    sub.sent = seq;
+    if (skip !== this.id) this.sendRaw(frame);
     return true;
   }
 
@@ -204,8 +209,10 @@ interface HeldFrame {
 export interface Subscription {
   /** The seq of the last stream event this socket has (sent, replayed, or its own ack). */
   sent: number;
-  /** While replaying: live frames held until the replay is out. */
+  /** While replaying: live stream frames held until the replay is out. */
   pending?: HeldFrame[];
+  /** While replaying: frames outside the stream (typing, presence, members_changed) held. */
+  others?: Buffer[];
   overflowed?: boolean;
   /**
    * The replay stopped at its cap (`truncated`): live events are not sent until the client

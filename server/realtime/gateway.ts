@@ -29,6 +29,7 @@ import { TokenBucket } from './limiter.js';
 import { Messaging } from './messaging.js';
 import { PresenceAnnouncer } from './presence-announcer.js';
 import { StreamRepair } from './repair.js';
+import { limitConcurrency } from './stream.js';
 import { Revocations } from './revocations.js';
 import { Subscriptions } from './subscriptions.js';
 import type { ConnectionHandle, ConnectionInfo, GatewaySocket } from './socket.js';
@@ -42,6 +43,8 @@ const EXPIRY_TICK_MS = 250;
 const SHUTDOWN_DRAIN_MS = 2_000;
 /** SEQ2: how long an out-of-order event waits for the missing ones on the bus before they are read. */
 const GAP_WAIT_MS = 50;
+/** Stream repairs reading Postgres at once (a bus reconnect repairs every stream together). */
+const STREAM_REPAIR_READS = 4;
 
 /** Resolves when every promise has settled, or after `ms`, whichever comes first. */
 function settledWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<void> {
@@ -85,7 +88,7 @@ export class Gateway {
     readonly presence: PresenceTracker,
   ) {
     this.hub = new ChannelHub(ctx.bus, {
-      read: (channelId, afterSeq, limit) => readStreamEvents(ctx.pool, channelId, afterSeq, limit),
+      read: limitConcurrency((channelId: string, afterSeq: number, limit: number) => readStreamEvents(ctx.pool, channelId, afterSeq, limit), STREAM_REPAIR_READS),
       onRepairFailed: (channelId, err) => ctx.log.warn({ err: describeError(err), channelId }, 'stream repair read failed; retrying'),
       // The socket missed events: it catches up from the database after the frames before it.
       onMemberGap: (member, channelId) => {

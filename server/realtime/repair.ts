@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import { describeError } from '../logger.js';
 import { lastSeqs } from '../messaging/messages.js';
 import type { ChannelHub } from './hub.js';
+import { REPAIR_READ_TIMEOUT_MS, withTimeout } from './stream.js';
 
 export const STREAM_CHECK_MS = 3_000;
 const RECHECK_AFTER_RECONNECT_MS = 1_000;
@@ -27,6 +28,8 @@ export class StreamRepair {
   private timer?: NodeJS.Timeout;
   private recheck?: NodeJS.Timeout;
   private checking = false;
+  /** A check asked for while one ran: run again when it ends (`now` if any asked for it). */
+  private again?: { now: boolean };
   private stopped = false;
 
   constructor(
@@ -56,15 +59,23 @@ export class StreamRepair {
    * bus reconnect); otherwise only what was already missing at the previous check.
    */
   async check(now: boolean): Promise<void> {
-    if (this.checking || this.stopped) return;
+    if (this.stopped) return;
+    if (this.checking) {
+      this.again = { now: now || (this.again?.now ?? false) };
+      return;
+    }
     this.checking = true;
     try {
       const streams = [...this.deps.hub.allStreams()].filter((s) => s.delivered !== null);
       for (let i = 0; i < streams.length; i += CHECK_CHUNK) {
         const chunk = streams.slice(i, i + CHECK_CHUNK);
-        const seqs = await lastSeqs(
-          this.deps.pool,
-          chunk.map((s) => s.channelId),
+        const seqs = await withTimeout(
+          lastSeqs(
+            this.deps.pool,
+            chunk.map((s) => s.channelId),
+          ),
+          REPAIR_READ_TIMEOUT_MS,
+          'stream tail check',
         );
         for (const stream of chunk) {
           const last = seqs.get(stream.channelId);
@@ -79,5 +90,8 @@ export class StreamRepair {
     } finally {
       this.checking = false;
     }
+    const again = this.again;
+    this.again = undefined;
+    if (again) await this.check(again.now);
   }
 }

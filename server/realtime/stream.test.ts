@@ -157,6 +157,34 @@ describe('SEQ2/SEQ5: gap-free delivery when the bus loses or delays events', () 
   });
 });
 
+describe('SEQ2: a seq the database no longer has', () => {
+  it('SEQ2: when an event\'s row is gone (deleted with its sender) before it was delivered, the stream moves past it instead of stalling', async () => {
+    const [sender, watcher] = await Promise.all([a.register('holesender'), b.register('holewatch')]);
+    const ch = await channelFor(sender, 'seq-hole', [watcher]);
+    const onB = await subscribed(b, watcher, ch);
+    const s = await connect(a.url, sender);
+    sockets.push(s);
+    s.send({ type: 'send', channelId: ch, clientMsgId: 'hole-1', body: 'one' });
+    await onB.next('message', 10_000);
+    // Seq 2 is stored but never published, then its row is deleted (a cascade from its sender,
+    // or an operator's clean-up): nobody will ever see seq 2.
+    const restore = interceptStreamPublishes(a.ctx.bus, async (payload, publish) => {
+      if (payload.includes('"hole-2"')) throw new Error('dropped on purpose'); // and every retry
+      await publish();
+    });
+    try {
+      s.send({ type: 'send', channelId: ch, clientMsgId: 'hole-2', body: 'two' });
+      await expect.poll(() => s.all('ack').some((f) => f.clientMsgId === 'hole-2'), { timeout: 10_000 }).toBe(true);
+      await a.ctx.pool.query("DELETE FROM messages WHERE channel_id = $1 AND client_msg_id = 'hole-2'", [ch]);
+      s.send({ type: 'send', channelId: ch, clientMsgId: 'hole-3', body: 'three' });
+      s.send({ type: 'send', channelId: ch, clientMsgId: 'hole-4', body: 'four' });
+      await expect.poll(() => streamSeqs(onB, ch), { timeout: 15_000 }).toEqual([1, 3, 4]);
+    } finally {
+      restore();
+    }
+  });
+});
+
 describe('SEQ6: the bus reconnects', () => {
   it('SEQ6: redis-server killed and restarted mid-chat: afterwards every subscriber holds every stored message once, in seq order, on the sockets it had', async () => {
     const { redis } = pair;

@@ -35,6 +35,37 @@ export const STREAM_HOLD_MAX = 1_000;
 const REPAIR_PAGE = 500;
 /** After a failed read (database unreachable), the next try. */
 const REPAIR_RETRY_MS = 1_000;
+/** A read that has not answered by then (a half-open connection) counts as failed. */
+export const REPAIR_READ_TIMEOUT_MS = 10_000;
+
+/** Rejects when `work` has not settled within `ms`. */
+export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  work.catch(() => {}); // a late failure after the deadline is nobody's business
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs at most `n` calls of `fn` at once, the rest in turn: after a bus reconnect every stream
+ * repairs at once, and the pool must keep serving sends and HTTP meanwhile.
+ */
+export function limitConcurrency<A extends unknown[], R>(fn: (...args: A) => Promise<R>, n: number): (...args: A) => Promise<R> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (...args: A) => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running += 1;
+    try {
+      return await fn(...args);
+    } finally {
+      running -= 1;
+      waiting.shift()?.();
+    }
+  };
+}
 
 export class ChannelStream {
   /**
@@ -128,22 +159,30 @@ export class ChannelStream {
     this.repairing = true;
     let failed = false;
     try {
-      while (!this.closed && this.delivered < this.known) {
-        const events = await this.deps.read(this.channelId, this.delivered, REPAIR_PAGE);
+      for (let at = this.delivered; !this.closed && at < this.known; at = this.delivered ?? at) {
+        const events: StreamEvent[] = await withTimeout(this.deps.read(this.channelId, at, REPAIR_PAGE), REPAIR_READ_TIMEOUT_MS, 'stream repair read');
         let moved = false;
         for (const event of events) {
-          if (event.seq !== this.delivered + 1) continue;
+          if (this.closed || this.delivered === null || event.seq <= this.delivered) continue;
+          // The database is the truth: a seq it does not have (a row deleted with its sender)
+          // never will arrive, so the stream moves past it instead of waiting for it forever.
+          // The bus's copy of an event names the socket to skip (its sender got an ack).
+          const copy = this.held.get(event.seq) ?? event;
           this.held.delete(event.seq);
           this.delivered = event.seq;
-          this.deps.fanOut(this.channelId, event);
+          this.deps.fanOut(this.channelId, copy);
           moved = true;
         }
-        // Nothing newer in the database than what was delivered: `known` was an event that is
-        // not there (a channel deleted, say). Stop instead of spinning.
-        if (!moved) {
-          this.known = this.delivered;
-          break;
-        }
+        if (moved) continue;
+        // Nothing newer in the database than what was delivered. Either the bus delivered what
+        // this read found while it ran (then read again from there: the loop moves on, since
+        // every event read was past `at`), or the database has nothing after it: what is held
+        // or expected beyond is gone (its rows deleted with their channel or sender). Drop it
+        // instead of waiting for it forever.
+        if (events.length > 0) continue;
+        this.held.clear();
+        this.known = this.delivered ?? at;
+        break;
       }
     } catch (err) {
       failed = true;

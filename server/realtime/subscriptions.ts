@@ -46,6 +46,9 @@ export class Subscriptions {
     if (!conn.open) return;
     const already = conn.channels.has(channel.id);
     const sub = conn.beginReplay(channel.id);
+    // A channel_removed (or an unsubscribe) during any await below ends this subscription: the
+    // rest is skipped, and nothing is undone twice.
+    const ended = () => !conn.open || conn.channels.get(channel.id) !== sub;
     let done = false;
     try {
       if (!already) {
@@ -57,19 +60,24 @@ export class Subscriptions {
           return;
         }
       }
+      if (ended()) return;
       // Read after the topic is subscribed: every event after `lastSeq` reaches this instance
       // on the bus or through repair, so the stream can start from it (SEQ4).
       const lastSeq = (await lastSeqs(pool, [channel.id])).get(channel.id) ?? 0;
-      sub.sent =
+      const start =
         frame.sinceSeq !== undefined
           ? Math.min(frame.sinceSeq, lastSeq)
           : frame.since
             ? await seqBeforeId(pool, channel.id, frame.since)
             : lastSeq;
+      if (ended()) return;
+      sub.sent = start;
       const truncated = sub.sent < lastSeq ? await this.replay(conn, sub, channel.id) : false;
+      if (ended()) return;
       sub.behind = truncated;
       hub.stream(channel.id)?.base(lastSeq);
       const { online, seqs } = await this.deps.presence.snapshot(channel.memberIds);
+      if (ended()) return;
       hub.notePresence(seqs);
       const presence = Object.fromEntries(channel.memberIds.map((id) => [id, online.has(id) ? 'online' : 'offline']));
       conn.send({
@@ -82,12 +90,15 @@ export class Subscriptions {
       });
       done = true;
     } finally {
-      if (done || already) {
-        if (!conn.endReplay(channel.id)) await this.catchUp(conn, channel.id);
-      } else {
-        // The subscription failed half-way: undo it, so no live message reaches a socket that
-        // never got `subscribed` (the handler answers internal_error).
-        this.unsubscribe(conn, channel.id);
+      // A subscription ended by someone else was undone by them.
+      if (!ended()) {
+        if (done || already) {
+          if (!conn.endReplay(channel.id)) await this.catchUp(conn, channel.id);
+        } else {
+          // The subscription failed half-way: undo it, so no live message reaches a socket that
+          // never got `subscribed` (the handler answers internal_error).
+          this.unsubscribe(conn, channel.id);
+        }
       }
     }
   }
@@ -105,9 +116,18 @@ export class Subscriptions {
       const sub = conn.channels.get(channelId);
       if (!conn.open || !sub || sub.behind) return;
       conn.beginReplay(channelId);
+      let truncated: boolean;
+      try {
+        truncated = await this.replay(conn, sub, channelId);
+      } catch {
+        // The database cannot be asked: a subscription left holding would stay silent for good,
+        // so the client reconnects and resubscribes from its last seq instead (1013).
+        return conn.close('try_again_later');
+      }
+      if (conn.channels.get(channelId) !== sub) return;
       // A socket more than a replay's worth behind on a live channel is not keeping up: it
       // reconnects and resubscribes from its last seq (1008), instead of growing a backlog here.
-      if (await this.replay(conn, sub, channelId)) return conn.close('slow_consumer');
+      if (truncated) return conn.close('slow_consumer');
       if (conn.endReplay(channelId)) return;
     }
     conn.close('slow_consumer');
