@@ -3,6 +3,12 @@
  * Frames are handled strictly in arrival order on one promise chain, so frames that arrive
  * while the token is being verified wait for it instead of being lost or reordered. Every
  * teardown goes through `close(reason)`, whose code comes from the contract's table.
+ *
+ * The chain is bounded (FLOW7): the rate limiter counts frames, not time, so a database slower
+ * than a frame's share would let it grow without end. Past WORK_QUEUE_MAX queued tasks the
+ * socket is no longer read; the frames that the network read in progress still brings are
+ * parked as text (at most one read) and fed to the chain as it drains; below WORK_QUEUE_RESUME,
+ * with nothing parked, reading resumes.
  */
 import { CLOSE_REASONS, type CloseReason } from '../../shared/codes.js';
 import type { HubMember } from './hub.js';
@@ -40,6 +46,12 @@ export class Connection implements HubMember, ConnectionHandle {
   /** Per subscribed channel, where this socket is in the channel's stream (SEQ3). */
   private subs?: Map<string, Subscription>;
   private chain: Promise<void> = Promise.resolve();
+  /** Tasks on the chain not yet finished (FLOW7). */
+  private queuedTasks = 0;
+  /** Frames read while the chain was full, in arrival order, from `parkedHead` on (FLOW7). */
+  private parked?: string[];
+  private parkedHead = 0;
+  private readingPaused = false;
   /** Only while awaiting authentication (AUTH3). */
   authTimer?: NodeJS.Timeout;
 
@@ -96,21 +108,63 @@ export class Connection implements HubMember, ConnectionHandle {
     return true;
   }
 
+  /** Tasks (frames, mostly) waiting on or running in this socket's chain. */
+  get queued(): number {
+    return this.queuedTasks;
+  }
+
   /**
    * Runs `task` after every frame received before it. A task that throws (a bug: handlers answer
    * their own errors) is reported and the socket closed, so the chain never jams.
    */
   enqueue(task: () => Promise<void> | void): void {
-    this.chain = this.chain
-      .then(() => (this.open ? task() : undefined))
-      .catch((err: unknown) => {
-        this.hooks.onTaskFailed(this, err);
-        this.close('try_again_later');
-      });
+    if (++this.queuedTasks >= WORK_QUEUE_MAX && !this.readingPaused && this.open) {
+      this.readingPaused = true;
+      this.socket.pause?.();
+    }
+    this.chain = this.chain.then(() => this.run(task));
+  }
+
+  private async run(task: () => Promise<void> | void): Promise<void> {
+    try {
+      if (this.open) await task();
+    } catch (err) {
+      this.hooks.onTaskFailed(this, err);
+      this.close('try_again_later');
+    } finally {
+      this.queuedTasks -= 1;
+      if (this.parked) this.unpark();
+      if (this.readingPaused && !this.parked && this.queuedTasks < WORK_QUEUE_RESUME && this.open) {
+        this.readingPaused = false;
+        this.socket.resume?.();
+      }
+    }
+  }
+
+  /** Feeds parked frames to the chain, in order, while it has room. */
+  private unpark(): void {
+    const parked = this.parked!;
+    while (this.parkedHead < parked.length && this.queuedTasks < WORK_QUEUE_MAX && this.open) {
+      const text = parked[this.parkedHead];
+      parked[this.parkedHead++] = '';
+      this.hooks.onMessage(this, text);
+    }
+    if (this.parkedHead >= parked.length || !this.open) {
+      this.parked = undefined;
+      this.parkedHead = 0;
+    }
   }
 
   // ConnectionHandle: what the transport calls.
   message(text: string): void {
+    if (this.parked || this.queuedTasks >= WORK_QUEUE_MAX) {
+      if (!this.open) return;
+      // FLOW7: the rest of the read that filled the queue. A transport that cannot pause would
+      // park without end: past the cap the socket is refused instead.
+      if ((this.parked ??= []).length - this.parkedHead >= PARKED_MAX) return this.close('rate_limited');
+      this.parked.push(text);
+      return;
+    }
     this.hooks.onMessage(this, text);
   }
   binary(): void {
@@ -174,6 +228,12 @@ export class Connection implements HubMember, ConnectionHandle {
   close(reason: CloseReason): void {
     if (!this.open) return;
     this.state = 'closed';
+    this.parked = undefined;
+    // The closing handshake needs the peer's close frame: read again.
+    if (this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume?.();
+    }
     this.socket.close(CLOSE_REASONS[reason], reason);
     this.hooks.onClosed(this, reason);
   }
@@ -182,6 +242,7 @@ export class Connection implements HubMember, ConnectionHandle {
   closedByPeer(): void {
     if (!this.open) return;
     this.state = 'closed';
+    this.parked = undefined;
     this.hooks.onClosed(this, 'peer_closed');
   }
 
@@ -190,6 +251,16 @@ export class Connection implements HubMember, ConnectionHandle {
     this.authTimer = undefined;
   }
 }
+
+/** FLOW7: past this many queued tasks the socket is no longer read... */
+export const WORK_QUEUE_MAX = 32;
+/** ...until fewer than this many remain (and nothing is parked). */
+export const WORK_QUEUE_RESUME = WORK_QUEUE_MAX / 2;
+/**
+ * Frames parked while reading is paused: one network read (64 KiB) holds at most ~11,000 empty
+ * frames; more means the transport does not pause, and the socket is closed 4429.
+ */
+const PARKED_MAX = 16_384;
 
 /** Frames held per subscription while it replays (see `deliver`). */
 export const REPLAY_HOLD_MAX = 256;
