@@ -43,6 +43,10 @@ export class Connection implements HubMember, ConnectionHandle {
   inPresence = false;
   /** A close is decided: nothing more is read, frames accepted before it are still answered. */
   draining = false;
+  /** `authenticated` has gone out: user events are sent as they come (AUTH6). */
+  private welcomed = false;
+  /** User events that came before `authenticated` went out, in order (AUTH6, MSG5). */
+  private early?: Array<string | Buffer>;
   /** Per subscribed channel, where this socket is in the channel's stream (SEQ3). */
   private subs?: Map<string, Subscription>;
   private chain: Promise<void> = Promise.resolve();
@@ -189,6 +193,29 @@ export class Connection implements HubMember, ConnectionHandle {
   }
 
   /**
+   * A user event (channel_added, channel_removed). The socket hears its user's events from before
+   * `authenticated` is sent, so none that happen meanwhile is lost (MSG5); those are held and
+   * follow `authenticated`, which is always the first frame (AUTH6).
+   */
+  sendEvent(frame: string | Buffer): void {
+    if (this.welcomed) return this.sendRaw(frame);
+    if (!this.open) return;
+    // Authentication waits on Redis at most; so many membership changes meanwhile is abuse or a
+    // stuck call: the client reconnects and reads its channels afresh.
+    if ((this.early ??= []).length >= EARLY_EVENTS_MAX) return this.close('try_again_later');
+    this.early.push(frame);
+  }
+
+  /** Sends `authenticated`, then the user events held until it (AUTH6). */
+  welcome(frame: object): void {
+    this.send(frame);
+    this.welcomed = true;
+    const early = this.early;
+    this.early = undefined;
+    if (early) for (const event of early) this.sendRaw(event);
+  }
+
+  /**
    * A frame of a subscribed channel, from the hub. `seq` is a stream event's (0 for typing and
    * presence, which are not in the stream); `skip` names the socket that must not get the frame
    * (the sender of a message gets its `ack` instead) but still counts it as sent.
@@ -261,6 +288,9 @@ export const WORK_QUEUE_RESUME = WORK_QUEUE_MAX / 2;
  * frames; more means the transport does not pause, and the socket is closed 4429.
  */
 const PARKED_MAX = 16_384;
+
+/** User events held for a socket until `authenticated` goes out (see `sendEvent`). */
+const EARLY_EVENTS_MAX = 256;
 
 /** Frames held per subscription while it replays (see `deliver`). */
 export const REPLAY_HOLD_MAX = 256;

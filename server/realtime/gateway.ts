@@ -7,7 +7,8 @@
  *
  * Guarantees:
  * - A socket joins nothing (no channel, no user topic, no presence) before its token, its
- *   fingerprint cookie and its device's row have been verified (AUTH1–AUTH6).
+ *   fingerprint cookie and its device's row have been verified (AUTH1–AUTH6), and gets no frame
+ *   before `authenticated`: its user's events from meanwhile follow it (AUTH6, MSG5).
  * - A device revoked anywhere loses its sockets on every instance: through the bus at once, and
  *   through the periodic sweep of the database if a bus event was missed (REV1–REV3,
  *   revocations.ts).
@@ -253,7 +254,8 @@ export class Gateway {
       return null;
     });
     if (!conn.open) return;
-    conn.send({
+    // AUTH6: the first frame; user events that came while this socket authenticated follow it.
+    conn.welcome({
       type: 'authenticated',
       user: identity.user,
       deviceId: identity.deviceId,
@@ -333,7 +335,7 @@ export class Gateway {
     const frame = Buffer.from(payload);
     for (const conn of conns) {
       if (removed) this.unsubscribe(conn, removed);
-      conn.sendRaw(frame);
+      conn.sendEvent(frame);
     }
   }
 
