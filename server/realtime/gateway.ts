@@ -103,6 +103,7 @@ export class Gateway {
       log: ctx.log,
       devices: this.byDevice,
       authenticated: () => [...this.all].filter((c) => c.state === 'authenticated'),
+      failureSpreadMs: ctx.config.revocationFailureSpreadMs,
     });
     this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log });
     this.messaging = new Messaging({ pool: ctx.pool, metrics: ctx.metrics, hub: this.hub, publisher: this.publisher });
@@ -385,6 +386,7 @@ export class Gateway {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweepTimer);
+    this.revocations.stop();
     clearInterval(this.expiryTimer);
     this.repair.stop();
     const allClosed = new Promise<void>((resolve) => (this.onEmpty = resolve));
