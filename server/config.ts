@@ -78,6 +78,7 @@ export const envSchema = z.object({
   MAX_SOCKETS_PER_USER: int(20, 1),
   MAX_PENDING_SOCKETS_PER_IP: int(50, 1),
   REVOCATION_SWEEP_MS: int(30_000, 100),
+  REVOCATION_FAILURE_SPREAD_MS: int(10_000, 0),
   WS_RATE_PER_SEC: int(20, 1),
   WS_BURST: int(60, 1),
   WS_MAX_BUFFERED_BYTES: int(4 * 1024 * 1024, 1024),
@@ -116,6 +117,8 @@ export interface Config {
   maxSocketsPerUser: number;
   maxPendingSocketsPerIp: number;
   revocationSweepMs: number;
+  /** REV3: the fail-closed 1013s after two failed sweeps are spread over this window. */
+  revocationFailureSpreadMs: number;
   ws: { ratePerSec: number; burst: number; maxBufferedBytes: number; heartbeatMs: number };
   /** Warnings to log once the logger exists (generated secrets). */
   warnings: string[];
@@ -275,6 +278,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxSocketsPerUser: e.MAX_SOCKETS_PER_USER,
     maxPendingSocketsPerIp: e.MAX_PENDING_SOCKETS_PER_IP,
     revocationSweepMs: e.REVOCATION_SWEEP_MS,
+    revocationFailureSpreadMs: e.REVOCATION_FAILURE_SPREAD_MS,
     ws: {
       ratePerSec: e.WS_RATE_PER_SEC,
       burst: e.WS_BURST,

@@ -3,6 +3,12 @@
  * Frames are handled strictly in arrival order on one promise chain, so frames that arrive
  * while the token is being verified wait for it instead of being lost or reordered. Every
  * teardown goes through `close(reason)`, whose code comes from the contract's table.
+ *
+ * The chain is bounded (FLOW7): the rate limiter counts frames, not time, so a database slower
+ * than a frame's share would let it grow without end. Past WORK_QUEUE_MAX queued tasks the
+ * socket is no longer read; the frames that the network read in progress still brings are
+ * parked as text (at most one read) and fed to the chain as it drains; below WORK_QUEUE_RESUME,
+ * with nothing parked, reading resumes.
  */
 import { CLOSE_REASONS, type CloseReason } from '../../shared/codes.js';
 import type { HubMember } from './hub.js';
@@ -37,9 +43,19 @@ export class Connection implements HubMember, ConnectionHandle {
   inPresence = false;
   /** A close is decided: nothing more is read, frames accepted before it are still answered. */
   draining = false;
+  /** `authenticated` has gone out: user events are sent as they come (AUTH6). */
+  private welcomed = false;
+  /** User events that came before `authenticated` went out, in order (AUTH6, MSG5). */
+  private early?: Array<string | Buffer>;
   /** Per subscribed channel, where this socket is in the channel's stream (SEQ3). */
   private subs?: Map<string, Subscription>;
   private chain: Promise<void> = Promise.resolve();
+  /** Tasks on the chain not yet finished (FLOW7). */
+  private queuedTasks = 0;
+  /** Frames read while the chain was full, in arrival order, from `parkedHead` on (FLOW7). */
+  private parked?: string[];
+  private parkedHead = 0;
+  private readingPaused = false;
   /** Only while awaiting authentication (AUTH3). */
   authTimer?: NodeJS.Timeout;
 
@@ -101,21 +117,63 @@ export class Connection implements HubMember, ConnectionHandle {
     return true;
   }
 
+  /** Tasks (frames, mostly) waiting on or running in this socket's chain. */
+  get queued(): number {
+    return this.queuedTasks;
+  }
+
   /**
    * Runs `task` after every frame received before it. A task that throws (a bug: handlers answer
    * their own errors) is reported and the socket closed, so the chain never jams.
    */
   enqueue(task: () => Promise<void> | void): void {
-    this.chain = this.chain
-      .then(() => (this.open ? task() : undefined))
-      .catch((err: unknown) => {
-        this.hooks.onTaskFailed(this, err);
-        this.close('try_again_later');
-      });
+    if (++this.queuedTasks >= WORK_QUEUE_MAX && !this.readingPaused && this.open) {
+      this.readingPaused = true;
+      this.socket.pause?.();
+    }
+    this.chain = this.chain.then(() => this.run(task));
+  }
+
+  private async run(task: () => Promise<void> | void): Promise<void> {
+    try {
+      if (this.open) await task();
+    } catch (err) {
+      this.hooks.onTaskFailed(this, err);
+      this.close('try_again_later');
+    } finally {
+      this.queuedTasks -= 1;
+      if (this.parked) this.unpark();
+      if (this.readingPaused && !this.parked && this.queuedTasks < WORK_QUEUE_RESUME && this.open) {
+        this.readingPaused = false;
+        this.socket.resume?.();
+      }
+    }
+  }
+
+  /** Feeds parked frames to the chain, in order, while it has room. */
+  private unpark(): void {
+    const parked = this.parked!;
+    while (this.parkedHead < parked.length && this.queuedTasks < WORK_QUEUE_MAX && this.open) {
+      const text = parked[this.parkedHead];
+      parked[this.parkedHead++] = '';
+      this.hooks.onMessage(this, text);
+    }
+    if (this.parkedHead >= parked.length || !this.open) {
+      this.parked = undefined;
+      this.parkedHead = 0;
+    }
   }
 
   // ConnectionHandle: what the transport calls.
   message(text: string): void {
+    if (this.parked || this.queuedTasks >= WORK_QUEUE_MAX) {
+      if (!this.open) return;
+      // FLOW7: the rest of the read that filled the queue. A transport that cannot pause would
+      // park without end: past the cap the socket is refused instead.
+      if ((this.parked ??= []).length - this.parkedHead >= PARKED_MAX) return this.close('rate_limited');
+      this.parked.push(text);
+      return;
+    }
     this.hooks.onMessage(this, text);
   }
   binary(): void {
@@ -137,6 +195,29 @@ export class Connection implements HubMember, ConnectionHandle {
 
   send(frame: object): void {
     this.sendRaw(JSON.stringify(frame));
+  }
+
+  /**
+   * A user event (channel_added, channel_removed). The socket hears its user's events from before
+   * `authenticated` is sent, so none that happen meanwhile is lost (MSG5); those are held and
+   * follow `authenticated`, which is always the first frame (AUTH6).
+   */
+  sendEvent(frame: string | Buffer): void {
+    if (this.welcomed) return this.sendRaw(frame);
+    if (!this.open) return;
+    // Authentication waits on Redis at most; so many membership changes meanwhile is abuse or a
+    // stuck call: the client reconnects and reads its channels afresh.
+    if ((this.early ??= []).length >= EARLY_EVENTS_MAX) return this.close('try_again_later');
+    this.early.push(frame);
+  }
+
+  /** Sends `authenticated`, then the user events held until it (AUTH6). */
+  welcome(frame: object): void {
+    this.send(frame);
+    this.welcomed = true;
+    const early = this.early;
+    this.early = undefined;
+    if (early) for (const event of early) this.sendRaw(event);
   }
 
   /**
@@ -179,6 +260,12 @@ export class Connection implements HubMember, ConnectionHandle {
   close(reason: CloseReason): void {
     if (!this.open) return;
     this.state = 'closed';
+    this.parked = undefined;
+    // The closing handshake needs the peer's close frame: read again.
+    if (this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume?.();
+    }
     this.socket.close(CLOSE_REASONS[reason], reason);
     this.hooks.onClosed(this, reason);
   }
@@ -187,6 +274,7 @@ export class Connection implements HubMember, ConnectionHandle {
   closedByPeer(): void {
     if (!this.open) return;
     this.state = 'closed';
+    this.parked = undefined;
     this.hooks.onClosed(this, 'peer_closed');
   }
 
@@ -195,6 +283,19 @@ export class Connection implements HubMember, ConnectionHandle {
     this.authTimer = undefined;
   }
 }
+
+/** FLOW7: past this many queued tasks the socket is no longer read... */
+export const WORK_QUEUE_MAX = 32;
+/** ...until fewer than this many remain (and nothing is parked). */
+export const WORK_QUEUE_RESUME = WORK_QUEUE_MAX / 2;
+/**
+ * Frames parked while reading is paused: one network read (64 KiB) holds at most ~11,000 empty
+ * frames; more means the transport does not pause, and the socket is closed 4429.
+ */
+const PARKED_MAX = 16_384;
+
+/** User events held for a socket until `authenticated` goes out (see `sendEvent`). */
+const EARLY_EVENTS_MAX = 256;
 
 /** Frames held per subscription while it replays (see `deliver`). */
 export const REPLAY_HOLD_MAX = 256;

@@ -7,7 +7,8 @@
  *
  * Guarantees:
  * - A socket joins nothing (no channel, no user topic, no presence) before its token, its
- *   fingerprint cookie and its device's row have been verified (AUTH1–AUTH6).
+ *   fingerprint cookie and its device's row have been verified (AUTH1–AUTH6), and gets no frame
+ *   before `authenticated`: its user's events from meanwhile follow it (AUTH6, MSG5).
  * - A device revoked anywhere loses its sockets on every instance: through the bus at once, and
  *   through the periodic sweep of the database if a bus event was missed (REV1–REV3,
  *   revocations.ts).
@@ -105,6 +106,7 @@ export class Gateway {
       log: ctx.log,
       devices: this.byDevice,
       authenticated: () => [...this.all].filter((c) => c.state === 'authenticated'),
+      failureSpreadMs: ctx.config.revocationFailureSpreadMs,
     });
     this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log });
     this.messaging = new Messaging({ pool: ctx.pool, metrics: ctx.metrics, hub: this.hub, publisher: this.publisher });
@@ -256,7 +258,8 @@ export class Gateway {
       return null;
     });
     if (!conn.open) return;
-    conn.send({
+    // AUTH6: the first frame; user events that came while this socket authenticated follow it.
+    conn.welcome({
       type: 'authenticated',
       user: identity.user,
       deviceId: identity.deviceId,
@@ -336,7 +339,7 @@ export class Gateway {
     const frame = Buffer.from(payload);
     for (const conn of conns) {
       if (removed) this.unsubscribe(conn, removed);
-      conn.sendRaw(frame);
+      conn.sendEvent(frame);
     }
   }
 
@@ -386,6 +389,7 @@ export class Gateway {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweepTimer);
+    this.revocations.stop();
     clearInterval(this.expiryTimer);
     this.repair.stop();
     const allClosed = new Promise<void>((resolve) => (this.onEmpty = resolve));

@@ -8,6 +8,12 @@ export interface GatewaySocket {
   close(code: number, reason: string): void;
   /** Bytes queued but not yet written: the slow-consumer bound is checked against it. */
   readonly bufferedAmount: number;
+  /**
+   * Stop / start reading the peer (FLOW7: its work queue is full). Optional: a transport
+   * without them has its extra frames parked by the connection and refused past a cap.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface ConnectionInfo {

@@ -90,6 +90,15 @@ class WsSocket implements GatewaySocket {
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
   }
+  /** FLOW7: the socket's work queue is full; `ws` stops reading its TCP stream. */
+  pause(): void {
+    this.ws.pause();
+  }
+  resume(): void {
+    // A pong that arrived while paused is read only now: it gets until the next ping.
+    this.alive = true;
+    this.ws.resume();
+  }
   get bufferedAmount(): number {
     return Math.max(0, this.ws.bufferedAmount - this.corkedBytes);
   }
@@ -180,9 +189,12 @@ export function attachWebSocket(opts: {
   };
   opts.server.on('upgrade', onUpgrade);
 
-  // One timer for every socket: a peer that missed the previous ping is terminated.
+  // One timer for every socket: a peer that missed the previous ping is terminated. A socket
+  // paused by back-pressure (FLOW7) is not read, so its pong cannot be seen: it is left alone
+  // until its work drains and it is read again.
   const heartbeat = setInterval(() => {
     for (const sock of live) {
+      if (sock.ws.isPaused) continue;
       if (!sock.alive) {
         sock.ws.terminate();
         continue;
