@@ -20,6 +20,9 @@ export default defineConfig({
     globalSetup: ['server/test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
+    // expect.poll() waits 1 s by default: on a loaded machine a DB round trip and a bus hop can
+    // take that. A longer ceiling only lets slow passes through; a failing poll still fails.
+    expect: { poll: { timeout: 10_000 } },
     pool: 'forks',
     // The JSON report feeds the one-line summary CI prints (scripts/test-summary.mjs).
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],

@@ -57,7 +57,7 @@ describe('readyz with Redis', () => {
     const down = await server.client().get('/readyz');
     expect(down.status).toBe(503);
     expect(down.body).toEqual({ status: 'unavailable', failing: ['redis'] });
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(Date.now() - started).toBeLessThan(10_000); // each check gets 2 s: a ceiling on a hang, with room for load
     await redis.restart();
     await expect.poll(async () => (await server.client().get('/readyz')).status, { timeout: 10_000 }).toBe(200);
   });

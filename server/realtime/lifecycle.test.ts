@@ -9,12 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type HttpClient, type TestServer } from '../test/harness.js';
 import { connect, openSocket, TestSocket } from '../test/ws-client.js';
 
-// The three token tests wait on real expiry with separate users: run them side by side.
-describe.concurrent('token lifecycle (TOKEN_TTL 4s)', () => {
+// The three token tests wait on real expiry with separate users: run them side by side. The
+// lifetime is what every margin below is made of: exp is whole seconds (7-8 s left at issue), the
+// warning comes half-way, and TOK2 must get a token over HTTP and refresh before the first exp.
+// At 4 s that left a loaded machine about 1.5 s for it; at 8 s it has 3.5 s or more.
+describe.concurrent('token lifecycle (TOKEN_TTL 8s)', () => {
   let server: TestServer;
+  /** Ceiling on waits for the warning and the expiry: a lifetime and then some. */
+  const WAIT_MS = 20_000;
 
   beforeAll(async () => {
-    server = await startTestServer({ env: { TOKEN_TTL: '4s' } });
+    server = await startTestServer({ env: { TOKEN_TTL: '8s' } });
   });
   afterAll(() => server?.close());
 
@@ -30,11 +35,11 @@ describe.concurrent('token lifecycle (TOKEN_TTL 4s)', () => {
   it('TOK1/TOK3: token_expiring arrives before exp (half the lifetime when short); not refreshed, the socket closes 4401 token_expired', async ({ expect }) => {
     const alice = await server.register('tokalice');
     const { socket, expiresAt } = await fresh(alice);
-    const warning = await socket.next('token_expiring', 6_000);
+    const warning = await socket.next('token_expiring', WAIT_MS);
     expect(warning.expiresAt).toBe(new Date(expiresAt).toISOString());
     expect(Date.now()).toBeLessThan(expiresAt);
     expect(socket.closed).toBeUndefined();
-    expect(await socket.waitClose(6_000)).toEqual({ code: 4401, reason: 'token_expired' });
+    expect(await socket.waitClose(WAIT_MS)).toEqual({ code: 4401, reason: 'token_expired' });
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt - 50);
     expect(socket.all('token_expiring')).toHaveLength(1);
   });
@@ -42,18 +47,20 @@ describe.concurrent('token lifecycle (TOKEN_TTL 4s)', () => {
   it('TOK2: refresh with a fresh token of the same device answers refreshed and moves the expiry', async ({ expect }) => {
     const bob = await server.register('tokbob');
     const { socket, expiresAt } = await fresh(bob);
-    await socket.next('token_expiring', 6_000);
+    await socket.next('token_expiring', WAIT_MS);
     const next = await bob.post('/api/auth/token');
     socket.send({ type: 'refresh', token: next.body.token, ref: 'r' });
     const refreshed = await socket.next('refreshed');
     expect(refreshed).toEqual({ type: 'refreshed', expiresAt: next.body.expiresAt, ref: 'r' });
     expect(Date.parse(refreshed.expiresAt)).toBeGreaterThan(expiresAt);
-    // Past the first token's expiry the socket is still open and answering.
-    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 300));
+    // Past the first token's expiry the socket is still open and answering. The server checks
+    // expiry every 250 ms on a timer in this process, due before this one: had it kept the old
+    // exp, its close would be on the wire before the ping.
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 1_000));
     socket.send({ type: 'ping', ref: 'still' });
     expect((await socket.next('pong')).ref).toBe('still');
     // The warning is re-armed for the new expiry.
-    await expect.poll(() => socket.all('token_expiring').map((f) => f.expiresAt), { timeout: 6_000 }).toEqual([
+    await expect.poll(() => socket.all('token_expiring').map((f) => f.expiresAt), { timeout: WAIT_MS }).toEqual([
       new Date(expiresAt).toISOString(),
       refreshed.expiresAt,
     ]);
@@ -177,20 +184,54 @@ describe('revocation (REVOCATION_SWEEP_MS 300)', () => {
     // An unauthenticated socket is not closed by the sweep; it can still authenticate.
     expect(pending.closed).toBeUndefined();
     await pending.authenticate();
-    // After recovery the sweep stops closing sockets.
-    await new Promise((r) => setTimeout(r, 800));
+    // After recovery the sweep stops closing sockets: two sweeps in a row (what fail-closed takes)
+    // run to the end here, rather than hoping the timer ran some during a sleep.
+    await server.gateway.sweep();
+    await server.gateway.sweep();
     pending.send({ type: 'ping', ref: 'back' });
     expect((await pending.next('pong')).ref).toBe('back');
     pending.close();
   });
 });
 
-describe('flow control, heartbeat and shutdown', () => {
+describe('heartbeat (WS_HEARTBEAT_MS 1000)', () => {
+  let server: TestServer;
+  let alice: HttpClient;
+
+  // A server of its own: a socket must answer a ping before the next tick, and client and server
+  // share this process, so a loaded machine that stalls it for one interval cuts healthy sockets.
+  // At 200 ms that was any hiccup; the other tests of this file run on the default (30 s).
+  beforeAll(async () => {
+    server = await startTestServer({ env: { WS_HEARTBEAT_MS: '1000' } });
+    alice = await server.register('beatalice');
+  });
+  afterAll(() => server?.close());
+
+  it('FLOW5: a peer that does not answer protocol pings is terminated; one that does stays', async () => {
+    const headers = { origin: server.url, cookie: alice.cookieHeader() };
+    const deaf = new TestSocket(new WebSocket(server.url.replace(/^http/, 'ws') + '/ws', { headers, autoPong: false }), alice);
+    await new Promise((r) => deaf.ws.once('open', r));
+    await deaf.authenticate();
+    const healthy = await connect(server.url, alice);
+    let pings = 0;
+    healthy.ws.on('ping', () => pings++);
+    expect((await deaf.waitClose(10_000)).code).toBe(1006);
+    // The server pings a socket only if it answered the previous ping: a second ping is the
+    // healthy socket passing the check the deaf one failed.
+    await expect.poll(() => pings, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    healthy.send({ type: 'ping', ref: 'alive' });
+    expect((await healthy.next('pong')).ref).toBe('alive');
+    expect(healthy.closed).toBeUndefined();
+    healthy.close();
+  });
+});
+
+describe('flow control and shutdown', () => {
   let server: TestServer;
   let alice: HttpClient;
 
   beforeAll(async () => {
-    server = await startTestServer({ env: { WS_RATE_PER_SEC: '2', WS_BURST: '5', WS_HEARTBEAT_MS: '200' } });
+    server = await startTestServer({ env: { WS_RATE_PER_SEC: '2', WS_BURST: '5' } });
     alice = await server.register('flowalice');
   });
   afterAll(() => server?.close());
@@ -216,19 +257,6 @@ describe('flow control, heartbeat and shutdown', () => {
     for (;;) if ((await s.next('pong')).ref === 'later') break;
     expect(s.closed).toBeUndefined();
     s.close();
-  });
-
-  it('FLOW5: a peer that does not answer protocol pings is terminated; one that does stays', async () => {
-    const headers = { origin: server.url, cookie: alice.cookieHeader() };
-    const deaf = new TestSocket(new WebSocket(server.url.replace(/^http/, 'ws') + '/ws', { headers, autoPong: false }), alice);
-    await new Promise((r) => deaf.ws.once('open', r));
-    await deaf.authenticate();
-    const healthy = await connect(server.url, alice);
-    expect((await deaf.waitClose(3_000)).code).toBe(1006);
-    await new Promise((r) => setTimeout(r, 500));
-    healthy.send({ type: 'ping', ref: 'alive' });
-    expect((await healthy.next('pong')).ref).toBe('alive');
-    healthy.close();
   });
 
   it('SHUT1: on shutdown every socket closes 1001 going_away after what was pending, and new upgrades fail', async () => {
