@@ -292,13 +292,13 @@ describe.each(modes)('auth over HTTP with $mode', ({ useRedis }) => {
     try {
       let started = Date.now();
       const me = await c.get('/api/auth/me');
-      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
       expect(me.status).toBe(503);
       expect(me.body.error.code).toBe('service_unavailable');
 
       started = Date.now();
       const login = await server.client().post('/api/auth/login', { username: bobName, password: DEFAULT_PASSWORD });
-      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
       expect(login.status).toBe(503);
       expect(login.body.error.code).toBe('service_unavailable');
     } finally {
@@ -420,12 +420,12 @@ describe('sessions in a Redis that stops answering (paused, not dead)', () => {
     try {
       let started = Date.now();
       const me = await c.get('/api/auth/me');
-      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
       expect(me.status).toBe(503);
       expect(me.body.error.code).toBe('service_unavailable');
       started = Date.now();
       const login = await server.client().post('/api/auth/login', { username: 'paused', password: DEFAULT_PASSWORD });
-      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
       expect(login.status).toBe(503);
     } finally {
       redis.process.kill('SIGCONT');
