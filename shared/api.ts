@@ -51,6 +51,11 @@ export const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** The same, from a query string. */
 const seqParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+export const readBody = z.strictObject({ seq });
+export const readResponse = z.object({ readSeq: seq, unread: z.number().int().min(0), mentions: z.number().int().min(0) });
+/** Added to the contract: `POST /api/channels/:id/mute {muted}`. */
+export const muteBody = z.strictObject({ muted: z.boolean() });
+
 export const historyQuery = z.strictObject({
   before: messageId.optional(),
   after: messageId.optional(),
@@ -92,6 +97,12 @@ export const channel = z.object({
   createdAt: z.string(),
   /** The seq of the channel's latest event (0: none yet). */
   lastSeq: seq.optional(),
+  /** For the caller's own channels (v2): their read cursor, unread messages and mentions of them among those. */
+  readSeq: seq.optional(),
+  unread: z.number().int().min(0).optional(),
+  mentions: z.number().int().min(0).optional(),
+  /** Added to the contract: the caller muted this channel (no notifications). */
+  muted: z.boolean().optional(),
 });
 export const message = z.object({
   id,

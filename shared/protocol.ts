@@ -39,6 +39,18 @@ export const clientFrame = z.discriminatedUnion('type', [
     ref,
   }),
   z.strictObject({ type: z.literal('typing'), channelId, ref }),
+  /** v2: edit one's own message (a new event with its own seq). */
+  z.strictObject({
+    type: z.literal('edit'),
+    channelId,
+    messageId,
+    body: nulFree(z.string().min(1).max(LIMITS.messageBodyMax)),
+    ref,
+  }),
+  /** v2: delete one's own message (an admin: anyone's); it stays as a tombstone. */
+  z.strictObject({ type: z.literal('delete'), channelId, messageId, ref }),
+  /** v2: move the caller's read cursor forward (clamped to the channel's lastSeq). */
+  z.strictObject({ type: z.literal('read'), channelId, seq, ref }),
   z.strictObject({ type: z.literal('refresh'), token: z.string().min(1).max(4096), ref }),
   z.strictObject({ type: z.literal('ping'), ref }),
 ]);
@@ -53,6 +65,8 @@ export const serverFrame = z.discriminatedUnion('type', [
     presence: z.record(z.string(), presenceStatus),
     /** The seq of the channel's latest event when the subscription began (SEQ4). */
     lastSeq: seq,
+    /** The caller's read cursor in the channel (READ1). */
+    readSeq: seq,
     truncated: z.boolean().optional(),
     ref,
   }),
@@ -60,6 +74,14 @@ export const serverFrame = z.discriminatedUnion('type', [
   /** A stream frame: `seq` is the event's (here equal to `message.seq`). */
   z.object({ type: z.literal('message'), seq, message }),
   z.object({ type: z.literal('ack'), clientMsgId: z.string(), message, ref }),
+  /** Stream frames of an edit and a deletion: `seq` is the event's, not the message's. */
+  z.object({ type: z.literal('message_updated'), seq, message }),
+  z.object({ type: z.literal('message_deleted'), channelId: id, messageId: id, seq }),
+  /** The answers to `edit` and `delete`, to the socket that asked. */
+  z.object({ type: z.literal('edited'), seq, message, ref }),
+  z.object({ type: z.literal('deleted'), channelId: id, messageId: id, seq, ref }),
+  /** A read cursor moved: to all the reader's sockets; in a direct channel also to the other member's. */
+  z.object({ type: z.literal('read'), channelId: id, userId: id, seq, ref }),
   z.object({ type: z.literal('typing'), channelId: id, userId: id }),
   z.object({ type: z.literal('presence'), channelId: id, userId: id, status: presenceStatus }),
   z.object({ type: z.literal('channel_added'), channel }),

@@ -89,6 +89,13 @@ export const channelMembers = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     joinedAt: timestamp('joined_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * READ1: the member's read cursor, a channel seq. It starts at the channel's last_seq when
+     * the member joins (nothing from before is unread) and only moves forward.
+     */
+    readSeq: bigint('read_seq', { mode: 'number' }).notNull().default(0),
+    /** The member muted the channel: no notifications (the client's to honour). */
+    muted: boolean('muted').notNull().default(false),
   },
   (t) => [primaryKey({ columns: [t.channelId, t.userId] }), index('channel_members_user_id_idx').on(t.userId)],
 );
@@ -107,14 +114,39 @@ export const messages = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     clientMsgId: text('client_msg_id').notNull(),
+    /** '' once deleted (the tombstone keeps its place, never its words). */
     body: text('body').notNull(),
+    /** User ids the body mentions (channel members at the time of writing), recomputed on edit. */
+    mentions: uuid('mentions').array().notNull().default(sql`'{}'::uuid[]`),
     createdAt: createdAt(),
+    editedAt: timestamp('edited_at', { withTimezone: true }),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
   },
   (t) => [
     uniqueIndex('messages_sender_client_msg_id_key').on(t.senderId, t.clientMsgId),
     index('messages_channel_id_id_idx').on(t.channelId, t.id),
     uniqueIndex('messages_channel_id_seq_key').on(t.channelId, t.seq),
   ],
+);
+
+/**
+ * SEQ1: edits and deletions are events of the channel's stream with seqs of their own (a
+ * message's creation is its row in `messages`). A replay reads both, in seq order.
+ */
+export const messageChanges = pgTable(
+  'message_changes',
+  {
+    channelId: uuid('channel_id')
+      .notNull()
+      .references(() => channels.id, { onDelete: 'cascade' }),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    messageId: bigint('message_id', { mode: 'number' })
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['edit', 'delete'] }).notNull(),
+    at: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.channelId, t.seq] })],
 );
 
 export const auditEvents = pgTable(

@@ -16,6 +16,7 @@ import { forbidden, nameTaken, notFound } from '../errors.js';
 import { isUuid } from '../devices/devices.js';
 import { isUniqueViolation } from '../users/users.js';
 import { channelPolicy } from './policy.js';
+import { readStates } from './read-state.js';
 
 type ChannelRow = typeof channels.$inferSelect;
 
@@ -43,8 +44,12 @@ export async function loadChannel(db: Pick<Db, 'select'>, id: string): Promise<C
   return presentChannel(row, (await membersOf(db, [row.id])).get(row.id)!);
 }
 
-/** The caller's channels and all public ones. */
-export async function listChannels(db: Db, userId: string): Promise<Channel[]> {
+/**
+ * The caller's channels and all public ones; the caller's own carry their read state (READ3):
+ * three queries whatever the number of channels (channels, members, read states).
+ */
+export async function listChannels(ctx: Pick<AppContext, 'db' | 'pool'>, userId: string): Promise<Channel[]> {
+  const { db } = ctx;
   const mine = db.select({ id: channelMembers.channelId }).from(channelMembers).where(eq(channelMembers.userId, userId));
   const rows = await db
     .select()
@@ -55,7 +60,11 @@ export async function listChannels(db: Db, userId: string): Promise<Channel[]> {
     db,
     rows.map((r) => r.id),
   );
-  return rows.map((r) => presentChannel(r, members.get(r.id)!));
+  const mineStates = await readStates(ctx.pool, userId);
+  return rows.map((r) => {
+    const state = mineStates.get(r.id);
+    return state ? { ...presentChannel(r, members.get(r.id)!), ...state } : presentChannel(r, members.get(r.id)!);
+  });
 }
 
 /** True when the user is a member of the channel. */
@@ -77,9 +86,17 @@ async function assertUsersExist(db: Pick<Db, 'select'>, ids: string[]): Promise<
   if (rows.length !== unique.length) throw notFound('User');
 }
 
-/** Sends `frame` to every socket of each user, on every instance. */
-export async function notifyUsers(ctx: Pick<AppContext, 'bus' | 'log'>, userIds: string[], frame: ServerFrame): Promise<void> {
-  const payload = JSON.stringify(frame);
+/**
+ * Sends `frame` to every socket of each user, on every instance; `skipConnId` names a socket
+ * that already has it (it asked, and got the answer with its ref).
+ */
+export async function notifyUsers(
+  ctx: Pick<AppContext, 'bus' | 'log'>,
+  userIds: string[],
+  frame: ServerFrame,
+  skipConnId?: string,
+): Promise<void> {
+  const payload = skipConnId ? `${skipConnId}|${JSON.stringify(frame)}` : JSON.stringify(frame);
   await Promise.all(
     [...new Set(userIds)].map((id) =>
       ctx.bus.publish(TOPICS.user(id), payload).catch((err: Error) => ctx.log.warn({ err: err.message }, 'channel event not published')),
@@ -108,6 +125,11 @@ export async function createChannel(
   return channel;
 }
 
+/** READ1: a member's cursor starts at the channel's last seq: nothing from before is unread. */
+function startingReadSeq(channelId: string) {
+  return sql<number>`(SELECT last_seq FROM channels WHERE id = ${channelId}::uuid)`;
+}
+
 /**
  * MSG7: one `members_changed` per change, on the channel's topic, for the sockets subscribed to
  * it (member lists, names and presence dots stay current without a reload). Its size is that of
@@ -132,7 +154,7 @@ async function addMember(
 ): Promise<Channel> {
   const inserted = await ctx.db
     .insert(channelMembers)
-    .values({ channelId, userId })
+    .values({ channelId, userId, readSeq: startingReadSeq(channelId) })
     .onConflictDoNothing()
     .returning({ userId: channelMembers.userId });
   const channel = (await loadChannel(ctx.db, channelId))!;
@@ -200,7 +222,7 @@ export async function directChannel(
     // Either side may have left earlier: starting the conversation again brings both back.
     const added = await tx
       .insert(channelMembers)
-      .values([...new Set(pair)].map((userId) => ({ channelId: row.id, userId })))
+      .values([...new Set(pair)].map((userId) => ({ channelId: row.id, userId, readSeq: startingReadSeq(row.id) })))
       .onConflictDoNothing()
       .returning({ userId: channelMembers.userId });
     return { id: row.id, added: added.map((a) => a.userId), created: created.length > 0 };
@@ -211,4 +233,19 @@ export async function directChannel(
     await announceMembers(ctx, channel.id, { added: result.added });
   }
   return channel;
+}
+
+/**
+ * READ2: a moved cursor reaches every authenticated socket of the reader on every instance
+ * (but `skipConnId`, which has it), and in a direct channel the other member's: a read receipt.
+ */
+export async function announceRead(
+  ctx: Pick<AppContext, 'bus' | 'log'>,
+  event: ServerFrame,
+  where: { direct: boolean; memberIds: string[] },
+  skipConnId?: string,
+): Promise<void> {
+  if (event.type !== 'read') return;
+  await notifyUsers(ctx, [event.userId], event, skipConnId);
+  if (where.direct) await notifyUsers(ctx, where.memberIds.filter((id) => id !== event.userId), event);
 }

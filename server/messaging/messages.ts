@@ -16,22 +16,27 @@ import type pg from 'pg';
 import type { Message } from '../../shared/api.js';
 import { LIMITS } from '../../shared/codes.js';
 
-interface MessageRow {
+export interface MessageRow {
   id: string;
   channel_id: string;
   seq: string;
   sender_id: string;
   client_msg_id: string;
   body: string;
+  mentions: string[];
   created_at: Date;
+  edited_at: Date | null;
+  deleted_at: Date | null;
 }
 
-const COLUMNS = 'id::text AS id, channel_id, seq, sender_id, client_msg_id, body, created_at';
+/** A message's columns, as presentMessage reads them (`m` is the messages table's alias). */
+export const COLUMNS =
+  'm.id::text AS id, m.channel_id, m.seq, m.sender_id, m.client_msg_id, m.body, m.mentions::text[] AS mentions, m.created_at, m.edited_at, m.deleted_at';
 /**
  * Order by the bigint columns, never by a bare `id`: Postgres resolves a bare ORDER BY name to the
  * output column first, which is the text `id` of COLUMNS and sorts "1025" before "626".
  */
-const BY_SEQ = 'messages.seq';
+const BY_SEQ = 'm.seq';
 
 export function presentMessage(r: MessageRow): Message {
   return {
@@ -41,11 +46,32 @@ export function presentMessage(r: MessageRow): Message {
     senderId: r.sender_id,
     clientMsgId: r.client_msg_id,
     body: r.body,
-    mentions: [],
+    mentions: r.mentions,
     createdAt: r.created_at.toISOString(),
-    editedAt: null,
-    deletedAt: null,
+    editedAt: r.edited_at?.toISOString() ?? null,
+    deletedAt: r.deleted_at?.toISOString() ?? null,
   };
+}
+
+/**
+ * The names a body mentions: `@name`, the longest run of username characters, a trailing `.`
+ * not included, lower-cased. Which of them are members is decided in SQL (MENTIONED_IDS), in
+ * the statement that stores the body.
+ */
+export function mentionedNames(body: string): string[] {
+  const names = new Set<string>();
+  for (const [, raw] of body.matchAll(/@([A-Za-z0-9_.-]+)/g)) {
+    const name = raw.replace(/\.+$/, '').toLowerCase();
+    if (name.length >= LIMITS.usernameMin && name.length <= LIMITS.usernameMax) names.add(name);
+  }
+  return [...names];
+}
+
+/** SQL: the ids of channel $1's members whose usernames are in the text[] parameter `names`. */
+export function mentionedIds(names: string): string {
+  return `CASE WHEN cardinality(${names}::text[]) = 0 THEN '{}'::uuid[] ELSE ARRAY(
+            SELECT u.id FROM users u JOIN channel_members cm ON cm.user_id = u.id AND cm.channel_id = $1::uuid
+             WHERE u.username = ANY(${names}::text[])) END`;
 }
 
 /**
@@ -57,16 +83,22 @@ export function presentMessage(r: MessageRow): Message {
 const INSERT = {
   name: 'relay_store_message',
   text: `WITH existing AS (
-           SELECT ${COLUMNS} FROM messages WHERE sender_id = $2::uuid AND client_msg_id = $3
+           SELECT ${COLUMNS} FROM messages m WHERE m.sender_id = $2::uuid AND m.client_msg_id = $3
          ), bump AS (
            UPDATE channels SET last_seq = last_seq + 1
             WHERE id = $1::uuid AND NOT EXISTS (SELECT 1 FROM existing)
               AND EXISTS (SELECT 1 FROM channel_members WHERE channel_id = $1::uuid AND user_id = $2::uuid)
            RETURNING last_seq
+         ), m AS (
+           INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body, mentions)
+           SELECT $1::uuid, last_seq, $2::uuid, $3, $4, ${mentionedIds('$5')} FROM bump
+           RETURNING *
          ), inserted AS (
-           INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
-           SELECT $1::uuid, last_seq, $2::uuid, $3, $4 FROM bump
-           RETURNING ${COLUMNS}
+           SELECT ${COLUMNS} FROM m
+         ), sender_read AS (
+           -- READ1: sending moves the sender's read cursor to their message.
+           UPDATE channel_members SET read_seq = m.seq FROM m
+            WHERE channel_members.channel_id = $1::uuid AND channel_members.user_id = $2::uuid AND channel_members.read_seq < m.seq
          )
          SELECT false AS duplicate, * FROM inserted
          UNION ALL
@@ -74,7 +106,7 @@ const INSERT = {
 };
 const EXISTING = {
   name: 'relay_existing_message',
-  text: `SELECT true AS duplicate, ${COLUMNS} FROM messages WHERE sender_id = $1::uuid AND client_msg_id = $2`,
+  text: `SELECT true AS duplicate, ${COLUMNS} FROM messages m WHERE m.sender_id = $1::uuid AND m.client_msg_id = $2`,
 };
 
 export type StoreResult =
@@ -88,7 +120,7 @@ export async function storeMessage(
 ): Promise<StoreResult> {
   type Row = MessageRow & { duplicate: boolean };
   const stored = await pool
-    .query<Row>({ ...INSERT, values: [input.channelId, input.senderId, input.clientMsgId, input.body] })
+    .query<Row>({ ...INSERT, values: [input.channelId, input.senderId, input.clientMsgId, input.body, mentionedNames(input.body)] })
     .catch(async (err: Error & { code?: string; constraint?: string }) => {
       // A concurrent retry of the same clientMsgId committed first (see INSERT): read its message.
       if (err.code === '23505' && err.constraint === 'messages_sender_client_msg_id_key') {
@@ -105,18 +137,31 @@ export async function storeMessage(
   return { ok: false, reason: 'forbidden' };
 }
 
+/** One event of a channel's stream (SEQ1): a message's creation, edit or deletion. */
+export interface StreamRecord {
+  kind: 'message' | 'edit' | 'delete';
+  seq: number;
+  /** The message in its current state (a deleted one is its tombstone, body ""). */
+  message: Message;
+}
+
 /**
  * The channel's events after `afterSeq`, in seq order, at most `limit` (SEQ4, SEQ5): what a
- * replay sends and what repairs a gap. Today every event is a message's creation; edits and
- * deletions will be events with seqs of their own, read here too.
+ * replay sends and what repairs a gap. Each carries its message as it is now, so a message
+ * deleted since is never replayed with its erased body.
  */
-export async function eventsAfter(pool: pg.Pool, channelId: string, afterSeq: number, limit: number): Promise<Message[]> {
-  const { rows } = await pool.query<MessageRow>({
+export async function eventsAfter(pool: pg.Pool, channelId: string, afterSeq: number, limit: number): Promise<StreamRecord[]> {
+  const { rows } = await pool.query<MessageRow & { kind: StreamRecord['kind']; event_seq: string }>({
     name: 'relay_events_after',
-    text: `SELECT ${COLUMNS} FROM messages WHERE channel_id = $1::uuid AND seq > $2::bigint ORDER BY ${BY_SEQ} ASC LIMIT $3`,
+    text: `SELECT * FROM (
+             SELECT 'message' AS kind, m.seq AS event_seq, ${COLUMNS} FROM messages m WHERE m.channel_id = $1::uuid AND m.seq > $2::bigint
+             UNION ALL
+             SELECT c.kind, c.seq AS event_seq, ${COLUMNS} FROM message_changes c JOIN messages m ON m.id = c.message_id
+              WHERE c.channel_id = $1::uuid AND c.seq > $2::bigint
+           ) e ORDER BY e.event_seq ASC LIMIT $3`,
     values: [channelId, afterSeq, limit],
   });
-  return rows.map(presentMessage);
+  return rows.map((r) => ({ kind: r.kind, seq: Number(r.event_seq), message: presentMessage(r) }));
 }
 
 /** The latest seq of each channel (0 for one with no events; absent for a missing channel). */
@@ -129,44 +174,29 @@ export async function lastSeqs(pool: pg.Pool, channelIds: string[]): Promise<Map
   return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));
 }
 
-/** Messages after `sinceId`, oldest first, at most LIMITS.replayMax; `truncated` when more exist. */
-export async function messagesSince(
-  pool: pg.Pool,
-  channelId: string,
-  sinceId: string,
-): Promise<{ messages: Message[]; truncated: boolean }> {
-  const { rows } = await pool.query<MessageRow>({
-    name: 'relay_messages_since',
-    text: `SELECT ${COLUMNS} FROM messages WHERE channel_id = $1::uuid AND id > $2::bigint ORDER BY ${BY_SEQ} ASC LIMIT $3`,
-    values: [channelId, sinceId, LIMITS.replayMax + 1],
-  });
-  const truncated = rows.length > LIMITS.replayMax;
-  return { messages: rows.slice(0, LIMITS.replayMax).map(presentMessage), truncated };
-}
-
 /** A page of history, oldest first: before/after an id or a seq, or the latest. */
 export async function messageHistory(
   pool: pg.Pool,
   channelId: string,
   page: { before?: string; after?: string; beforeSeq?: number; afterSeq?: number; limit: number },
 ): Promise<Message[]> {
-  const conds = ['channel_id = $1::uuid'];
+  const conds = ['m.channel_id = $1::uuid'];
   const values: unknown[] = [channelId];
   if (page.before) {
     values.push(page.before);
-    conds.push(`id < $${values.length}::bigint`);
+    conds.push(`m.id < $${values.length}::bigint`);
   }
   if (page.after) {
     values.push(page.after);
-    conds.push(`id > $${values.length}::bigint`);
+    conds.push(`m.id > $${values.length}::bigint`);
   }
   if (page.beforeSeq !== undefined) {
     values.push(page.beforeSeq);
-    conds.push(`seq < $${values.length}::bigint`);
+    conds.push(`m.seq < $${values.length}::bigint`);
   }
   if (page.afterSeq !== undefined) {
     values.push(page.afterSeq);
-    conds.push(`seq > $${values.length}::bigint`);
+    conds.push(`m.seq > $${values.length}::bigint`);
   }
   values.push(page.limit);
   // With only a lower bound, read forward from it; otherwise read the newest first, then flip.
@@ -174,7 +204,7 @@ export async function messageHistory(
   const upper = page.before !== undefined || page.beforeSeq !== undefined;
   const forward = lower && !upper;
   const { rows } = await pool.query<MessageRow>(
-    `SELECT ${COLUMNS} FROM messages WHERE ${conds.join(' AND ')} ORDER BY ${BY_SEQ} ${forward ? 'ASC' : 'DESC'} LIMIT $${values.length}`,
+    `SELECT ${COLUMNS} FROM messages m WHERE ${conds.join(' AND ')} ORDER BY ${BY_SEQ} ${forward ? 'ASC' : 'DESC'} LIMIT $${values.length}`,
     values,
   );
   if (!forward) rows.reverse();

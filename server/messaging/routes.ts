@@ -1,11 +1,13 @@
 /** /api/channels and /api/direct: channels, membership and message history. */
 import { Router, type RequestHandler } from 'express';
-import { addMemberBody, createChannelBody, directBody, historyQuery } from '../../shared/api.js';
+import { addMemberBody, createChannelBody, directBody, historyQuery, muteBody, readBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
 import { forbidden } from '../errors.js';
+import { isUuid } from '../devices/devices.js';
 import { endpoint } from '../http/endpoint.js';
 import {
   addMemberBy,
+  announceRead,
   createChannel,
   directChannel,
   joinChannel,
@@ -14,6 +16,7 @@ import {
   loadChannel,
 } from './channels.js';
 import { messageHistory } from './messages.js';
+import { moveReadCursor, setMuted } from './read-state.js';
 import { channelPolicy } from './policy.js';
 
 /** `writeLimit`: one per-user budget (shared with /api/direct) for creating channels and every membership change. */
@@ -22,7 +25,7 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
 
   router.get(
     '/',
-    endpoint(ctx, { access: 'session' }, async ({ auth }) => ({ channels: await listChannels(ctx.db, auth.user.id) })),
+    endpoint(ctx, { access: 'session' }, async ({ auth }) => ({ channels: await listChannels(ctx, auth.user.id) })),
   );
 
   router.post(
@@ -56,6 +59,28 @@ export function channelRoutes(ctx: AppContext, writeLimit: RequestHandler): Rout
     endpoint(ctx, { access: 'session', body: addMemberBody }, async ({ req, auth, body }) => ({
       channel: await addMemberBy(ctx, String(req.params.id), auth.user.id, body.userId),
     })),
+  );
+
+  router.post(
+    '/:id/read',
+    endpoint(ctx, { access: 'session', body: readBody }, async ({ req, auth, body }) => {
+      const channelId = String(req.params.id);
+      const result = isUuid(channelId) ? await moveReadCursor(ctx.pool, { channelId, userId: auth.user.id, seq: body.seq }) : null;
+      if (!result) throw forbidden('Not a member of this channel');
+      if (result.moved) {
+        await announceRead(ctx, { type: 'read', channelId, userId: auth.user.id, seq: result.state.readSeq }, result);
+      }
+      return result.state;
+    }),
+  );
+
+  router.post(
+    '/:id/mute',
+    endpoint(ctx, { access: 'session', body: muteBody }, async ({ req, auth, body }) => {
+      const channelId = String(req.params.id);
+      if (!isUuid(channelId) || !(await setMuted(ctx.pool, channelId, auth.user.id, body.muted))) throw forbidden('Not a member of this channel');
+      return { muted: body.muted };
+    }),
   );
 
   router.get(

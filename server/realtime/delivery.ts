@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { Message } from '../../shared/api.js';
 import type { Logger } from '../logger.js';
 import { describeError } from '../logger.js';
-import { eventsAfter } from '../messaging/messages.js';
+import { eventsAfter, type StreamRecord } from '../messaging/messages.js';
 import type { ChannelHub } from './hub.js';
 import type { StreamEvent } from './stream.js';
 
@@ -23,10 +23,18 @@ export function messageFrame(message: Message): string {
   return JSON.stringify({ type: 'message', seq: message.seq, message });
 }
 
+/** The stream frame of any event: each carries the event's seq at its top level. */
+export function streamFrame(record: StreamRecord): string {
+  const { kind, seq, message } = record;
+  if (kind === 'message') return JSON.stringify({ type: 'message', seq, message });
+  if (kind === 'edit') return JSON.stringify({ type: 'message_updated', seq, message });
+  return JSON.stringify({ type: 'message_deleted', channelId: message.channelId, messageId: message.id, seq });
+}
+
 /** Reads a channel's events after `afterSeq` as stream events (no socket skipped). */
 export async function readStreamEvents(pool: pg.Pool, channelId: string, afterSeq: number, limit: number): Promise<StreamEvent[]> {
-  const messages = await eventsAfter(pool, channelId, afterSeq, limit);
-  return messages.map((m) => ({ seq: m.seq, frame: Buffer.from(messageFrame(m)), skip: '' }));
+  const records = await eventsAfter(pool, channelId, afterSeq, limit);
+  return records.map((r) => ({ seq: r.seq, frame: Buffer.from(streamFrame(r)), skip: '' }));
 }
 
 export class StreamPublisher {
@@ -45,9 +53,15 @@ export class StreamPublisher {
    * those that have it drop it by its seq.
    */
   publish(message: Message, skipConnId: string): void {
-    const frame = messageFrame(message);
-    this.hub.offerLocal(message.channelId, { seq: message.seq, frame: Buffer.from(frame), skip: skipConnId });
-    const attempt = this.publishWithRetry(message.channelId, message.seq, skipConnId, frame).finally(() => this.inFlight.delete(attempt));
+    this.publishRecord({ kind: 'message', seq: message.seq, message }, skipConnId);
+  }
+
+  /** Any stored event (a message, an edit, a deletion); `skipConnId` got its own answer. */
+  publishRecord(record: StreamRecord, skipConnId: string): void {
+    const { channelId } = record.message;
+    const frame = streamFrame(record);
+    this.hub.offerLocal(channelId, { seq: record.seq, frame: Buffer.from(frame), skip: skipConnId });
+    const attempt = this.publishWithRetry(channelId, record.seq, skipConnId, frame).finally(() => this.inFlight.delete(attempt));
     this.inFlight.add(attempt);
   }
 

@@ -109,7 +109,7 @@ export class Gateway {
       failureSpreadMs: ctx.config.revocationFailureSpreadMs,
     });
     this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log });
-    this.messaging = new Messaging({ pool: ctx.pool, metrics: ctx.metrics, hub: this.hub, publisher: this.publisher });
+    this.messaging = new Messaging({ pool: ctx.pool, bus: ctx.bus, log: ctx.log, metrics: ctx.metrics, hub: this.hub, publisher: this.publisher });
     this.userTopics = new TopicRefs(ctx.bus);
     this.hooks = {
       onMessage: (conn, text) => this.onMessage(conn, text),
@@ -303,6 +303,12 @@ export class Gateway {
         return this.messaging.send(conn, frame);
       case 'typing':
         return this.messaging.typing(conn, frame);
+      case 'edit':
+        return this.messaging.edit(conn, frame);
+      case 'delete':
+        return this.messaging.delete(conn, frame);
+      case 'read':
+        return this.messaging.read(conn, frame);
       case 'refresh':
         return this.refresh(conn, frame);
     }
@@ -325,9 +331,13 @@ export class Gateway {
     conn.send({ type: 'refreshed', expiresAt: result.expiresAt.toISOString(), ref: frame.ref });
   }
 
-  private onUserEvent(userId: string, payload: string): void {
+  private onUserEvent(userId: string, raw: string): void {
     const conns = this.byUser.get(userId);
     if (!conns) return;
+    // `connId|frame`: the socket that asked got its own answer (a `read` with its ref).
+    const bar = raw.startsWith('{') ? -1 : raw.indexOf('|');
+    const skip = bar > 0 ? raw.slice(0, bar) : '';
+    const payload = bar > 0 ? raw.slice(bar + 1) : raw;
     let removed: string | undefined;
     if (payload.includes('"channel_removed"')) {
       try {
@@ -339,7 +349,7 @@ export class Gateway {
     const frame = Buffer.from(payload);
     for (const conn of conns) {
       if (removed) this.unsubscribe(conn, removed);
-      conn.sendEvent(frame);
+      if (conn.id !== skip) conn.sendEvent(frame);
     }
   }
 

@@ -34,35 +34,24 @@ function framesOf(s: TestSocket, type: string, match: (f: Frame) => boolean = ()
 async function subscribe(s: TestSocket, channelId: string, since?: string): Promise<Frame> {
   const ref = `sub-${++barrier}`;
   s.send({ type: 'subscribe', channelId, ref, ...(since ? { since } : {}) });
-  for (;;) {
-    const f = await s.next();
-    if (f.ref === ref) {
-      if (f.type !== 'subscribed') throw new Error(`subscribe failed: ${JSON.stringify(f)}`);
-      return f;
-    }
-  }
+  const f = await s.find((x) => x.ref === ref);
+  if (f.type !== 'subscribed') throw new Error(`subscribe failed: ${JSON.stringify(f)}`);
+  return f;
 }
 
 async function sendMessage(s: TestSocket, channelId: string, body: string, clientMsgId = randomUUID()): Promise<Frame> {
   const ref = `send-${++barrier}`;
   s.send({ type: 'send', channelId, clientMsgId, body, ref });
-  for (;;) {
-    const f = await s.next();
-    if (f.ref === ref) {
-      if (f.type !== 'ack') throw new Error(`send failed: ${JSON.stringify(f)}`);
-      return f;
-    }
-  }
+  const f = await s.find((x) => x.ref === ref);
+  if (f.type !== 'ack') throw new Error(`send failed: ${JSON.stringify(f)}`);
+  return f;
 }
 
 /** Sends a frame with a fresh ref and returns the reply carrying that ref. */
 async function request(s: TestSocket, frame: Record<string, unknown>): Promise<Frame> {
   const ref = `req-${++barrier}`;
   s.send({ ...frame, ref });
-  for (;;) {
-    const f = await s.next();
-    if (f.ref === ref) return f;
-  }
+  return s.find((f) => f.ref === ref);
 }
 
 describe('the protocol on one instance', () => {

@@ -15,7 +15,7 @@ import { LIMITS } from '../../shared/codes.js';
 import type { ClientFrameOf } from '../../shared/protocol.js';
 import type { Config } from '../config.js';
 import { isMember, loadChannel } from '../messaging/channels.js';
-import { lastSeqs } from '../messaging/messages.js';
+import { position } from '../messaging/read-state.js';
 import { channelPolicy } from '../messaging/policy.js';
 import type { Db } from '../db/client.js';
 import type { PresenceReader } from '../presence/presence.js';
@@ -63,7 +63,13 @@ export class Subscriptions {
       if (ended()) return;
       // Read after the topic is subscribed: every event after `lastSeq` reaches this instance
       // on the bus or through repair, so the stream can start from it (SEQ4).
-      const lastSeq = (await lastSeqs(pool, [channel.id])).get(channel.id) ?? 0;
+      const where = await position(pool, channel.id, conn.userId);
+      if (!where) {
+        conn.send({ type: 'error', code: 'forbidden', message: 'Not a member of this channel', ref: frame.ref });
+        if (!ended()) this.unsubscribe(conn, channel.id);
+        return;
+      }
+      const { lastSeq, readSeq } = where;
       const start =
         frame.sinceSeq !== undefined
           ? Math.min(frame.sinceSeq, lastSeq)
@@ -85,6 +91,7 @@ export class Subscriptions {
         channelId: channel.id,
         presence,
         lastSeq: Math.max(lastSeq, sub.sent),
+        readSeq,
         ...(truncated ? { truncated } : {}),
         ref: frame.ref,
       });

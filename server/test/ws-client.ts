@@ -68,6 +68,33 @@ export class TestSocket {
     }
   }
 
+  /**
+   * Waits for a frame matching `pred` among all received so far or later, skipping none for
+   * other waiters: safe for many concurrent waiters on one socket (e.g. by `ref`).
+   */
+  async find(pred: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    let scanned = 0;
+    for (;;) {
+      for (; scanned < this.frames.length; scanned++) {
+        if (!pred(this.frames[scanned])) continue;
+        // `next()` continues after it, as if it had been taken in order.
+        this.cursor = Math.max(this.cursor, scanned + 1);
+        return this.frames[scanned];
+      }
+      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting for a frame`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for a matching frame; got ${JSON.stringify(this.frames.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
   /** All frames of a type received so far. */
   all(type: string): Frame[] {
     return this.frames.filter((f) => f.type === type);
