@@ -46,6 +46,9 @@ export class Subscriptions {
     if (!conn.open) return;
     const already = conn.channels.has(channel.id);
     const sub = conn.beginReplay(channel.id);
+    // PRES1: presence events wait in the hub until the snapshot below is out, then go only if
+    // they are not older than it.
+    hub.holdPresence(channel.id, conn);
     let done = false;
     try {
       if (!already) {
@@ -83,6 +86,7 @@ export class Subscriptions {
       done = true;
     } finally {
       if (done || already) {
+        hub.releasePresence(channel.id, conn);
         if (!conn.endReplay(channel.id)) await this.catchUp(conn, channel.id);
       } else {
         // The subscription failed half-way: undo it, so no live message reaches a socket that
