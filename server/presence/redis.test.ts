@@ -5,6 +5,7 @@ import { createRedis, type RedisClient } from '../redis.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import type { PresenceEvents } from './presence.js';
 import { RedisPresence } from './redis.js';
+import { presenceKeys } from './scripts.js';
 
 const log = pino({ level: 'silent' });
 const BOUND_MS = 1_000; // lease 600 ms, heartbeat 200 ms
@@ -62,7 +63,7 @@ describe('RedisPresence', () => {
     expect(offline).toBeGreaterThan(online!);
     expect(await a.p.onlineUsers(['u1'])).toEqual(new Set());
     // The seq keeps growing even when its key is lost (Redis restarted or flushed).
-    await (await client()).del('relay:pres:seq');
+    await (await client()).del(presenceKeys.seq);
     expect(await b.p.connect('u1', 'd3')).toBeGreaterThan(offline!);
     await b.p.disconnect('u1', 'd3');
     await a.p.stop();
@@ -93,7 +94,7 @@ describe('RedisPresence', () => {
     // The lease lapses as if the process had been paused past it; the other instance reaps it.
     const redis = await client();
     crash(paused.p);
-    await redis.del(`relay:pres:alive:${paused.p.instanceId}`);
+    await redis.del(presenceKeys.alive(paused.p.instanceId));
     await expect.poll(() => other.events.offline, { timeout: 5_000 }).toEqual(['slow-user']);
     // The paused instance resumes beating: it notices and comes back with its user online.
     (paused.p as unknown as { timer?: NodeJS.Timeout }).timer = undefined;
@@ -110,10 +111,11 @@ describe('RedisPresence', () => {
     const redis = await client();
     const a = tracker(redis);
     const observer = tracker(await client());
-    const realEval = redis.eval.bind(redis);
+    // Scripts run by EVALSHA (scripts.ts): the next one fails as if the connection dropped.
+    const realEvalSha = redis.evalSha.bind(redis);
     const failOnce = () => {
-      (redis as { eval: unknown }).eval = () => {
-        (redis as { eval: unknown }).eval = realEval;
+      (redis as { evalSha: unknown }).evalSha = () => {
+        (redis as { evalSha: unknown }).evalSha = realEvalSha;
         return Promise.reject(new Error('connection lost'));
       };
     };

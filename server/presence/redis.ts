@@ -1,10 +1,6 @@
 /**
- * Presence across instances, in Redis, with per-instance leases.
- *
- * Keys: `relay:pres:u:<user>` and `relay:pres:d:<device>` are sets of instance ids holding a
- * socket of that user/device; `relay:pres:inst:<id>:u|d` list what an instance holds (for
- * reaping); `relay:pres:alive:<id>` is the instance's lease (PX TTL refreshed by heartbeat);
- * `relay:pres:instances` lists instances; `relay:pres:seq` is the last presence sequence number.
+ * Presence across instances, in Redis, with per-instance leases. The keys and the scripts that
+ * change them are in scripts.ts (one hash tag: cluster-safe; EVALSHA).
  *
  * Guarantees:
  * - Transitions are decided atomically in Redis (SADD/SREM + SCARD in one script), so concurrent
@@ -26,81 +22,26 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import type { RedisClient } from '../redis.js';
 import { Counter } from './local.js';
 import type { PresenceChange, PresenceEvents, PresenceSnapshot, PresenceTracker } from './presence.js';
-
-const P = 'relay:pres:';
-const SEQ_KEY = `${P}seq`;
+import { ADD, REAP, REMOVE, SNAPSHOT, presenceKeys as K, runScript, type PresenceScript, type ScriptRunner } from './scripts.js';
 
 /**
- * How long Redis keeps a user's last transition seq (`relay:pres:last:<user>`), read with a
- * presence snapshot: longer than any event is late, and than instances remember seqs (hub.ts).
+ * What presence needs of Redis: a node-redis client (the app's) or a cluster client (tests). Every
+ * command names its keys, all under one hash tag (scripts.ts).
  */
-const LAST_SEQ_TTL_MS = 10 * 60_000;
+export interface PresenceRedis extends ScriptRunner {
+  set(key: string, value: string, options: { PX: number }): Promise<unknown>;
+  sAdd(key: string, member: string): Promise<unknown>;
+  sMembers(key: string): Promise<unknown>;
+  exists(key: string): Promise<unknown>;
+  sCard(key: string): Promise<unknown>;
+  sRem(key: string, member: string): Promise<unknown>;
+  del(keys: string[]): Promise<unknown>;
+}
 
-/**
- * Lua: the next presence seq, max(last + 1, Redis time in µs), see the guarantees above; it is
- * also kept as the user's last seq, so a snapshot can say which events it already includes.
- */
-const NEXT_SEQ = `
-local function nextSeq(k, lastKey)
-  local t = redis.call('TIME')
-  local now = t[1] .. string.sub('00000' .. t[2], -6)
-  local s = redis.call('INCR', k)
-  if s < tonumber(now) then redis.call('SET', k, now); s = tonumber(now) end
-  redis.call('SET', lastKey, s, 'PX', ${LAST_SEQ_TTL_MS})
-  return s
-end`;
-
-/**
- * Both return the seq of the transition they made (first instance in / last out), else 0.
- * KEYS[3] (the seq key) and KEYS[4] (the user's last seq) are passed for users only: devices
- * have no events.
- */
-const ADD = `${NEXT_SEQ}
-local c = redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2])
-if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 1 then return nextSeq(KEYS[3], KEYS[4]) end
-return 0`;
-const REMOVE = `${NEXT_SEQ}
-local c = redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2])
-if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 0 then return nextSeq(KEYS[3], KEYS[4]) end
-return 0`;
-
-/**
- * For each user id in ARGV: {instances holding the user, the user's last seq or 0}, read in one
- * atomic step, so the seq covers every transition the count reflects.
- */
-const SNAPSHOT = `
-local out = {}
-for i, id in ipairs(ARGV) do
-  out[2 * i - 1] = redis.call('SCARD', '${P}u:' .. id)
-  local last = redis.call('GET', '${P}last:' .. id)
-  out[2 * i] = last and tonumber(last) or 0
-end
-return out`;
-
-/**
- * Reaps a dead instance atomically; returns the users it leaves with no instance at all, each
- * followed by the seq of its offline transition: {user, seq, user, seq, ...}.
- */
-const REAP = `${NEXT_SEQ}
-local inst, p = ARGV[1], ARGV[2]
-if redis.call('EXISTS', p .. 'alive:' .. inst) == 1 then return {} end
-if redis.call('SREM', p .. 'instances', inst) == 0 then return {} end
-local offline = {}
-for _, u in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':u')) do
-  redis.call('SREM', p .. 'u:' .. u, inst)
-  if redis.call('SCARD', p .. 'u:' .. u) == 0 then
-    table.insert(offline, u)
-    table.insert(offline, nextSeq(p .. 'seq', p .. 'last:' .. u))
-  end
-end
-for _, d in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':d')) do
-  redis.call('SREM', p .. 'd:' .. d, inst)
-end
-redis.call('DEL', p .. 'inst:' .. inst .. ':u', p .. 'inst:' .. inst .. ':d')
-return offline`;
+/** A reap whose index keeps changing under it (a live instance) gives up after this many reads. */
+const REAP_ATTEMPTS = 5;
 
 export class RedisPresence implements PresenceTracker {
   readonly instanceId: string = randomUUID();
@@ -114,19 +55,12 @@ export class RedisPresence implements PresenceTracker {
   private events: PresenceEvents = { offline: () => {}, online: () => {} };
 
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: PresenceRedis,
     private readonly log: Logger,
     boundMs: number,
   ) {
     this.leaseMs = Math.max(300, Math.round(boundMs * 0.6));
     this.heartbeatMs = Math.max(100, Math.round(boundMs * 0.2));
-  }
-
-  private key(kind: 'u' | 'd', id: string) {
-    return `${P}${kind}:${id}`;
-  }
-  private instKey(kind: 'u' | 'd', inst = this.instanceId) {
-    return `${P}inst:${inst}:${kind}`;
   }
 
   async connect(userId: string, deviceId: string): Promise<number | null> {
@@ -158,10 +92,10 @@ export class RedisPresence implements PresenceTracker {
     return this.transition(REMOVE, kind, id);
   }
 
-  private async transition(script: string, kind: 'u' | 'd', id: string): Promise<number | null> {
-    const keys = [this.key(kind, id), this.instKey(kind)];
-    if (kind === 'u') keys.push(SEQ_KEY, `${P}last:${id}`);
-    const seq = Number(await this.redis.eval(script, { keys, arguments: [this.instanceId, id] }));
+  private async transition(script: PresenceScript, kind: 'u' | 'd', id: string): Promise<number | null> {
+    const keys = [kind === 'u' ? K.user(id) : K.device(id), K.index(this.instanceId, kind)];
+    if (kind === 'u') keys.push(K.seq, K.last(id));
+    const seq = Number(await runScript(this.redis, script, keys, [this.instanceId, id]));
     return seq > 0 ? seq : null;
   }
 
@@ -179,12 +113,6 @@ export class RedisPresence implements PresenceTracker {
     }
   }
 
-  private async present(kind: 'u' | 'd', ids: string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const counts = await Promise.all(ids.map((id) => this.redis.sCard(this.key(kind, id))));
-    return new Set(ids.filter((_, i) => Number(counts[i]) > 0));
-  }
-
   async onlineUsers(userIds: string[]): Promise<Set<string>> {
     return (await this.snapshot(userIds)).online;
   }
@@ -194,7 +122,8 @@ export class RedisPresence implements PresenceTracker {
     const online = new Set<string>();
     const seqs = new Map<string, number>();
     if (userIds.length === 0) return { online, seqs };
-    const out = (await this.redis.eval(SNAPSHOT, { keys: [], arguments: userIds })) as number[];
+    const keys = userIds.flatMap((id) => [K.user(id), K.last(id)]);
+    const out = (await runScript(this.redis, SNAPSHOT, keys, [])) as unknown[];
     userIds.forEach((id, i) => {
       if (Number(out[2 * i]) > 0) online.add(id);
       const seq = Number(out[2 * i + 1]);
@@ -202,8 +131,11 @@ export class RedisPresence implements PresenceTracker {
     });
     return { online, seqs };
   }
-  onlineDevices(deviceIds: string[]): Promise<Set<string>> {
-    return this.present('d', deviceIds);
+
+  async onlineDevices(deviceIds: string[]): Promise<Set<string>> {
+    if (deviceIds.length === 0) return new Set();
+    const counts = await Promise.all(deviceIds.map((id) => this.redis.sCard(K.device(id))));
+    return new Set(deviceIds.filter((_, i) => Number(counts[i]) > 0));
   }
 
   start(events: PresenceEvents): void {
@@ -216,22 +148,45 @@ export class RedisPresence implements PresenceTracker {
   }
 
   private async heartbeat(): Promise<void> {
-    await this.redis.set(`${P}alive:${this.instanceId}`, '1', { PX: this.leaseMs });
-    const added = Number(await this.redis.sAdd(`${P}instances`, this.instanceId));
+    await this.redis.set(K.alive(this.instanceId), '1', { PX: this.leaseMs });
+    const added = Number(await this.redis.sAdd(K.instances, this.instanceId));
     const reaped = added === 1 && this.beats++ > 0;
     if (reaped) this.log.warn('presence lease lapsed and this instance was reaped; registering its sockets again');
     if (reaped || this.dirty) await this.resync();
-    const instances = await this.redis.sMembers(`${P}instances`);
+    const instances = (await this.redis.sMembers(K.instances)) as string[];
     for (const inst of instances) {
       if (inst === this.instanceId) continue;
-      if (await this.redis.exists(`${P}alive:${inst}`)) continue;
-      const reaped = (await this.redis.eval(REAP, { keys: [], arguments: [inst, P] })) as Array<string | number>;
-      const offline: PresenceChange[] = [];
-      for (let i = 0; i + 1 < reaped.length; i += 2) offline.push({ userId: String(reaped[i]), seq: Number(reaped[i + 1]) });
+      if (Number(await this.redis.exists(K.alive(inst)))) continue;
+      const offline = await this.reap(inst);
       if (offline.length) {
         this.log.info({ instance: inst, users: offline.length }, 'reaped a dead instance: its users are offline');
         this.events.offline(offline);
       }
+    }
+  }
+
+  /**
+   * Takes a dead instance out of presence (REAP in scripts.ts: only if its lease has lapsed, and
+   * only by one reaper). Returns the users it left with no instance, with their offline
+   * transitions' seqs.
+   */
+  private async reap(inst: string): Promise<PresenceChange[]> {
+    for (let attempt = 1; ; attempt++) {
+      // The script must be given every key it touches: read the instance's index first.
+      const [users, devices] = (await Promise.all([this.redis.sMembers(K.index(inst, 'u')), this.redis.sMembers(K.index(inst, 'd'))])) as string[][];
+      const keys = [K.alive(inst), K.instances, K.index(inst, 'u'), K.index(inst, 'd'), K.seq];
+      for (const u of users) keys.push(K.user(u), K.last(u));
+      for (const d of devices) keys.push(K.device(d));
+      const out = (await runScript(this.redis, REAP, keys, [inst, String(users.length), ...users, ...devices])) as unknown[];
+      const status = Number(out[0]);
+      if (status === -1) {
+        if (attempt < REAP_ATTEMPTS) continue; // the index changed since it was read
+        throw new Error(`presence index of instance ${inst} kept changing while being reaped`);
+      }
+      const offline: PresenceChange[] = [];
+      if (status !== 1) return offline;
+      for (let i = 1; i + 1 < out.length; i += 2) offline.push({ userId: String(out[i]), seq: Number(out[i + 1]) });
+      return offline;
     }
   }
 
@@ -251,7 +206,7 @@ export class RedisPresence implements PresenceTracker {
           const seq = await this.add(kind, id);
           if (seq !== null) online.push({ userId: id, seq });
         }
-        for (const id of await this.redis.sMembers(this.instKey(kind))) {
+        for (const id of (await this.redis.sMembers(K.index(this.instanceId, kind))) as string[]) {
           if (local.has(id)) continue;
           const seq = await this.remove(kind, id);
           if (seq !== null) offline.push({ userId: id, seq });
@@ -269,8 +224,8 @@ export class RedisPresence implements PresenceTracker {
     if (this.timer) clearInterval(this.timer);
     // Sockets have been closed (and reported) before this; drop what is left of our lease.
     await Promise.allSettled([
-      this.redis.del([`${P}alive:${this.instanceId}`, this.instKey('u'), this.instKey('d')]),
-      this.redis.sRem(`${P}instances`, this.instanceId),
+      this.redis.del([K.alive(this.instanceId), K.index(this.instanceId, 'u'), K.index(this.instanceId, 'd')]),
+      this.redis.sRem(K.instances, this.instanceId),
     ]);
   }
 }
