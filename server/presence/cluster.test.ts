@@ -46,7 +46,7 @@ describe('RedisPresence on a Redis Cluster', () => {
     await cluster?.stop();
   });
 
-  it('PRES3: transitions, snapshots and reaping a crashed instance work on a cluster', async () => {
+  it('PRES3: transitions, snapshots, reaping a crashed instance and leaving on stop all work on a cluster', async () => {
     const a = await tracker();
     const b = await tracker();
     const crashed = await tracker();
@@ -69,12 +69,14 @@ describe('RedisPresence on a Redis Cluster', () => {
     await expect.poll(() => [...a.events.offline, ...b.events.offline].sort(), { timeout: 10_000 }).toEqual(['c-crashed-1', 'c-crashed-2']);
     expect(await a.p.onlineUsers(['c-user', 'c-crashed-1', 'c-crashed-2'])).toEqual(new Set(['c-user']));
 
-    // The last socket anywhere leaves.
+    // Transitions both ways, then an instance leaving with a user still counted there.
     expect(await a.p.disconnect('c-user', 'c-dev-1')).toBeNull();
     const offline = await b.p.disconnect('c-user', 'c-dev-2');
     expect(offline).toBeGreaterThan(online!);
-    expect(await a.p.onlineUsers(['c-user'])).toEqual(new Set());
+    await b.p.connect('c-left', 'c-dev-6');
     await b.p.stop();
+    expect(b.events.offline).toContain('c-left');
+    expect(await a.p.onlineUsers(['c-user', 'c-left'])).toEqual(new Set());
     await a.p.stop();
   });
 });

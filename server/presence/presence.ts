@@ -42,6 +42,11 @@ export interface PresenceTracker extends PresenceReader {
    * when this instance re-registered after being wrongly taken for dead (a long pause).
    */
   start(events: PresenceEvents): void;
+  /**
+   * Stops background work and takes this instance out of presence: every user whose only sockets
+   * were here is offline afterwards (reported through `PresenceEvents.offline`), even when their
+   * departures did not get through in time (PRES2, SHUT1).
+   */
   stop(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-/** RedisPresence against a real redis-server: transitions, crash reaping (PRES2), self-repair. */
+/** RedisPresence against a real redis-server: transitions, crash reaping (PRES2), self-repair, leaving on stop (SHUT1). */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, type RedisClient } from '../redis.js';
@@ -135,4 +135,27 @@ describe('RedisPresence', () => {
     await a.p.stop();
     await observer.p.stop();
   });
+  it('PRES2/SHUT1: stop() takes the instance out of presence: users who were only there go offline, reported once', async () => {
+    const redis = await client();
+    const leaving = tracker(await client());
+    const staying = tracker(await client());
+    const online = await leaving.p.connect('leaving-user', 'leaving-device');
+    await leaving.p.connect('shared-user', 'shared-device-1');
+    await staying.p.connect('shared-user', 'shared-device-2');
+    // Their departures never reached Redis (the shutdown's wait ran out): only stop() is left.
+    await leaving.p.stop();
+    expect(leaving.events.offline).toEqual(['leaving-user']);
+    expect(leaving.events.seqs.at(-1)).toBeGreaterThan(online!);
+    expect(await staying.p.onlineUsers(['leaving-user', 'shared-user'])).toEqual(new Set(['shared-user']));
+    expect(await staying.p.onlineDevices(['leaving-device', 'shared-device-1', 'shared-device-2'])).toEqual(new Set(['shared-device-2']));
+    // Nothing names the instance any more: no survivor has anything left to reap.
+    expect(await redis.sIsMember(presenceKeys.instances, leaving.p.instanceId)).toBe(0);
+    expect(await redis.exists([presenceKeys.alive(leaving.p.instanceId), presenceKeys.index(leaving.p.instanceId, 'u'), presenceKeys.index(leaving.p.instanceId, 'd')])).toBe(0);
+    // A socket that was still on its way in adds nothing once the instance has left.
+    expect(await leaving.p.connect('too-late-user', 'too-late-device')).toBeNull();
+    expect(await staying.p.onlineUsers(['too-late-user'])).toEqual(new Set());
+    await staying.p.stop();
+    expect(staying.events.offline).toEqual(['shared-user']);
+  });
+
 });

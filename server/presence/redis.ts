@@ -17,6 +17,9 @@
  *   is never half-reaped; SREM on the instance list makes exactly one survivor the reaper) and
  *   reports its users offline. With boundMs = PRESENCE_TTL_MS, users turn offline within
  *   0.6·bound (lease) + 0.2·bound (heartbeat) of the crash.
+ * - An instance that stops reaps itself the same way, after its sockets' departures had their
+ *   chance: a departure that did not reach Redis in time (Redis slow, the shutdown's wait over)
+ *   cannot leave its user online for ever. After that it writes nothing that would name it.
  * - An instance that was only paused past its lease and got reaped notices on its next
  *   heartbeat (it is no longer listed) and registers its sockets again, reporting users online.
  */
@@ -36,12 +39,22 @@ export interface PresenceRedis extends ScriptRunner {
   sMembers(key: string): Promise<unknown>;
   exists(key: string): Promise<unknown>;
   sCard(key: string): Promise<unknown>;
-  sRem(key: string, member: string): Promise<unknown>;
-  del(keys: string[]): Promise<unknown>;
 }
 
 /** A reap whose index keeps changing under it (a live instance) gives up after this many reads. */
 const REAP_ATTEMPTS = 5;
+/**
+ * How long `stop` waits for a heartbeat in flight, and for its own reap, when Redis is slow: past
+ * that the lease does the rest (it lapses and a survivor reaps this instance), so shutdown goes on.
+ */
+const STOP_WAIT_MS = 2_000;
+
+/** Resolves with the promise's value, or rejects once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
 
 export class RedisPresence implements PresenceTracker {
   readonly instanceId: string = randomUUID();
@@ -50,8 +63,11 @@ export class RedisPresence implements PresenceTracker {
   private readonly leaseMs: number;
   private readonly heartbeatMs: number;
   private timer?: NodeJS.Timeout;
+  /** The heartbeat in flight: one at a time, and `stop` waits for it before reaping itself. */
+  private beating?: Promise<void>;
   private beats = 0;
   private dirty = false;
+  private stopping = false;
   private events: PresenceEvents = { offline: () => {}, online: () => {} };
 
   constructor(
@@ -84,6 +100,9 @@ export class RedisPresence implements PresenceTracker {
 
   /** Adds this instance to a user's/device's set; for a user, the seq when that made them online (first anywhere), else null. */
   private add(kind: 'u' | 'd', id: string): Promise<number | null> {
+    // Stopping: this instance is leaving (or has left) presence; a set naming it now would name
+    // it for ever, since nobody reaps an instance that is no longer listed.
+    if (this.stopping) return Promise.resolve(null);
     return this.transition(ADD, kind, id);
   }
 
@@ -140,24 +159,29 @@ export class RedisPresence implements PresenceTracker {
 
   start(events: PresenceEvents): void {
     this.events = events;
-    const beat = () =>
-      this.heartbeat().catch((err: Error) => this.log.warn({ err: err.message }, 'presence heartbeat failed'));
-    void beat();
+    const beat = () => {
+      if (this.beating || this.stopping) return;
+      this.beating = this.heartbeat()
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'presence heartbeat failed'))
+        .finally(() => (this.beating = undefined));
+    };
+    beat();
     this.timer = setInterval(beat, this.heartbeatMs);
     this.timer.unref();
   }
 
   private async heartbeat(): Promise<void> {
     await this.redis.set(K.alive(this.instanceId), '1', { PX: this.leaseMs });
+    if (this.stopping) return;
     const added = Number(await this.redis.sAdd(K.instances, this.instanceId));
     const reaped = added === 1 && this.beats++ > 0;
     if (reaped) this.log.warn('presence lease lapsed and this instance was reaped; registering its sockets again');
     if (reaped || this.dirty) await this.resync();
     const instances = (await this.redis.sMembers(K.instances)) as string[];
     for (const inst of instances) {
-      if (inst === this.instanceId) continue;
+      if (inst === this.instanceId || this.stopping) continue;
       if (Number(await this.redis.exists(K.alive(inst)))) continue;
-      const offline = await this.reap(inst);
+      const offline = await this.reap(inst, false);
       if (offline.length) {
         this.log.info({ instance: inst, users: offline.length }, 'reaped a dead instance: its users are offline');
         this.events.offline(offline);
@@ -166,18 +190,18 @@ export class RedisPresence implements PresenceTracker {
   }
 
   /**
-   * Takes a dead instance out of presence (REAP in scripts.ts: only if its lease has lapsed, and
-   * only by one reaper). Returns the users it left with no instance, with their offline
-   * transitions' seqs.
+   * Takes an instance out of presence (REAP in scripts.ts): a dead one (`self` false: only if its
+   * lease has lapsed, and only by one reaper) or this one as it stops. Returns the users it left
+   * with no instance, with their offline transitions' seqs.
    */
-  private async reap(inst: string): Promise<PresenceChange[]> {
+  private async reap(inst: string, self: boolean): Promise<PresenceChange[]> {
     for (let attempt = 1; ; attempt++) {
       // The script must be given every key it touches: read the instance's index first.
       const [users, devices] = (await Promise.all([this.redis.sMembers(K.index(inst, 'u')), this.redis.sMembers(K.index(inst, 'd'))])) as string[][];
       const keys = [K.alive(inst), K.instances, K.index(inst, 'u'), K.index(inst, 'd'), K.seq];
       for (const u of users) keys.push(K.user(u), K.last(u));
       for (const d of devices) keys.push(K.device(d));
-      const out = (await runScript(this.redis, REAP, keys, [inst, String(users.length), ...users, ...devices])) as unknown[];
+      const out = (await runScript(this.redis, REAP, keys, [inst, self ? '1' : '0', String(users.length), ...users, ...devices])) as unknown[];
       const status = Number(out[0]);
       if (status === -1) {
         if (attempt < REAP_ATTEMPTS) continue; // the index changed since it was read
@@ -220,12 +244,27 @@ export class RedisPresence implements PresenceTracker {
     }
   }
 
+  /**
+   * Leaves presence (PRES2, SHUT1). The gateway calls this after its sockets have closed and
+   * their departures had their (bounded) wait; whatever Redis still holds for this instance is
+   * removed in one script, and its users with no other instance are reported offline (the
+   * gateway announces them while the bus is still up).
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
-    // Sockets have been closed (and reported) before this; drop what is left of our lease.
-    await Promise.allSettled([
-      this.redis.del([K.alive(this.instanceId), K.index(this.instanceId, 'u'), K.index(this.instanceId, 'd')]),
-      this.redis.sRem(K.instances, this.instanceId),
-    ]);
+    try {
+      // A heartbeat in flight could register this instance again after the reap: it goes first.
+      if (this.beating) await within(this.beating, STOP_WAIT_MS, 'the last presence heartbeat');
+      const offline = await within(this.reap(this.instanceId, true), STOP_WAIT_MS, 'leaving presence');
+      if (offline.length) {
+        this.log.info({ users: offline.length }, 'this instance left presence: users who were only here are offline');
+        this.events.offline(offline);
+      }
+    } catch (err) {
+      // Still listed (or listed again) with its lease: the lease lapses within leaseMs and a
+      // survivor reaps this instance (PRES2).
+      this.log.warn({ err: (err as Error).message }, 'presence: could not remove this instance; it is reaped once its lease lapses');
+    }
   }
 }

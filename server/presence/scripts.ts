@@ -123,30 +123,31 @@ return out`,
 );
 
 /**
- * REAP: removes a dead instance from presence atomically, only once its lease has lapsed (a live
- * instance is never half-reaped); SREM on the instance list makes exactly one survivor the
- * reaper. KEYS = {alive, instances, user index, device index, seq} then {user set, user's last
- * seq} per user of the index, then the device sets. ARGV = {instance, user count, user ids...,
- * device ids...}. Returns {1, user, seq, user, seq, ...} for the users it leaves with no instance
- * at all (their offline transitions), {0} when there was nothing to reap, and {-1} when the index
- * holds an id the caller did not pass (it changed since the caller read it).
+ * REAP: removes an instance from presence atomically; another instance's only once its lease has
+ * lapsed (a live one is never half-reaped), and SREM on the instance list makes exactly one
+ * survivor the reaper. An instance reaps itself when it stops (ARGV[2] = '1'): no lease check.
+ * KEYS = {alive, instances, user index, device index, seq} then {user set, user's last seq} per
+ * user of the index, then the device sets. ARGV = {instance, self, user count, user ids...,
+ * device ids...}. Returns {1, user, seq, user, seq, ...} for the users it leaves with no
+ * instance at all (their offline transitions), {0} when there was nothing to reap, and {-1} when
+ * the index holds an id the caller did not pass (it changed since the caller read it).
  */
 export const REAP = script(
   'reap',
   `${NEXT_SEQ}
-local inst, n = ARGV[1], tonumber(ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+local inst, self, n = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3])
+if not self and redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
 local users, devices = {}, {}
-for i = 1, n do users[ARGV[2 + i]] = true end
-for i = 3 + n, #ARGV do devices[ARGV[i]] = true end
+for i = 1, n do users[ARGV[3 + i]] = true end
+for i = 4 + n, #ARGV do devices[ARGV[i]] = true end
 for _, u in ipairs(redis.call('SMEMBERS', KEYS[3])) do if not users[u] then return {-1} end end
 for _, d in ipairs(redis.call('SMEMBERS', KEYS[4])) do if not devices[d] then return {-1} end end
-if redis.call('SREM', KEYS[2], inst) == 0 then return {0} end
+if redis.call('SREM', KEYS[2], inst) == 0 and not self then return {0} end
 local out = {1}
 for i = 1, n do
   local set = KEYS[4 + 2 * i]
   if redis.call('SREM', set, inst) == 1 and redis.call('SCARD', set) == 0 then
-    table.insert(out, ARGV[2 + i])
+    table.insert(out, ARGV[3 + i])
     table.insert(out, nextSeq(KEYS[5], KEYS[5 + 2 * i]))
   end
 end

@@ -396,6 +396,8 @@ export class Gateway {
     // The events of messages acked before the close still reach the other instances (SHUT1).
     await settledWithin([...this.departures, ...this.announcer.pending(), ...this.publisher.inFlight], SHUTDOWN_DRAIN_MS);
     await this.presence.stop();
+    // Users whose departures did not reach Redis in time went offline in stop(): announce them.
+    await settledWithin(this.announcer.pending(), SHUTDOWN_DRAIN_MS);
     await this.controlUnsubscribe?.().catch(() => {});
     await this.hub.close();
     await this.userTopics.releaseAll();
