@@ -37,6 +37,14 @@ export interface PresenceTracker extends PresenceReader {
   /** Resolves with the transition's seq when this socket's close made the user offline (their last socket anywhere), else null. */
   disconnect(userId: string, deviceId: string): Promise<number | null>;
   /**
+   * SHUT1: shutdown has begun. An online transition that a `connect` still in flight makes is no
+   * longer returned (announcing it would flap: the socket is about to close). The user's
+   * `disconnect` settles it: an offline transition is returned as usual (an instance may have
+   * read the user online in between), and when the user stays online on another instance the
+   * held online transition is reported through `PresenceEvents.online` instead.
+   */
+  drain(): void;
+  /**
    * Starts background work (leases, reaping crashed instances). `offline` receives users that
    * went offline because another instance died; `online` receives users that came back online
    * when this instance re-registered after being wrongly taken for dead (a long pause).

@@ -158,4 +158,28 @@ describe('RedisPresence', () => {
     expect(staying.events.offline).toEqual(['shared-user']);
   });
 
+  it('SHUT1: after drain(), an online transition is not returned; the departure settles it', async () => {
+    const a = tracker(await client());
+    const b = tracker(await client());
+    a.p.drain();
+    // Counted in Redis (the user is online for everyone who asks), but not returned for announcing.
+    expect(await a.p.connect('drained-user', 'drained-device')).toBeNull();
+    expect(await b.p.onlineUsers(['drained-user'])).toEqual(new Set(['drained-user']));
+    // Her socket closes with the shutdown: the offline transition is returned as usual (an
+    // instance may have read her online in between) and Redis has her offline.
+    expect(await a.p.disconnect('drained-user', 'drained-device')).toEqual(expect.any(Number));
+    expect(await b.p.onlineUsers(['drained-user'])).toEqual(new Set());
+
+    // A user whose other socket opened on another instance meanwhile: not offline when this one
+    // closes, so the online transition held back is reported then (nobody was told she came).
+    const held = await a.p.connect('both-user', 'both-device-1');
+    expect(held).toBeNull();
+    expect(await b.p.connect('both-user', 'both-device-2')).toBeNull();
+    expect(await a.p.disconnect('both-user', 'both-device-1')).toBeNull();
+    expect(a.events.online).toEqual(['both-user']);
+    expect(await b.p.onlineUsers(['both-user'])).toEqual(new Set(['both-user']));
+    await a.p.stop();
+    await b.p.stop();
+  });
+
 });

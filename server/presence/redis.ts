@@ -67,7 +67,10 @@ export class RedisPresence implements PresenceTracker {
   private beating?: Promise<void>;
   private beats = 0;
   private dirty = false;
+  private draining = false;
   private stopping = false;
+  /** Online transitions made while draining, not returned by `connect` (see `drain`). */
+  private readonly held = new Map<string, number>();
   private events: PresenceEvents = { offline: () => {}, online: () => {} };
 
   constructor(
@@ -85,7 +88,11 @@ export class RedisPresence implements PresenceTracker {
     const firstUser = this.users.inc(userId) === 1;
     return this.dirtyOnFailure(async () => {
       if (firstDevice) await this.add('d', deviceId);
-      return firstUser ? this.add('u', userId) : null;
+      if (!firstUser) return null;
+      const seq = await this.add('u', userId);
+      if (seq === null || !this.draining) return seq;
+      this.held.set(userId, seq);
+      return null;
     });
   }
 
@@ -94,8 +101,20 @@ export class RedisPresence implements PresenceTracker {
     const lastUser = this.users.dec(userId) === 0;
     return this.dirtyOnFailure(async () => {
       if (lastDevice) await this.remove('d', deviceId);
-      return lastUser ? this.remove('u', userId) : null;
+      if (!lastUser) return null;
+      const seq = await this.remove('u', userId);
+      const held = this.held.get(userId);
+      if (held !== undefined) {
+        this.held.delete(userId);
+        // Not offline after all: the user is online on another instance, and nobody was told.
+        if (seq === null) this.events.online([{ userId, seq: held }]);
+      }
+      return seq;
     });
+  }
+
+  drain(): void {
+    this.draining = true;
   }
 
   /** Adds this instance to a user's/device's set; for a user, the seq when that made them online (first anywhere), else null. */
@@ -253,6 +272,7 @@ export class RedisPresence implements PresenceTracker {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    this.held.clear();
     try {
       // A heartbeat in flight could register this instance again after the reap: it goes first.
       if (this.beating) await within(this.beating, STOP_WAIT_MS, 'the last presence heartbeat');

@@ -382,6 +382,7 @@ export class Gateway {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.presence.drain(); // a presence.connect still in flight announces no online now
     clearInterval(this.sweepTimer);
     clearInterval(this.expiryTimer);
     this.repair.stop();

@@ -1,13 +1,14 @@
 /**
  * Presence while an instance shuts down (SHUT1, PRES2), with real sockets, real Postgres and a
  * real Redis: users whose only sockets were on it go offline everywhere even when their
- * departures do not reach Redis within the shutdown's wait. Each test shuts its own instance A
- * down, so each has its own pair.
+ * departures do not reach Redis within the shutdown's wait, and a socket that authenticates as
+ * the shutdown begins does not make its user flap online and offline. Each test shuts its own
+ * instance A down, so each has its own pair.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../redis.js';
 import { startInstancePair } from '../test/instance-pair.js';
-import { connect, type TestSocket } from '../test/ws-client.js';
+import { connect, openSocket, type TestSocket } from '../test/ws-client.js';
 
 type Options = { keys?: string[]; arguments?: string[] };
 
@@ -84,5 +85,37 @@ describe('presence through a shutdown', () => {
     late.send({ type: 'subscribe', channelId: ch });
     expect((await late.next('subscribed')).presence).toMatchObject({ [alice.userId]: 'offline', [carol.userId]: 'online' });
     expect(statuses(watcher, carol.userId, ch)).toEqual(['online']); // carol is still on B
+  });
+
+  it('SHUT1: a socket whose presence count is on its way when the shutdown begins does not show its user online; the count is undone', async () => {
+    const pair = await startInstancePair();
+    cleanups.push(() => pair.close());
+    const { a, b } = pair;
+    const alice = await a.register('flapalice');
+    const bob = await b.register('flapbob');
+    const ch = (await alice.post('/api/channels', { name: 'flap-one', kind: 'private', memberIds: [bob.userId] })).body.channel.id as string;
+    const watcher = await connect(b.url, bob);
+    cleanups.push(async () => watcher.close());
+    watcher.send({ type: 'subscribe', channelId: ch });
+    expect((await watcher.next('subscribed')).presence[alice.userId]).toBe('offline');
+    const bystander = await connect(a.url, bob); // tells the test when A's shutdown has begun
+
+    // Alice's first socket: Redis counts her (online) but its answer is slow to come back to A.
+    const count = holdScriptCall(a.ctx.redis!, alice.userId, 'reply');
+    cleanups.push(async () => count.release());
+    const aliceA = await openSocket(a.url, alice);
+    aliceA.send({ type: 'authenticate', token: alice.token });
+    await count.held;
+    const closing = a.close();
+    expect((await bystander.closedPromise).code).toBe(1001); // the shutdown has begun
+    count.release();
+    await closing;
+    expect((await aliceA.closedPromise).code).toBe(1001);
+
+    // Her count was undone (the offline transition is announced: an instance may have read her
+    // online meanwhile), and nobody was shown her online.
+    await expect.poll(() => statuses(watcher, alice.userId, ch), { timeout: 10_000 }).toContain('offline');
+    expect(statuses(watcher, alice.userId, ch)).toEqual(['offline']);
+    expect(await b.ctx.presence.onlineUsers([alice.userId])).toEqual(new Set());
   });
 });
