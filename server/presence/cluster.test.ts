@@ -46,7 +46,7 @@ describe('RedisPresence on a Redis Cluster', () => {
     await cluster?.stop();
   });
 
-  it('PRES3: transitions, snapshots, reaping a crashed instance and leaving on stop all work on a cluster', async () => {
+  it('PRES3: transitions, snapshots, reaffirm, reaping a crashed instance and leaving on stop all work on a cluster', async () => {
     const a = await tracker();
     const b = await tracker();
     const crashed = await tracker();
@@ -58,6 +58,7 @@ describe('RedisPresence on a Redis Cluster', () => {
     expect(snap.online).toEqual(new Set(['c-user']));
     expect(snap.seqs.get('c-user')).toBe(online);
     expect(await b.p.onlineDevices(['c-dev-1', 'c-dev-2', 'c-dev-3'])).toEqual(new Set(['c-dev-1', 'c-dev-2']));
+    expect(await a.p.reaffirm('c-user', online!)).toBe(online);
 
     // A crashed instance is reaped by a survivor (REAP across its users, in one script).
     await crashed.p.connect('c-crashed-1', 'c-dev-3');

@@ -182,4 +182,27 @@ describe('RedisPresence', () => {
     await b.p.stop();
   });
 
+  it('PRES1: reaffirm: a transition about to be announced keeps its seq, gets a fresh one when old, or is dropped when far superseded', async () => {
+    const redis = await client();
+    const a = tracker(await client());
+    const online = (await a.p.connect('re-user', 're-device'))!;
+    expect(await a.p.reaffirm('re-user', online)).toBe(online); // the latest, just decided
+    const offline = (await a.p.disconnect('re-user', 're-device'))!;
+    expect(await a.p.reaffirm('re-user', online)).toBe(online); // superseded just after: receivers order the two
+    // The next transition is decided two minutes later by Redis's clock (seqs floor on it in µs).
+    await redis.set(presenceKeys.seq, String(offline + 120_000_000));
+    const later = (await a.p.connect('re-user', 're-device'))!;
+    expect(later).toBeGreaterThan(offline + 120_000_000);
+    // Announced only now, the offline would look like a counter reset to receivers: dropped.
+    expect(await a.p.reaffirm('re-user', offline)).toBeNull();
+    expect(await a.p.reaffirm('re-user', later)).toBe(later);
+    // Still the latest but decided 40 s ago: announced with a fresh seq, for the same state.
+    const old = Date.now() * 1000 - 40_000_000;
+    await redis.set(presenceKeys.last('old-user'), String(old));
+    const fresh = (await a.p.reaffirm('old-user', old))!;
+    expect(fresh).toBeGreaterThan(later);
+    expect(await redis.get(presenceKeys.last('old-user'))).toBe(String(fresh));
+    await a.p.disconnect('re-user', 're-device');
+    await a.p.stop();
+  });
 });

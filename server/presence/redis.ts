@@ -26,8 +26,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import { Counter } from './local.js';
-import type { PresenceChange, PresenceEvents, PresenceSnapshot, PresenceTracker } from './presence.js';
-import { ADD, REAP, REMOVE, SNAPSHOT, presenceKeys as K, runScript, type PresenceScript, type ScriptRunner } from './scripts.js';
+import { PRESENCE_LATE_US, type PresenceChange, type PresenceEvents, type PresenceSnapshot, type PresenceTracker } from './presence.js';
+import { ADD, REAFFIRM, REAP, REMOVE, SNAPSHOT, presenceKeys as K, runScript, type PresenceScript, type ScriptRunner } from './scripts.js';
 
 /**
  * What presence needs of Redis: a node-redis client (the app's) or a cluster client (tests). Every
@@ -149,6 +149,11 @@ export class RedisPresence implements PresenceTracker {
       this.dirty = true;
       throw err;
     }
+  }
+
+  async reaffirm(userId: string, seq: number): Promise<number | null> {
+    const out = Number(await runScript(this.redis, REAFFIRM, [K.last(userId), K.seq], [String(seq), String(PRESENCE_LATE_US)]));
+    return out > 0 ? out : null;
   }
 
   async onlineUsers(userIds: string[]): Promise<Set<string>> {

@@ -56,8 +56,8 @@ describe('presence scripts', () => {
 
   /**
    * Runs every presence script at least once, through RedisPresence as the server uses it: a
-   * transition each way, a snapshot, the reaping of a crashed instance and an instance leaving
-   * on stop.
+   * transition each way, a snapshot, a reaffirm, the reaping of a crashed instance and an
+   * instance leaving on stop.
    */
   async function exercise(tag: string) {
     const crashed = new RedisPresence(await client(), log, BOUND_MS);
@@ -65,11 +65,12 @@ describe('presence scripts', () => {
     const survivor = new RedisPresence(await client(), log, BOUND_MS);
     crashed.start({ offline: () => {}, online: () => {} });
     survivor.start({ offline: (changes) => offline.push(...changes.map((c) => c.userId)), online: () => {} });
-    await crashed.connect(`${tag}-crashed`, `${tag}-d1`);
+    const seq = (await crashed.connect(`${tag}-crashed`, `${tag}-d1`))!;
     await survivor.connect(`${tag}-leaving`, `${tag}-d2`);
     await survivor.connect(`${tag}-brief`, `${tag}-d3`);
     await survivor.disconnect(`${tag}-brief`, `${tag}-d3`);
     expect((await survivor.snapshot([`${tag}-crashed`, `${tag}-leaving`])).online).toEqual(new Set([`${tag}-crashed`, `${tag}-leaving`]));
+    expect(await survivor.reaffirm(`${tag}-crashed`, seq)).toBe(seq);
     // The crash: no more heartbeats, the lease gone; the survivor reaps it.
     clearInterval((crashed as unknown as { timer: NodeJS.Timeout }).timer);
     await (await client()).del(`${PRESENCE_TAG}:alive:${crashed.instanceId}`);

@@ -156,7 +156,31 @@ redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
 return out`,
 );
 
-export const PRESENCE_SCRIPTS: readonly PresenceScript[] = [ADD, REMOVE, SNAPSHOT, REAP];
+/**
+ * REAFFIRM, right before a transition is announced (PRES1): KEYS = {user's last seq, seq key}; ARGV = {the transition's seq, the age in µs past which an event could be taken for a
+ * reset counter by receivers}. Returns the seq to announce it with, or 0 when it must not go out:
+ * - a later transition exists, at least that age newer: the later one's own announcement carries
+ *   the state, and this one would look like a counter that went back (hub.ts);
+ * - a later transition exists, less newer: the transition's own seq (receivers order them);
+ * - none exists, and the transition is at least that old: a fresh seq for the same state, so a
+ *   transition decided just after this check cannot be that much newer;
+ * - otherwise its own seq.
+ */
+export const REAFFIRM = script(
+  'reaffirm',
+  `${NEXT_SEQ}
+local seq, age = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last = redis.call('GET', KEYS[1])
+last = last and tonumber(last)
+if last and last ~= seq then
+  if last - seq >= age then return 0 end
+  return seq
+end
+if now() - seq >= age then return nextSeq(KEYS[2], KEYS[1]) end
+return seq`,
+);
+
+export const PRESENCE_SCRIPTS: readonly PresenceScript[] = [ADD, REMOVE, SNAPSHOT, REAP, REAFFIRM];
 
 /** What the scripts need of a Redis connection: a node-redis client or cluster client. */
 export interface ScriptRunner {

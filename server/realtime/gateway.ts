@@ -103,7 +103,7 @@ export class Gateway {
       devices: this.byDevice,
       authenticated: () => [...this.all].filter((c) => c.state === 'authenticated'),
     });
-    this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log });
+    this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log, presence });
     this.messaging = new Messaging({ pool: ctx.pool, metrics: ctx.metrics, hub: this.hub, publisher: this.publisher });
     this.userTopics = new TopicRefs(ctx.bus);
     this.hooks = {

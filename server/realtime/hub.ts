@@ -14,6 +14,7 @@
  * once it has, and only those not older than the snapshot (`holdPresence`).
  */
 import { TOPICS, type EventBus, type Unsubscribe } from '../bus/bus.js';
+import { PRESENCE_SEQ_RESET_GAP_US } from '../presence/presence.js';
 import { ChannelStream, type StreamDeps, type StreamEvent } from './stream.js';
 
 /**
@@ -23,8 +24,6 @@ import { ChannelStream, type StreamDeps, type StreamEvent } from './stream.js';
  */
 const PRESENCE_SEQ_MEMORY_MS = 5 * 60_000;
 const PRESENCE_SEQ_MAX_USERS = 100_000;
-/** Seqs floor on Redis time in µs: an event a minute's worth older than the last is a reset. */
-const PRESENCE_SEQ_RESET_GAP = 60_000_000;
 
 export type EnvelopeKind = 'm' | 't' | 'p';
 
@@ -277,11 +276,12 @@ export class ChannelHub {
   /**
    * Whether `seq` is older than the last presence seq known here for the user. Far below it is no
    * late event but a counter that went back (Redis restored on a host whose clock is behind):
-   * that is accepted, or this user's events would be dropped for minutes.
+   * that is accepted, or this user's events would be dropped for minutes. Publishers make sure no
+   * late event is ever that far below (PresenceTracker.reaffirm), so the two cannot be confused.
    */
   private olderThanSeen(userId: string, seq: number): boolean {
     const last = this.presenceSeen.get(userId);
-    return !!last && Number.isSafeInteger(seq) && seq < last.seq && last.seq - seq < PRESENCE_SEQ_RESET_GAP;
+    return !!last && Number.isSafeInteger(seq) && seq < last.seq && last.seq - seq < PRESENCE_SEQ_RESET_GAP_US;
   }
 
   /**

@@ -1,10 +1,12 @@
 /**
  * PRES1, the late cases, across two instances with real sockets, Postgres and Redis: a presence
- * event that reaches a socket while its subscribe is under way. The database calls that are slowed down still run against the real
+ * event that reaches a socket while its subscribe is under way, and one published long after a
+ * later transition. The database calls that are slowed down still run against the real
  * database; the delays only widen windows that exist anyway under load.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PresenceReader } from '../presence/presence.js';
+import { presenceKeys } from '../presence/scripts.js';
 import type { TestServer } from '../test/harness.js';
 import { startInstancePair } from '../test/instance-pair.js';
 import { delayQuery } from '../test/query-delay.js';
@@ -102,6 +104,47 @@ describe('late presence events', () => {
       snapshot.restore();
       watcher.close();
       witness.close();
+    }
+  });
+
+  it('PRES1: an event published after a transition more than a minute newer is not taken for a counter reset', async () => {
+    const alice = await a.register('latealice');
+    const bob = await b.register('latebob');
+    const ch = (await alice.post('/api/channels', { name: 'late-one', kind: 'private', memberIds: [bob.userId] })).body.channel.id as string;
+    const watcher = await connect(b.url, bob);
+    watcher.send({ type: 'subscribe', channelId: ch });
+    await watcher.next('subscribed');
+    const first = await connect(a.url, alice);
+    await expect.poll(() => statuses(watcher, alice.userId, ch), { timeout: 10_000 }).toEqual(['online']);
+
+    // Her socket on A closes: offline decided in Redis, and A's announcement of it is held back.
+    const held = gate();
+    const slow = delayQuery(a.ctx.pool, 'relay_user_channels', held.promise);
+    try {
+      first.close();
+      await slow.started;
+      // The next transition is decided two minutes later by Redis's clock (seqs floor on it in
+      // µs): the seq counter is moved there, as if A's announcement had been delayed that long.
+      await a.ctx.redis!.set(presenceKeys.seq, String((Date.now() + 120_000) * 1000));
+      const second = await connect(b.url, alice);
+      await expect.poll(() => statuses(watcher, alice.userId, ch), { timeout: 10_000 }).toEqual(['online', 'online']);
+      held.open(); // only now may A announce the offline decided two "minutes" before
+
+      // Later transitions: offline on B, then online decided and announced by A, after the held
+      // one (one chain of announcements per user on A, one bus connection in order to B).
+      second.close();
+      await expect.poll(() => statuses(watcher, alice.userId, ch).at(-1), { timeout: 10_000 }).toBe('offline');
+      const third = await connect(a.url, alice);
+      await expect.poll(() => statuses(watcher, alice.userId, ch).at(-1), { timeout: 10_000 }).toBe('online');
+      // The stale offline never showed her offline while she was online on B.
+      expect(statuses(watcher, alice.userId, ch)).toEqual(['online', 'online', 'offline', 'online']);
+      expect(await b.ctx.presence.onlineUsers([alice.userId])).toEqual(new Set([alice.userId]));
+      third.close();
+      await expect.poll(() => statuses(watcher, alice.userId, ch).at(-1), { timeout: 10_000 }).toBe('offline');
+    } finally {
+      held.open();
+      slow.restore();
+      watcher.close();
     }
   });
 });
