@@ -43,6 +43,17 @@ export class LocalPresence implements PresenceTracker {
     return this.users.dec(userId) === 0 ? ++this.seq : null;
   }
 
+  /** One process announces each user's transitions in decision order, on an in-process bus: nothing is late. */
+  async reaffirm(_userId: string, seq: number): Promise<number | null> {
+    return seq;
+  }
+
+  /**
+   * Nothing to hold: `connect` settles in microtasks, so shutdown cannot begin between the
+   * count and the gateway's announcement, and watchers are in this process (closing too).
+   */
+  drain(): void {}
+
   async onlineUsers(userIds: string[]): Promise<Set<string>> {
     return new Set(userIds.filter((id) => this.users.has(id)));
   }

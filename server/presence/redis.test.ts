@@ -1,10 +1,11 @@
-/** RedisPresence against a real redis-server: transitions, crash reaping (PRES2), self-repair. */
+/** RedisPresence against a real redis-server: transitions, crash reaping (PRES2), self-repair, leaving on stop (SHUT1). */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, type RedisClient } from '../redis.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
 import type { PresenceEvents } from './presence.js';
 import { RedisPresence } from './redis.js';
+import { presenceKeys } from './scripts.js';
 
 const log = pino({ level: 'silent' });
 const BOUND_MS = 1_000; // lease 600 ms, heartbeat 200 ms
@@ -62,7 +63,7 @@ describe('RedisPresence', () => {
     expect(offline).toBeGreaterThan(online!);
     expect(await a.p.onlineUsers(['u1'])).toEqual(new Set());
     // The seq keeps growing even when its key is lost (Redis restarted or flushed).
-    await (await client()).del('relay:pres:seq');
+    await (await client()).del(presenceKeys.seq);
     expect(await b.p.connect('u1', 'd3')).toBeGreaterThan(offline!);
     await b.p.disconnect('u1', 'd3');
     await a.p.stop();
@@ -93,7 +94,7 @@ describe('RedisPresence', () => {
     // The lease lapses as if the process had been paused past it; the other instance reaps it.
     const redis = await client();
     crash(paused.p);
-    await redis.del(`relay:pres:alive:${paused.p.instanceId}`);
+    await redis.del(presenceKeys.alive(paused.p.instanceId));
     await expect.poll(() => other.events.offline, { timeout: 5_000 }).toEqual(['slow-user']);
     // The paused instance resumes beating: it notices and comes back with its user online.
     (paused.p as unknown as { timer?: NodeJS.Timeout }).timer = undefined;
@@ -110,10 +111,11 @@ describe('RedisPresence', () => {
     const redis = await client();
     const a = tracker(redis);
     const observer = tracker(await client());
-    const realEval = redis.eval.bind(redis);
+    // Scripts run by EVALSHA (scripts.ts): the next one fails as if the connection dropped.
+    const realEvalSha = redis.evalSha.bind(redis);
     const failOnce = () => {
-      (redis as { eval: unknown }).eval = () => {
-        (redis as { eval: unknown }).eval = realEval;
+      (redis as { evalSha: unknown }).evalSha = () => {
+        (redis as { evalSha: unknown }).evalSha = realEvalSha;
         return Promise.reject(new Error('connection lost'));
       };
     };
@@ -132,5 +134,75 @@ describe('RedisPresence', () => {
     expect(a.events.seqs[1]).toBeGreaterThan(a.events.seqs[0]);
     await a.p.stop();
     await observer.p.stop();
+  });
+  it('PRES2/SHUT1: stop() takes the instance out of presence: users who were only there go offline, reported once', async () => {
+    const redis = await client();
+    const leaving = tracker(await client());
+    const staying = tracker(await client());
+    const online = await leaving.p.connect('leaving-user', 'leaving-device');
+    await leaving.p.connect('shared-user', 'shared-device-1');
+    await staying.p.connect('shared-user', 'shared-device-2');
+    // Their departures never reached Redis (the shutdown's wait ran out): only stop() is left.
+    await leaving.p.stop();
+    expect(leaving.events.offline).toEqual(['leaving-user']);
+    expect(leaving.events.seqs.at(-1)).toBeGreaterThan(online!);
+    expect(await staying.p.onlineUsers(['leaving-user', 'shared-user'])).toEqual(new Set(['shared-user']));
+    expect(await staying.p.onlineDevices(['leaving-device', 'shared-device-1', 'shared-device-2'])).toEqual(new Set(['shared-device-2']));
+    // Nothing names the instance any more: no survivor has anything left to reap.
+    expect(await redis.sIsMember(presenceKeys.instances, leaving.p.instanceId)).toBe(0);
+    expect(await redis.exists([presenceKeys.alive(leaving.p.instanceId), presenceKeys.index(leaving.p.instanceId, 'u'), presenceKeys.index(leaving.p.instanceId, 'd')])).toBe(0);
+    // A socket that was still on its way in adds nothing once the instance has left.
+    expect(await leaving.p.connect('too-late-user', 'too-late-device')).toBeNull();
+    expect(await staying.p.onlineUsers(['too-late-user'])).toEqual(new Set());
+    await staying.p.stop();
+    expect(staying.events.offline).toEqual(['shared-user']);
+  });
+
+  it('SHUT1: after drain(), an online transition is not returned; the departure settles it', async () => {
+    const a = tracker(await client());
+    const b = tracker(await client());
+    a.p.drain();
+    // Counted in Redis (the user is online for everyone who asks), but not returned for announcing.
+    expect(await a.p.connect('drained-user', 'drained-device')).toBeNull();
+    expect(await b.p.onlineUsers(['drained-user'])).toEqual(new Set(['drained-user']));
+    // Her socket closes with the shutdown: the offline transition is returned as usual (an
+    // instance may have read her online in between) and Redis has her offline.
+    expect(await a.p.disconnect('drained-user', 'drained-device')).toEqual(expect.any(Number));
+    expect(await b.p.onlineUsers(['drained-user'])).toEqual(new Set());
+
+    // A user whose other socket opened on another instance meanwhile: not offline when this one
+    // closes, so the online transition held back is reported then (nobody was told she came).
+    const held = await a.p.connect('both-user', 'both-device-1');
+    expect(held).toBeNull();
+    expect(await b.p.connect('both-user', 'both-device-2')).toBeNull();
+    expect(await a.p.disconnect('both-user', 'both-device-1')).toBeNull();
+    expect(a.events.online).toEqual(['both-user']);
+    expect(await b.p.onlineUsers(['both-user'])).toEqual(new Set(['both-user']));
+    await a.p.stop();
+    await b.p.stop();
+  });
+
+  it('PRES1: reaffirm: a transition about to be announced keeps its seq, gets a fresh one when old, or is dropped when far superseded', async () => {
+    const redis = await client();
+    const a = tracker(await client());
+    const online = (await a.p.connect('re-user', 're-device'))!;
+    expect(await a.p.reaffirm('re-user', online)).toBe(online); // the latest, just decided
+    const offline = (await a.p.disconnect('re-user', 're-device'))!;
+    expect(await a.p.reaffirm('re-user', online)).toBe(online); // superseded just after: receivers order the two
+    // The next transition is decided two minutes later by Redis's clock (seqs floor on it in µs).
+    await redis.set(presenceKeys.seq, String(offline + 120_000_000));
+    const later = (await a.p.connect('re-user', 're-device'))!;
+    expect(later).toBeGreaterThan(offline + 120_000_000);
+    // Announced only now, the offline would look like a counter reset to receivers: dropped.
+    expect(await a.p.reaffirm('re-user', offline)).toBeNull();
+    expect(await a.p.reaffirm('re-user', later)).toBe(later);
+    // Still the latest but decided 40 s ago: announced with a fresh seq, for the same state.
+    const old = Date.now() * 1000 - 40_000_000;
+    await redis.set(presenceKeys.last('old-user'), String(old));
+    const fresh = (await a.p.reaffirm('old-user', old))!;
+    expect(fresh).toBeGreaterThan(later);
+    expect(await redis.get(presenceKeys.last('old-user'))).toBe(String(fresh));
+    await a.p.disconnect('re-user', 're-device');
+    await a.p.stop();
   });
 });

@@ -1,10 +1,6 @@
 /**
- * Presence across instances, in Redis, with per-instance leases.
- *
- * Keys: `relay:pres:u:<user>` and `relay:pres:d:<device>` are sets of instance ids holding a
- * socket of that user/device; `relay:pres:inst:<id>:u|d` list what an instance holds (for
- * reaping); `relay:pres:alive:<id>` is the instance's lease (PX TTL refreshed by heartbeat);
- * `relay:pres:instances` lists instances; `relay:pres:seq` is the last presence sequence number.
+ * Presence across instances, in Redis, with per-instance leases. The keys and the scripts that
+ * change them are in scripts.ts (one hash tag: cluster-safe; EVALSHA).
  *
  * Guarantees:
  * - Transitions are decided atomically in Redis (SADD/SREM + SCARD in one script), so concurrent
@@ -21,86 +17,44 @@
  *   is never half-reaped; SREM on the instance list makes exactly one survivor the reaper) and
  *   reports its users offline. With boundMs = PRESENCE_TTL_MS, users turn offline within
  *   0.6·bound (lease) + 0.2·bound (heartbeat) of the crash.
+ * - An instance that stops reaps itself the same way, after its sockets' departures had their
+ *   chance: a departure that did not reach Redis in time (Redis slow, the shutdown's wait over)
+ *   cannot leave its user online for ever. After that it writes nothing that would name it.
  * - An instance that was only paused past its lease and got reaped notices on its next
  *   heartbeat (it is no longer listed) and registers its sockets again, reporting users online.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import type { RedisClient } from '../redis.js';
 import { Counter } from './local.js';
-import type { PresenceChange, PresenceEvents, PresenceSnapshot, PresenceTracker } from './presence.js';
-
-const P = 'relay:pres:';
-const SEQ_KEY = `${P}seq`;
+import { PRESENCE_LATE_US, type PresenceChange, type PresenceEvents, type PresenceSnapshot, type PresenceTracker } from './presence.js';
+import { ADD, REAFFIRM, REAP, REMOVE, SNAPSHOT, presenceKeys as K, runScript, type PresenceScript, type ScriptRunner } from './scripts.js';
 
 /**
- * How long Redis keeps a user's last transition seq (`relay:pres:last:<user>`), read with a
- * presence snapshot: longer than any event is late, and than instances remember seqs (hub.ts).
+ * What presence needs of Redis: a node-redis client (the app's) or a cluster client (tests). Every
+ * command names its keys, all under one hash tag (scripts.ts).
  */
-const LAST_SEQ_TTL_MS = 10 * 60_000;
+export interface PresenceRedis extends ScriptRunner {
+  set(key: string, value: string, options: { PX: number }): Promise<unknown>;
+  sAdd(key: string, member: string): Promise<unknown>;
+  sMembers(key: string): Promise<unknown>;
+  exists(key: string): Promise<unknown>;
+  sCard(key: string): Promise<unknown>;
+}
 
+/** A reap whose index keeps changing under it (a live instance) gives up after this many reads. */
+const REAP_ATTEMPTS = 5;
 /**
- * Lua: the next presence seq, max(last + 1, Redis time in µs), see the guarantees above; it is
- * also kept as the user's last seq, so a snapshot can say which events it already includes.
+ * How long `stop` waits for a heartbeat in flight, and for its own reap, when Redis is slow: past
+ * that the lease does the rest (it lapses and a survivor reaps this instance), so shutdown goes on.
  */
-const NEXT_SEQ = `
-local function nextSeq(k, lastKey)
-  local t = redis.call('TIME')
-  local now = t[1] .. string.sub('00000' .. t[2], -6)
-  local s = redis.call('INCR', k)
-  if s < tonumber(now) then redis.call('SET', k, now); s = tonumber(now) end
-  redis.call('SET', lastKey, s, 'PX', ${LAST_SEQ_TTL_MS})
-  return s
-end`;
+const STOP_WAIT_MS = 2_000;
 
-/**
- * Both return the seq of the transition they made (first instance in / last out), else 0.
- * KEYS[3] (the seq key) and KEYS[4] (the user's last seq) are passed for users only: devices
- * have no events.
- */
-const ADD = `${NEXT_SEQ}
-local c = redis.call('SADD', KEYS[1], ARGV[1]); redis.call('SADD', KEYS[2], ARGV[2])
-if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 1 then return nextSeq(KEYS[3], KEYS[4]) end
-return 0`;
-const REMOVE = `${NEXT_SEQ}
-local c = redis.call('SREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[2])
-if c == 1 and KEYS[3] and redis.call('SCARD', KEYS[1]) == 0 then return nextSeq(KEYS[3], KEYS[4]) end
-return 0`;
-
-/**
- * For each user id in ARGV: {instances holding the user, the user's last seq or 0}, read in one
- * atomic step, so the seq covers every transition the count reflects.
- */
-const SNAPSHOT = `
-local out = {}
-for i, id in ipairs(ARGV) do
-  out[2 * i - 1] = redis.call('SCARD', '${P}u:' .. id)
-  local last = redis.call('GET', '${P}last:' .. id)
-  out[2 * i] = last and tonumber(last) or 0
-end
-return out`;
-
-/**
- * Reaps a dead instance atomically; returns the users it leaves with no instance at all, each
- * followed by the seq of its offline transition: {user, seq, user, seq, ...}.
- */
-const REAP = `${NEXT_SEQ}
-local inst, p = ARGV[1], ARGV[2]
-if redis.call('EXISTS', p .. 'alive:' .. inst) == 1 then return {} end
-if redis.call('SREM', p .. 'instances', inst) == 0 then return {} end
-local offline = {}
-for _, u in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':u')) do
-  redis.call('SREM', p .. 'u:' .. u, inst)
-  if redis.call('SCARD', p .. 'u:' .. u) == 0 then
-    table.insert(offline, u)
-    table.insert(offline, nextSeq(p .. 'seq', p .. 'last:' .. u))
-  end
-end
-for _, d in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. inst .. ':d')) do
-  redis.call('SREM', p .. 'd:' .. d, inst)
-end
-redis.call('DEL', p .. 'inst:' .. inst .. ':u', p .. 'inst:' .. inst .. ':d')
-return offline`;
+/** Resolves with the promise's value, or rejects once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
 
 export class RedisPresence implements PresenceTracker {
   readonly instanceId: string = randomUUID();
@@ -109,24 +63,23 @@ export class RedisPresence implements PresenceTracker {
   private readonly leaseMs: number;
   private readonly heartbeatMs: number;
   private timer?: NodeJS.Timeout;
+  /** The heartbeat in flight: one at a time, and `stop` waits for it before reaping itself. */
+  private beating?: Promise<void>;
   private beats = 0;
   private dirty = false;
+  private draining = false;
+  private stopping = false;
+  /** Online transitions made while draining, not returned by `connect` (see `drain`). */
+  private readonly held = new Map<string, number>();
   private events: PresenceEvents = { offline: () => {}, online: () => {} };
 
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: PresenceRedis,
     private readonly log: Logger,
     boundMs: number,
   ) {
     this.leaseMs = Math.max(300, Math.round(boundMs * 0.6));
     this.heartbeatMs = Math.max(100, Math.round(boundMs * 0.2));
-  }
-
-  private key(kind: 'u' | 'd', id: string) {
-    return `${P}${kind}:${id}`;
-  }
-  private instKey(kind: 'u' | 'd', inst = this.instanceId) {
-    return `${P}inst:${inst}:${kind}`;
   }
 
   async connect(userId: string, deviceId: string): Promise<number | null> {
@@ -135,7 +88,11 @@ export class RedisPresence implements PresenceTracker {
     const firstUser = this.users.inc(userId) === 1;
     return this.dirtyOnFailure(async () => {
       if (firstDevice) await this.add('d', deviceId);
-      return firstUser ? this.add('u', userId) : null;
+      if (!firstUser) return null;
+      const seq = await this.add('u', userId);
+      if (seq === null || !this.draining) return seq;
+      this.held.set(userId, seq);
+      return null;
     });
   }
 
@@ -144,12 +101,27 @@ export class RedisPresence implements PresenceTracker {
     const lastUser = this.users.dec(userId) === 0;
     return this.dirtyOnFailure(async () => {
       if (lastDevice) await this.remove('d', deviceId);
-      return lastUser ? this.remove('u', userId) : null;
+      if (!lastUser) return null;
+      const seq = await this.remove('u', userId);
+      const held = this.held.get(userId);
+      if (held !== undefined) {
+        this.held.delete(userId);
+        // Not offline after all: the user is online on another instance, and nobody was told.
+        if (seq === null) this.events.online([{ userId, seq: held }]);
+      }
+      return seq;
     });
+  }
+
+  drain(): void {
+    this.draining = true;
   }
 
   /** Adds this instance to a user's/device's set; for a user, the seq when that made them online (first anywhere), else null. */
   private add(kind: 'u' | 'd', id: string): Promise<number | null> {
+    // Stopping: this instance is leaving (or has left) presence; a set naming it now would name
+    // it for ever, since nobody reaps an instance that is no longer listed.
+    if (this.stopping) return Promise.resolve(null);
     return this.transition(ADD, kind, id);
   }
 
@@ -158,10 +130,10 @@ export class RedisPresence implements PresenceTracker {
     return this.transition(REMOVE, kind, id);
   }
 
-  private async transition(script: string, kind: 'u' | 'd', id: string): Promise<number | null> {
-    const keys = [this.key(kind, id), this.instKey(kind)];
-    if (kind === 'u') keys.push(SEQ_KEY, `${P}last:${id}`);
-    const seq = Number(await this.redis.eval(script, { keys, arguments: [this.instanceId, id] }));
+  private async transition(script: PresenceScript, kind: 'u' | 'd', id: string): Promise<number | null> {
+    const keys = [kind === 'u' ? K.user(id) : K.device(id), K.index(this.instanceId, kind)];
+    if (kind === 'u') keys.push(K.seq, K.last(id));
+    const seq = Number(await runScript(this.redis, script, keys, [this.instanceId, id]));
     return seq > 0 ? seq : null;
   }
 
@@ -179,10 +151,9 @@ export class RedisPresence implements PresenceTracker {
     }
   }
 
-  private async present(kind: 'u' | 'd', ids: string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const counts = await Promise.all(ids.map((id) => this.redis.sCard(this.key(kind, id))));
-    return new Set(ids.filter((_, i) => Number(counts[i]) > 0));
+  async reaffirm(userId: string, seq: number): Promise<number | null> {
+    const out = Number(await runScript(this.redis, REAFFIRM, [K.last(userId), K.seq], [String(seq), String(PRESENCE_LATE_US)]));
+    return out > 0 ? out : null;
   }
 
   async onlineUsers(userIds: string[]): Promise<Set<string>> {
@@ -194,7 +165,8 @@ export class RedisPresence implements PresenceTracker {
     const online = new Set<string>();
     const seqs = new Map<string, number>();
     if (userIds.length === 0) return { online, seqs };
-    const out = (await this.redis.eval(SNAPSHOT, { keys: [], arguments: userIds })) as number[];
+    const keys = userIds.flatMap((id) => [K.user(id), K.last(id)]);
+    const out = (await runScript(this.redis, SNAPSHOT, keys, [])) as unknown[];
     userIds.forEach((id, i) => {
       if (Number(out[2 * i]) > 0) online.add(id);
       const seq = Number(out[2 * i + 1]);
@@ -202,36 +174,67 @@ export class RedisPresence implements PresenceTracker {
     });
     return { online, seqs };
   }
-  onlineDevices(deviceIds: string[]): Promise<Set<string>> {
-    return this.present('d', deviceIds);
+
+  async onlineDevices(deviceIds: string[]): Promise<Set<string>> {
+    if (deviceIds.length === 0) return new Set();
+    const counts = await Promise.all(deviceIds.map((id) => this.redis.sCard(K.device(id))));
+    return new Set(deviceIds.filter((_, i) => Number(counts[i]) > 0));
   }
 
   start(events: PresenceEvents): void {
     this.events = events;
-    const beat = () =>
-      this.heartbeat().catch((err: Error) => this.log.warn({ err: err.message }, 'presence heartbeat failed'));
-    void beat();
+    const beat = () => {
+      if (this.beating || this.stopping) return;
+      this.beating = this.heartbeat()
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'presence heartbeat failed'))
+        .finally(() => (this.beating = undefined));
+    };
+    beat();
     this.timer = setInterval(beat, this.heartbeatMs);
     this.timer.unref();
   }
 
   private async heartbeat(): Promise<void> {
-    await this.redis.set(`${P}alive:${this.instanceId}`, '1', { PX: this.leaseMs });
-    const added = Number(await this.redis.sAdd(`${P}instances`, this.instanceId));
+    await this.redis.set(K.alive(this.instanceId), '1', { PX: this.leaseMs });
+    if (this.stopping) return;
+    const added = Number(await this.redis.sAdd(K.instances, this.instanceId));
     const reaped = added === 1 && this.beats++ > 0;
     if (reaped) this.log.warn('presence lease lapsed and this instance was reaped; registering its sockets again');
     if (reaped || this.dirty) await this.resync();
-    const instances = await this.redis.sMembers(`${P}instances`);
+    const instances = (await this.redis.sMembers(K.instances)) as string[];
     for (const inst of instances) {
-      if (inst === this.instanceId) continue;
-      if (await this.redis.exists(`${P}alive:${inst}`)) continue;
-      const reaped = (await this.redis.eval(REAP, { keys: [], arguments: [inst, P] })) as Array<string | number>;
-      const offline: PresenceChange[] = [];
-      for (let i = 0; i + 1 < reaped.length; i += 2) offline.push({ userId: String(reaped[i]), seq: Number(reaped[i + 1]) });
+      if (inst === this.instanceId || this.stopping) continue;
+      if (Number(await this.redis.exists(K.alive(inst)))) continue;
+      const offline = await this.reap(inst, false);
       if (offline.length) {
         this.log.info({ instance: inst, users: offline.length }, 'reaped a dead instance: its users are offline');
         this.events.offline(offline);
       }
+    }
+  }
+
+  /**
+   * Takes an instance out of presence (REAP in scripts.ts): a dead one (`self` false: only if its
+   * lease has lapsed, and only by one reaper) or this one as it stops. Returns the users it left
+   * with no instance, with their offline transitions' seqs.
+   */
+  private async reap(inst: string, self: boolean): Promise<PresenceChange[]> {
+    for (let attempt = 1; ; attempt++) {
+      // The script must be given every key it touches: read the instance's index first.
+      const [users, devices] = (await Promise.all([this.redis.sMembers(K.index(inst, 'u')), this.redis.sMembers(K.index(inst, 'd'))])) as string[][];
+      const keys = [K.alive(inst), K.instances, K.index(inst, 'u'), K.index(inst, 'd'), K.seq];
+      for (const u of users) keys.push(K.user(u), K.last(u));
+      for (const d of devices) keys.push(K.device(d));
+      const out = (await runScript(this.redis, REAP, keys, [inst, self ? '1' : '0', String(users.length), ...users, ...devices])) as unknown[];
+      const status = Number(out[0]);
+      if (status === -1) {
+        if (attempt < REAP_ATTEMPTS) continue; // the index changed since it was read
+        throw new Error(`presence index of instance ${inst} kept changing while being reaped`);
+      }
+      const offline: PresenceChange[] = [];
+      if (status !== 1) return offline;
+      for (let i = 1; i + 1 < out.length; i += 2) offline.push({ userId: String(out[i]), seq: Number(out[i + 1]) });
+      return offline;
     }
   }
 
@@ -251,7 +254,7 @@ export class RedisPresence implements PresenceTracker {
           const seq = await this.add(kind, id);
           if (seq !== null) online.push({ userId: id, seq });
         }
-        for (const id of await this.redis.sMembers(this.instKey(kind))) {
+        for (const id of (await this.redis.sMembers(K.index(this.instanceId, kind))) as string[]) {
           if (local.has(id)) continue;
           const seq = await this.remove(kind, id);
           if (seq !== null) offline.push({ userId: id, seq });
@@ -265,12 +268,28 @@ export class RedisPresence implements PresenceTracker {
     }
   }
 
+  /**
+   * Leaves presence (PRES2, SHUT1). The gateway calls this after its sockets have closed and
+   * their departures had their (bounded) wait; whatever Redis still holds for this instance is
+   * removed in one script, and its users with no other instance are reported offline (the
+   * gateway announces them while the bus is still up).
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
-    // Sockets have been closed (and reported) before this; drop what is left of our lease.
-    await Promise.allSettled([
-      this.redis.del([`${P}alive:${this.instanceId}`, this.instKey('u'), this.instKey('d')]),
-      this.redis.sRem(`${P}instances`, this.instanceId),
-    ]);
+    this.held.clear();
+    try {
+      // A heartbeat in flight could register this instance again after the reap: it goes first.
+      if (this.beating) await within(this.beating, STOP_WAIT_MS, 'the last presence heartbeat');
+      const offline = await within(this.reap(this.instanceId, true), STOP_WAIT_MS, 'leaving presence');
+      if (offline.length) {
+        this.log.info({ users: offline.length }, 'this instance left presence: users who were only here are offline');
+        this.events.offline(offline);
+      }
+    } catch (err) {
+      // Still listed (or listed again) with its lease: the lease lapses within leaseMs and a
+      // survivor reaps this instance (PRES2).
+      this.log.warn({ err: (err as Error).message }, 'presence: could not remove this instance; it is reaped once its lease lapses');
+    }
   }
 }

@@ -108,7 +108,7 @@ export class Gateway {
       authenticated: () => [...this.all].filter((c) => c.state === 'authenticated'),
       failureSpreadMs: ctx.config.revocationFailureSpreadMs,
     });
-    this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log });
+    this.announcer = new PresenceAnnouncer({ pool: ctx.pool, hub: this.hub, log: ctx.log, presence });
     this.messaging = new Messaging({ pool: ctx.pool, bus: ctx.bus, log: ctx.log, metrics: ctx.metrics, hub: this.hub, publisher: this.publisher });
     this.userTopics = new TopicRefs(ctx.bus);
     this.hooks = {
@@ -398,6 +398,7 @@ export class Gateway {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.presence.drain(); // a presence.connect still in flight announces no online now
     clearInterval(this.sweepTimer);
     this.revocations.stop();
     clearInterval(this.expiryTimer);
@@ -413,6 +414,8 @@ export class Gateway {
     // The events of messages acked before the close still reach the other instances (SHUT1).
     await settledWithin([...this.departures, ...this.announcer.pending(), ...this.publisher.inFlight], SHUTDOWN_DRAIN_MS);
     await this.presence.stop();
+    // Users whose departures did not reach Redis in time went offline in stop(): announce them.
+    await settledWithin(this.announcer.pending(), SHUTDOWN_DRAIN_MS);
     await this.controlUnsubscribe?.().catch(() => {});
     await this.hub.close();
     await this.userTopics.releaseAll();

@@ -15,7 +15,7 @@ async function hubWithWatcher() {
   const presence = async (status: string, seq: number) => {
     await hub.publish(channelId, 'p', userId, String(seq), JSON.stringify({ type: 'presence', channelId, userId, status }));
   };
-  return { got, presence };
+  return { hub, got, presence };
 }
 
 describe('ChannelHub presence order', () => {
@@ -36,5 +36,23 @@ describe('ChannelHub presence order', () => {
     await presence('offline', t - 120_000_000); // two minutes "earlier": the counter went back
     await presence('online', t - 119_000_000);
     expect(got).toEqual(['online', 'offline', 'online']);
+  });
+  it('PRES1: events held for a subscribing member go out when its snapshot is out, except those older than it', async () => {
+    const { hub, got, presence } = await hubWithWatcher();
+    const other = '00000000-0000-4000-8000-000000000003';
+    const t = 1_800_000_000_000_000;
+    const late: string[] = [];
+    const subscriber: HubMember = { id: 's', userId: 'subscriber', deliver: (_c, frame) => late.push(JSON.parse(frame.toString()).status) > 0 };
+    hub.holdPresence(channelId, subscriber);
+    await hub.join(channelId, subscriber);
+    await presence('offline', t + 1); // reaches it before its snapshot is read
+    await hub.publish(channelId, 'p', other, String(t + 5), JSON.stringify({ type: 'presence', channelId, userId: other, status: 'online' }));
+    expect(late).toEqual([]);
+    expect(got).toEqual(['offline', 'online']); // members not subscribing get events as they come
+    hub.notePresence(new Map([[userId, t + 2]])); // its snapshot: the user online, decided after
+    hub.releasePresence(channelId, subscriber);
+    expect(late).toEqual(['online']); // the other user's event only
+    await presence('offline', t + 3);
+    expect(late).toEqual(['online', 'offline']);
   });
 });

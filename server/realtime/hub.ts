@@ -9,10 +9,13 @@
  * ChannelStream (stream.ts), which puts them in order, drops duplicates and repairs gaps. For p,
  * the two fields carry the user and the seq of the transition instead (PRES1): instances publish
  * presence on their own, so an event can arrive after a later one of the same user, and is then
- * dropped. Parsing it costs three indexOf calls, not a JSON.parse per event.
+ * dropped. Parsing it costs three indexOf calls, not a JSON.parse per event. A socket whose
+ * subscribe has not sent its presence snapshot yet gets the presence events of that channel only
+ * once it has, and only those not older than the snapshot (`holdPresence`).
  */
 import { TOPICS, type EventBus, type Unsubscribe } from '../bus/bus.js';
 import { decodeEnvelope, encodeEnvelope } from '../bus/channel-envelope.js';
+import { PRESENCE_SEQ_RESET_GAP_US } from '../presence/presence.js';
 import { ChannelStream, type StreamDeps, type StreamEvent } from './stream.js';
 
 export { decodeEnvelope, encodeEnvelope, type EnvelopeKind } from '../bus/channel-envelope.js';
@@ -24,8 +27,12 @@ export { decodeEnvelope, encodeEnvelope, type EnvelopeKind } from '../bus/channe
  */
 const PRESENCE_SEQ_MEMORY_MS = 5 * 60_000;
 const PRESENCE_SEQ_MAX_USERS = 100_000;
-/** Seqs floor on Redis time in µs: an event a minute's worth older than the last is a reset. */
-const PRESENCE_SEQ_RESET_GAP = 60_000_000;
+
+/** A presence event held for a subscribing member (NaN: the event carried no seq). */
+interface HeldPresence {
+  seq: number;
+  frame: Buffer;
+}
 
 export interface HubMember {
   readonly id: string;
@@ -88,6 +95,11 @@ export class ChannelHub {
   private readonly streamDeps: StreamDeps;
   /** Per user, the last presence seq delivered here and when; kept in time order (oldest first). */
   private readonly presenceSeen = new Map<string, { seq: number; at: number }>();
+  /**
+   * Per channel, members whose subscribe has not sent its presence snapshot yet, with the latest
+   * presence event of each user that reached them meanwhile (see `holdPresence`).
+   */
+  private readonly presenceHolds = new Map<string, Map<HubMember, Map<string, HeldPresence>>>();
 
   constructor(
     private readonly bus: EventBus,
@@ -116,6 +128,7 @@ export class ChannelHub {
   }
 
   leave(channelId: string, member: HubMember): void {
+    this.dropPresenceHold(channelId, member);
     const set = this.members.get(channelId);
     if (!set?.delete(member)) return;
     if (set.size === 0) {
@@ -177,10 +190,51 @@ export class ChannelHub {
     if (env.kind === 'p' && this.stalePresence(env.skip, env.seq)) return;
     // Encoded to UTF-8 once for every local subscriber.
     const frame = Buffer.from(env.frame);
+    const holds = env.kind === 'p' ? this.presenceHolds.get(channelId) : undefined;
     for (const member of set) {
       if (env.kind === 't' && member.userId === env.skip) continue;
+      const held = holds?.get(member);
+      if (held) {
+        // Only the user's latest event matters: it is re-checked when the snapshot is out.
+        held.delete(env.skip); // re-inserted at the end: held events go out in arrival order
+        held.set(env.skip, { seq: env.seq ? Number(env.seq) : NaN, frame });
+        continue;
+      }
       member.deliver(channelId, frame, 0, '');
     }
+  }
+
+  /**
+   * PRES1: a member's subscribe is about to read a presence snapshot. Presence events that reach
+   * it until `releasePresence` are held here, not delivered: one that arrives before the snapshot
+   * is noted (`notePresence`) may be older than it, and must not follow it to the client.
+   */
+  holdPresence(channelId: string, member: HubMember): void {
+    let holds = this.presenceHolds.get(channelId);
+    if (!holds) {
+      holds = new Map();
+      this.presenceHolds.set(channelId, holds);
+    }
+    holds.set(member, new Map());
+  }
+
+  /**
+   * PRES1: the member has its snapshot: the presence events held for it go out, except those
+   * older than what this instance knows of their user now (the snapshot's seqs included).
+   */
+  releasePresence(channelId: string, member: HubMember): void {
+    const held = this.presenceHolds.get(channelId)?.get(member);
+    this.dropPresenceHold(channelId, member);
+    if (!held) return;
+    for (const [userId, { seq, frame }] of held) {
+      if (!this.olderThanSeen(userId, seq)) member.deliver(channelId, frame, 0, '');
+    }
+  }
+
+  private dropPresenceHold(channelId: string, member: HubMember): void {
+    const holds = this.presenceHolds.get(channelId);
+    if (!holds?.delete(member)) return;
+    if (holds.size === 0) this.presenceHolds.delete(channelId);
   }
 
   private fanOut(channelId: string, event: StreamEvent): void {
@@ -204,13 +258,21 @@ export class ChannelHub {
       if (now - seen.at < PRESENCE_SEQ_MEMORY_MS && this.presenceSeen.size < PRESENCE_SEQ_MAX_USERS) break;
       this.presenceSeen.delete(id);
     }
-    const last = this.presenceSeen.get(userId);
-    // Far below the last one is no late event but a counter that went back (Redis restored on a
-    // host whose clock is behind): accept it, or this user's events would be dropped for minutes.
-    if (last && seq < last.seq && last.seq - seq < PRESENCE_SEQ_RESET_GAP) return true;
+    if (this.olderThanSeen(userId, seq)) return true;
     this.presenceSeen.delete(userId); // re-inserted at the end: the map stays in time order
     this.presenceSeen.set(userId, { seq, at: now });
     return false;
+  }
+
+  /**
+   * Whether `seq` is older than the last presence seq known here for the user. Far below it is no
+   * late event but a counter that went back (Redis restored on a host whose clock is behind):
+   * that is accepted, or this user's events would be dropped for minutes. Publishers make sure no
+   * late event is ever that far below (PresenceTracker.reaffirm), so the two cannot be confused.
+   */
+  private olderThanSeen(userId: string, seq: number): boolean {
+    const last = this.presenceSeen.get(userId);
+    return !!last && Number.isSafeInteger(seq) && seq < last.seq && last.seq - seq < PRESENCE_SEQ_RESET_GAP_US;
   }
 
   /**
@@ -232,6 +294,7 @@ export class ChannelHub {
     this.streams.clear();
     this.members.clear();
     this.presenceSeen.clear();
+    this.presenceHolds.clear();
     return this.topics.releaseAll();
   }
 }

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS, type EventBus } from '../bus/bus.js';
+import { presenceKeys } from '../presence/scripts.js';
 import type { TestServer } from '../test/harness.js';
 import { delayQuery } from '../test/query-delay.js';
 import { startInstancePair } from '../test/instance-pair.js';
@@ -119,7 +120,7 @@ describe('presence order across instances', () => {
       const onB = await connect(b.url, alice);
       onA.close();
       // Wait until A has left her set in Redis (B still holds her), so B's close is the last.
-      await expect.poll(() => a.ctx.redis!.sCard(`relay:pres:u:${alice.userId}`), { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => a.ctx.redis!.sCard(presenceKeys.user(alice.userId)), { timeout: 10_000 }).toBe(1);
       onB.close();
       await offlineOut.done;
       expect(await b.ctx.presence.onlineUsers([alice.userId])).toEqual(new Set());

@@ -49,6 +49,9 @@ export class Subscriptions {
     // A channel_removed (or an unsubscribe) during any await below ends this subscription: the
     // rest is skipped, and nothing is undone twice.
     const ended = () => !conn.open || conn.channels.get(channel.id) !== sub;
+    // PRES1: presence events wait in the hub until the snapshot below is out, then go only if
+    // they are not older than it.
+    hub.holdPresence(channel.id, conn);
     let done = false;
     try {
       if (!already) {
@@ -100,6 +103,7 @@ export class Subscriptions {
       // A subscription ended by someone else was undone by them.
       if (!ended()) {
         if (done || already) {
+          hub.releasePresence(channel.id, conn);
           if (!conn.endReplay(channel.id)) await this.catchUp(conn, channel.id);
         } else {
           // The subscription failed half-way: undo it, so no live message reaches a socket that
