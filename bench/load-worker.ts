@@ -15,6 +15,7 @@
  */
 import WebSocket from 'ws';
 import { Histogram, MARKER, makeBody, serveRpc, sleep, type LatencySummary } from './common.js';
+import { stormArm, stormClose, stormConnect, stormReport, stormStatus } from './storm-client.js';
 
 type Proto = 'raw' | 'sio' | 'relay';
 
@@ -473,5 +474,11 @@ serveRpc({
     return { userUs: u.user, systemUs: u.system };
   },
   count: () => ({ open: pool.filter((s) => s.ws.readyState === WebSocket.OPEN).length, total: pool.length }),
+  // Reconnect storm (bench/storm-client.ts): sockets that come back by themselves, as the browser's.
+  stormConnect,
+  stormArm,
+  stormStatus,
+  stormReport,
+  stormClose,
 });
 process.send?.({ ready: true });
