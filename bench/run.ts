@@ -180,6 +180,8 @@ export interface FanoutResult {
   machineBusy: number;
   serverCpuUsPerKDeliveries: number;
   latencyMs?: LatencySummary;
+  /** With perWindowLatency: each window's own latency summary, in round order. */
+  windowLatencyMs?: Array<LatencySummary | undefined>;
   errors: number;
   missingAfterDrain: number;
   overloaded: boolean;
@@ -235,7 +237,7 @@ async function fanoutWindow(
   worker: Child,
   c: Contender,
   acc: FanoutAccumulator,
-  opts: { mode: 'closed' | 'open'; rate?: number; warmupMs: number; windowMs: number; latencyKey: string; prefix: string },
+  opts: { mode: 'closed' | 'open'; rate?: number; warmupMs: number; windowMs: number; latencyKey: string; windowKey?: string; prefix: string },
 ): Promise<void> {
   const groups = c.subscribe.map((s) => s.group);
   const started = await worker.call<{ subscribers: number; senders: number }>('run', {
@@ -252,7 +254,7 @@ async function fanoutWindow(
   acc.subscribers = started.subscribers;
   acc.senders = started.senders;
   await sleep(opts.warmupMs);
-  await worker.call('record', { key: opts.latencyKey });
+  await worker.call('record', { key: opts.latencyKey, windowKey: opts.windowKey });
   const [s0, c0, l0] = await Promise.all([worker.call<Snapshot>('snapshot'), cpuOf(c.servers), cpuOf([worker])]);
   const m0 = machineCpu();
   await sleep(opts.windowMs);
@@ -281,7 +283,7 @@ async function fanoutWindow(
 async function interleavedFanout(
   worker: Child,
   contenders: Contender[],
-  opts: { mode: 'closed' | 'open'; rate?: number; rounds: number; warmupMs: number; windowMs: number; tag: string },
+  opts: { mode: 'closed' | 'open'; rate?: number; rounds: number; warmupMs: number; windowMs: number; tag: string; perWindowLatency?: boolean },
 ): Promise<Record<string, FanoutResult>> {
   const accs = new Map(contenders.map((c) => [c.key, new FanoutAccumulator()]));
   for (let round = 0; round < opts.rounds; round++) {
@@ -293,6 +295,7 @@ async function interleavedFanout(
       await fanoutWindow(worker, c, accs.get(c.key)!, {
         ...opts,
         latencyKey: `${opts.tag}-${c.key}`,
+        windowKey: opts.perWindowLatency ? `${opts.tag}-${c.key}#${round}` : undefined,
         prefix: `${opts.tag}-${c.key}-${round}`,
       });
       await c.around?.stop();
@@ -312,6 +315,12 @@ async function interleavedFanout(
   for (const c of contenders) {
     const latency = await worker.call<LatencySummary | undefined>('latency', { key: `${opts.tag}-${c.key}` });
     out[c.key] = accs.get(c.key)!.result(opts.mode, latency, opts.rate);
+    if (opts.perWindowLatency) {
+      out[c.key].windowLatencyMs = [];
+      for (let round = 0; round < opts.rounds; round++) {
+        out[c.key].windowLatencyMs!.push(await worker.call<LatencySummary | undefined>('latency', { key: `${opts.tag}-${c.key}#${round}` }));
+      }
+    }
   }
   return out;
 }
@@ -673,6 +682,7 @@ async function measureLoginStorm(worker: Child, relay: RelayProcess, setup: Rela
     warmupMs: P.lsWarmupMs,
     windowMs: P.lsWindowMs,
     tag: 'loginstorm',
+    perWindowLatency: true,
   });
   await worker.call('closeAll', {});
   return { subscribers: P.lsSubscribers, rate: P.lsRate, loginsPerSec: P.lsLoginsPerSec, quiet: r.quiet, storm: r.logins, logins: logins.result() };
@@ -707,13 +717,26 @@ interface Target_ {
 const STORM_LABEL: Record<TokenPolicy, string> = { expired: 'token kept till expiry', attempt: 'token per attempt (client.ts)' };
 const secs = (ms: number | undefined, digits = 2) => fmt(ms === undefined ? undefined : ms / 1000, digits);
 
+/** "median (min–max)" of per-window values. */
+function medianRange(xs: Array<number | undefined>): string {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return v.length ? `${fmt(percentileOf(v, 50), 1)} (${fmt(Math.min(...v), 1)}–${fmt(Math.max(...v), 1)})` : '—';
+}
+
 function loginStormRows(ls: LoginStormResult): string[][] {
   const rows: string[][] = [[`Login storm (Relay, ${ls.subscribers} subscribers, ${ls.rate} msg/s)`, 'no logins', `${ls.loginsPerSec} logins/s`, 'logins / quiet']];
   const q = ls.quiet;
   const st = ls.storm;
+  const rounds = (q.windowLatencyMs ?? []).map((w, i) => ratio(st.windowLatencyMs?.[i]?.p99, w?.p99)).filter((x): x is number => x !== undefined && Number.isFinite(x));
   rows.push(['send→deliver p50 ms', fmt(q.latencyMs?.p50, 2), fmt(st.latencyMs?.p50, 2), fmt(ratio(st.latencyMs?.p50, q.latencyMs?.p50), 2)]);
   rows.push(['  p99 ms', fmt(q.latencyMs?.p99, 2), fmt(st.latencyMs?.p99, 2), fmt(ratio(st.latencyMs?.p99, q.latencyMs?.p99), 2)]);
   rows.push(['  max ms', fmt(q.latencyMs?.max, 1), fmt(st.latencyMs?.max, 1), '']);
+  rows.push([
+    '  p99 per window, median (range)',
+    medianRange((q.windowLatencyMs ?? []).map((w) => w?.p99)),
+    medianRange((st.windowLatencyMs ?? []).map((w) => w?.p99)),
+    rounds.length ? `${fmt(percentileOf(rounds, 50), 2)} (${fmt(Math.min(...rounds), 2)}–${fmt(Math.max(...rounds), 2)})` : '—',
+  ]);
   rows.push([`  deliveries timed (${q.windows} windows each)`, fmt(q.latencyMs?.count), fmt(st.latencyMs?.count), '']);
   rows.push(['  server cores / load-gen cores busy', `${fmt(q.serverCores, 2)} / ${fmt(q.loadCores, 2)}`, `${fmt(st.serverCores, 2)} / ${fmt(st.loadCores, 2)}`, '']);
   rows.push(['  machine CPU busy (all tenants)', `${fmt(q.machineBusy * 100)} %`, `${fmt(st.machineBusy * 100)} %`, '']);
