@@ -772,8 +772,8 @@ function stormRows(storms: Partial<Record<TokenPolicy, ReconnectStormResult>>): 
       .slice(0, 2)
       .map(([k, v]) => `${k} ${fmt(v)}`)
       .join(', ') || 'none';
-  row('  failed attempts while down (top)', (r) => top(c(r).failuresBefore));
-  row('  failed attempts after /healthz (top)', (r) => top(c(r).failuresAfter));
+  row('  failed attempts started while down (top)', (r) => top(c(r).failuresBefore));
+  row('  failed attempts started after /healthz (top)', (r) => top(c(r).failuresAfter));
   row('  token requests (failed), p50 / p99 ms', (r) => `${fmt(c(r).tokenRequests)} (${fmt(c(r).tokenFailures)}), ${fmt(c(r).tokenMs.p50)} / ${fmt(c(r).tokenMs.p99)}`);
   row('/healthz every 100 ms: p99 / max ms (n, failed)', (r) => `${fmt(r.healthz.p99, 1)} / ${fmt(r.healthz.max, 1)} (${r.healthz.samples}, ${r.healthz.failures})`);
   row('new process: event-loop delay p99 / max ms', (r) => `${fmt(r.server.loopDelayMs.p99)} / ${fmt(r.server.loopDelayMs.max)}`);

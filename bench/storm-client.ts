@@ -83,7 +83,7 @@ class StormSocket {
 interface Storm {
   args: StormConnectArgs;
   sockets: StormSocket[];
-  /** Failed attempts: reason and when (epoch ms). */
+  /** Failed attempts: reason and when that attempt started (epoch ms). */
   failures: Array<[string, number]>;
   tokenRequests: number;
   tokenFailures: number;
@@ -100,8 +100,9 @@ let storm: Storm | undefined;
 const PRESENCE = Buffer.from('"type":"presence"');
 const SEQ_RE = /"seq":(\d+)/;
 
-function fail(st: Storm, reason: string): void {
-  st.failures.push([reason, epochNow()]);
+/** Dated by the attempt's start, not by when this (possibly busy) process saw it fail. */
+function fail(st: Storm, s: StormSocket, reason: string): void {
+  st.failures.push([reason, s.lastAttemptAt || epochNow()]);
 }
 
 /** POST /api/auth/token with the session and fingerprint cookies, on a connection of its own (like a fresh browser connection after the restart). */
@@ -140,7 +141,7 @@ function fetchToken(st: Storm, s: StormSocket): Promise<{ status: number; token?
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      fail(st, `token_${err.code ?? err.message}`);
+      fail(st, s, `token_${err.code ?? err.message}`);
       resolve({ status: 0 });
     });
     req.end();
@@ -163,7 +164,7 @@ function giveUp(st: Storm, s: StormSocket, why: string): void {
   s.state = 'stopped';
   s.gaveUp = why;
   s.gen++;
-  fail(st, `gave_up_${why}`);
+  fail(st, s, `gave_up_${why}`);
   s.ws?.terminate();
   s.ws = null;
 }
@@ -184,7 +185,7 @@ async function attempt(st: Storm, s: StormSocket, initial?: (ok: boolean, why?: 
     if (r.status === 401) return giveUp(st, s, 'token_401');
     if (r.status !== 200 || !r.token) {
       st.tokenFailures++;
-      if (r.status > 0) fail(st, `token_http_${r.status}`);
+      if (r.status > 0) fail(st, s, `token_http_${r.status}`);
       return scheduleRetry(st, s, DEFAULT_BACKOFF);
     }
     s.token = r.token;
@@ -277,7 +278,7 @@ async function attempt(st: Storm, s: StormSocket, initial?: (ok: boolean, why?: 
         s.dropCode = code;
       }
     } else {
-      fail(st, failure ?? `close_${code}`);
+      fail(st, s, failure ?? `close_${code}`);
     }
     if (code === 4403) return giveUp(st, s, 'revoked_4403');
     if (code === 4401 && !s.retriedAuth) {
@@ -413,7 +414,7 @@ export function stormReport(args: { t0: number }) {
       return h;
     }, {}),
     attempts: { p50: q(attempts, 50), p99: q(attempts, 99), max: attempts.length ? Math.max(...attempts) : NaN, total: attempts.reduce((a, b) => a + b, 0) },
-    /** Failed attempts by reason, before and after t0 (before: the server was down). */
+    /** Failed attempts by reason, started before and after t0 (before: the server was down). */
     failuresBefore,
     failuresAfter,
     tokenRequests: st.tokenRequests,
