@@ -15,6 +15,7 @@
  */
 import WebSocket from 'ws';
 import { Histogram, MARKER, makeBody, serveRpc, sleep, type LatencySummary } from './common.js';
+import { stormArm, stormClose, stormConnect, stormReport, stormStatus } from './storm-client.js';
 
 type Proto = 'raw' | 'sio' | 'relay';
 
@@ -76,6 +77,8 @@ const pool: BenchSocket[] = [];
 /** Latency histograms by key; deliveries are recorded only while `recording` names one. */
 const histograms = new Map<string, Histogram>();
 let recording: Histogram | undefined;
+/** Optionally a second histogram of the same deliveries (one window's, next to the pooled one). */
+let recordingWindow: Histogram | undefined;
 const counters = { delivered: 0, acks: 0, errors: 0, sent: 0, closedAfterSetup: 0, stalls: 0 };
 const closeCodes: Record<string, number> = {};
 const errorSamples: string[] = [];
@@ -106,7 +109,11 @@ function onData(this: BenchSocket, data: Buffer): void {
   // BENCH|<seq>|<sentAt>|
   const a = data.indexOf(PIPE, i + MARKER_BUF.length);
   const b = data.indexOf(PIPE, a + 1);
-  if (recording && a > 0 && b > a) recording.record(performance.now() - Number(data.toString('latin1', a + 1, b)));
+  if (recording && a > 0 && b > a) {
+    const ms = performance.now() - Number(data.toString('latin1', a + 1, b));
+    recording.record(ms);
+    recordingWindow?.record(ms);
+  }
   if (run && run.mode === 'closed') pump();
 }
 
@@ -410,15 +417,19 @@ function snapshot() {
   };
 }
 
-/** Starts recording latencies into histogram `key` (created on first use), or stops (null). */
-function record(args: { key: string | null }) {
+/** Starts recording latencies into histogram `key` (and `windowKey`; created on first use), or stops (null). */
+function record(args: { key: string | null; windowKey?: string }) {
   if (args.key === null) {
-    recording = undefined;
+    recording = recordingWindow = undefined;
     return true;
   }
-  let h = histograms.get(args.key);
-  if (!h) histograms.set(args.key, (h = new Histogram()));
-  recording = h;
+  const get = (key: string) => {
+    let h = histograms.get(key);
+    if (!h) histograms.set(key, (h = new Histogram()));
+    return h;
+  };
+  recording = get(args.key);
+  recordingWindow = args.windowKey ? get(args.windowKey) : undefined;
   return true;
 }
 
@@ -464,7 +475,7 @@ serveRpc({
   run: (args: RunArgs) => startRun(args),
   stop: (args: { drainMs: number }) => stopRun(args),
   snapshot: () => snapshot(),
-  record: (args: { key: string | null }) => record(args),
+  record: (args: { key: string | null; windowKey?: string }) => record(args),
   latency: (args: { key: string }) => histograms.get(args.key)?.summary(),
   closeGroups: (args: { groups?: string[]; timeoutMs?: number }) => closeGroups(args),
   closeAll: (args: { timeoutMs?: number }) => closeAll(args),
@@ -473,5 +484,11 @@ serveRpc({
     return { userUs: u.user, systemUs: u.system };
   },
   count: () => ({ open: pool.filter((s) => s.ws.readyState === WebSocket.OPEN).length, total: pool.length }),
+  // Reconnect storm (bench/storm-client.ts): sockets that come back by themselves, as the browser's.
+  stormConnect,
+  stormArm,
+  stormStatus,
+  stormReport,
+  stormClose,
 });
 process.send?.({ ready: true });

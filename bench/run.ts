@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=raw,sio,relay,cluster] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=raw,sio,relay,cluster,loginstorm,storm,stormtoken] [-- --profile]`
  *
  * Side by side, in one run, with one load client (bench/load-worker.ts) and one 100-byte body:
  *   raw ws (bench/raw-server.ts), Socket.IO 4 (bench/socketio-server.ts), Relay (bench/relay-server.ts
@@ -7,8 +7,12 @@
  * Prints a table and writes bench/results/latest.json. Not a test: nothing here fails on a target;
  * the table says which targets were met and by how much they were missed.
  *
+ * Then, on the single Relay: send→deliver latency with and without a storm of logins (argon2id)
+ * in interleaved windows, and reconnect storms (bench/reconnect-storm.ts): Relay restarted under
+ * N subscribed sockets that come back like the browser's client.
+ *
  * Every server and the load generator run as separate processes; this orchestrator only sets up
- * (HTTP), samples counters and runs the light revoke→close probe. All traffic is on loopback.
+ * (HTTP), samples counters and runs the light revoke→close probe and the logins. All traffic is on loopback.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,13 +23,21 @@ import { startEmbeddedPostgres, freePort, type EmbeddedDatabase } from '../serve
 import { BENCH_DIR, Child, percentileOf, sleep, startChild, type LatencySummary } from './common.js';
 import type { ConnectResult, Cred, Target } from './load-worker.js';
 import { RelayHttp, mapLimit } from './relay-http.js';
+import { reconnectStorm, type ReconnectStormResult, type RelayProcess } from './reconnect-storm.js';
+import type { TokenPolicy } from './storm-client.js';
 
 // ------------------------------------------------------------------------------ parameters
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const PROFILE = argv.includes('--profile');
-const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'raw,sio,relay,cluster').split(','));
+const PARTS = ['raw', 'sio', 'relay', 'cluster', 'loginstorm', 'storm', 'stormtoken'];
+/** The quick run leaves out the second reconnect storm (token per attempt), ~30 s; --only=stormtoken adds it. */
+const DEFAULT_PARTS = QUICK ? PARTS.filter((p) => p !== 'stormtoken') : PARTS;
+const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.slice(7) ?? DEFAULT_PARTS.join(',')).split(','));
+for (const part of ONLY) if (!PARTS.includes(part)) throw new Error(`--only: unknown part ${part} (known: ${PARTS.join(', ')})`);
+/** The single Relay instance runs for its own comparisons and for the storms. */
+const SINGLE_RELAY = ['relay', 'loginstorm', 'storm', 'stormtoken'].some((k) => ONLY.has(k));
 
 /**
  * The machine is shared and noisy, so every comparison is interleaved: all servers run at once
@@ -49,6 +61,16 @@ const P = QUICK
       latencyWindowMs: 1_500,
       users: 10,
       revokeSamples: 10,
+      // Login storm: fixed moderate rate, quiet and storm windows interleaved.
+      lsSubscribers: 300,
+      lsRate: 20,
+      lsLoginsPerSec: 10,
+      lsRounds: 4,
+      lsWarmupMs: 500,
+      lsWindowMs: 2_000,
+      // Reconnect storm: sockets held while Relay restarts (quick: fewer than full).
+      stormSockets: 2_000,
+      stormDeadlineMs: 60_000,
     }
   : {
       idleSockets: 5_000,
@@ -65,6 +87,14 @@ const P = QUICK
       latencyWindowMs: 3_000,
       users: 100,
       revokeSamples: 60,
+      lsSubscribers: 300,
+      lsRate: 20,
+      lsLoginsPerSec: 10,
+      lsRounds: 6,
+      lsWarmupMs: 1_000,
+      lsWindowMs: 3_000,
+      stormSockets: 5_000,
+      stormDeadlineMs: 60_000,
     };
 
 const RESULTS_DIR = path.join(BENCH_DIR, 'results');
@@ -128,6 +158,8 @@ interface Contender {
   senderGroup: string;
   channelId?: string;
   creds?: Cred[];
+  /** Something that runs during each of its windows (warm-up included), e.g. the login storm. */
+  around?: { start(): void; stop(): Promise<void> };
 }
 
 export interface FanoutResult {
@@ -148,6 +180,8 @@ export interface FanoutResult {
   machineBusy: number;
   serverCpuUsPerKDeliveries: number;
   latencyMs?: LatencySummary;
+  /** With perWindowLatency: each window's own latency summary, in round order. */
+  windowLatencyMs?: Array<LatencySummary | undefined>;
   errors: number;
   missingAfterDrain: number;
   overloaded: boolean;
@@ -203,7 +237,7 @@ async function fanoutWindow(
   worker: Child,
   c: Contender,
   acc: FanoutAccumulator,
-  opts: { mode: 'closed' | 'open'; rate?: number; warmupMs: number; windowMs: number; latencyKey: string; prefix: string },
+  opts: { mode: 'closed' | 'open'; rate?: number; warmupMs: number; windowMs: number; latencyKey: string; windowKey?: string; prefix: string },
 ): Promise<void> {
   const groups = c.subscribe.map((s) => s.group);
   const started = await worker.call<{ subscribers: number; senders: number }>('run', {
@@ -220,7 +254,7 @@ async function fanoutWindow(
   acc.subscribers = started.subscribers;
   acc.senders = started.senders;
   await sleep(opts.warmupMs);
-  await worker.call('record', { key: opts.latencyKey });
+  await worker.call('record', { key: opts.latencyKey, windowKey: opts.windowKey });
   const [s0, c0, l0] = await Promise.all([worker.call<Snapshot>('snapshot'), cpuOf(c.servers), cpuOf([worker])]);
   const m0 = machineCpu();
   await sleep(opts.windowMs);
@@ -249,7 +283,7 @@ async function fanoutWindow(
 async function interleavedFanout(
   worker: Child,
   contenders: Contender[],
-  opts: { mode: 'closed' | 'open'; rate?: number; rounds: number; warmupMs: number; windowMs: number; tag: string },
+  opts: { mode: 'closed' | 'open'; rate?: number; rounds: number; warmupMs: number; windowMs: number; tag: string; perWindowLatency?: boolean },
 ): Promise<Record<string, FanoutResult>> {
   const accs = new Map(contenders.map((c) => [c.key, new FanoutAccumulator()]));
   for (let round = 0; round < opts.rounds; round++) {
@@ -257,11 +291,14 @@ async function interleavedFanout(
     for (const c of order) {
       const profile = PROFILE && opts.mode === 'closed' && round === Math.floor(opts.rounds / 2) && c.key.startsWith('relay');
       if (profile) await c.servers[0].call('profileStart');
+      c.around?.start();
       await fanoutWindow(worker, c, accs.get(c.key)!, {
         ...opts,
         latencyKey: `${opts.tag}-${c.key}`,
+        windowKey: opts.perWindowLatency ? `${opts.tag}-${c.key}#${round}` : undefined,
         prefix: `${opts.tag}-${c.key}-${round}`,
       });
+      await c.around?.stop();
       if (profile) {
         const file = path.join(RESULTS_DIR, `${c.key}-${opts.tag}.cpuprofile`);
         await c.servers[0].call('profileStop', { file });
@@ -278,6 +315,12 @@ async function interleavedFanout(
   for (const c of contenders) {
     const latency = await worker.call<LatencySummary | undefined>('latency', { key: `${opts.tag}-${c.key}` });
     out[c.key] = accs.get(c.key)!.result(opts.mode, latency, opts.rate);
+    if (opts.perWindowLatency) {
+      out[c.key].windowLatencyMs = [];
+      for (let round = 0; round < opts.rounds; round++) {
+        out[c.key].windowLatencyMs!.push(await worker.call<LatencySummary | undefined>('latency', { key: `${opts.tag}-${c.key}#${round}` }));
+      }
+    }
   }
   return out;
 }
@@ -409,21 +452,21 @@ function relayEnv(extra: Record<string, string>): Record<string, string> {
   };
 }
 
-async function startRelay(name: string, env: Record<string, string>): Promise<{ child: Child; target: Target; url: string }> {
+async function startRelay(name: string, env: Record<string, string>): Promise<RelayProcess> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `relay-bench-${name}-`));
   cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   const { child, info } = await startChild(name, 'relay-server.ts', { env: { ...env, DATA_DIR: dataDir } });
   cleanups.push(() => child.stop());
   const url = `http://${HOST}:${info.port}`;
-  return { child, url, target: { proto: 'relay', host: HOST, port: info.port, origin: url } };
+  return { child, url, target: { proto: 'relay', host: HOST, port: info.port, origin: url }, startup: info.startup };
 }
 
 interface RelaySetup {
   users: RelayHttp[];
   usernames: string[];
   creds: Cred[];
-  /** One public channel per Relay contender, every bench user a member of each. */
-  channels: Record<'single' | 'redisOne' | 'redisTwo', string>;
+  /** One public channel per Relay contender (and per storm), every bench user a member of each. */
+  channels: Record<'single' | 'redisOne' | 'redisTwo' | 'logins' | 'storm', string>;
 }
 
 async function setupRelay(url: string): Promise<RelaySetup> {
@@ -434,12 +477,12 @@ async function setupRelay(url: string): Promise<RelaySetup> {
   // argon2 makes each registration ~50 ms of server CPU: one login serves many sockets.
   const users = await mapLimit(usernames, 4, (u) => RelayHttp.register(url, u));
   const channels = {} as RelaySetup['channels'];
-  for (const key of ['single', 'redisOne', 'redisTwo'] as const) {
+  for (const key of ['single', 'redisOne', 'redisTwo', 'logins', 'storm'] as const) {
     const { channel } = await admin.expect('POST', '/api/channels', { name: `bench-${key.toLowerCase()}`, kind: 'public' }, 201);
     await mapLimit(users, 8, (u) => u.expect('POST', `/api/channels/${channel.id}/join`, {}, 200));
     channels[key] = channel.id as string;
   }
-  log(`relay: registered ${users.length + 1} users, 3 channels, memberships (${Date.now() - t0} ms)`);
+  log(`relay: registered ${users.length + 1} users, ${Object.keys(channels).length} channels, memberships (${Date.now() - t0} ms)`);
   return { users, usernames, creds: users.map((u) => ({ cookie: u.cookieHeader(), token: u.auth.token as string })), channels };
 }
 
@@ -528,6 +571,123 @@ async function measureRevoke(setup: RelaySetup, a: string, b: string): Promise<R
   };
 }
 
+// ------------------------------------------------------------------------------ login storm
+
+interface LoginStats {
+  started: number;
+  ok: number;
+  failures: number;
+  /** Not started because 20 were already in flight (the server fell that far behind). */
+  skipped: number;
+  reasons: Record<string, number>;
+  ms: { p50: number; p99: number; max: number };
+  /** Logins started per second while the storm ran. */
+  ratePerSec: number;
+}
+
+/**
+ * POST /api/auth/login with the right password (argon2id verify on the server) at a fixed rate,
+ * open loop, from this process: started at each storm window's warm-up, stopped (and its logins
+ * awaited) after the window, so none spills into a quiet window. Each login is a fresh client
+ * (no cookies), a new device and a new session, as on a sign-in page.
+ */
+class LoginLoad {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly ms: number[] = [];
+  private runMs = 0;
+  private since = 0;
+  private n = 0;
+  readonly stats = { started: 0, ok: 0, failures: 0, skipped: 0, reasons: {} as Record<string, number> };
+
+  constructor(
+    private readonly url: string,
+    private readonly usernames: string[],
+    private readonly perSec: number,
+  ) {}
+
+  start(): void {
+    this.since = performance.now();
+    this.timer = setInterval(() => this.fire(), 1000 / this.perSec);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.runMs += performance.now() - this.since;
+    await Promise.all(this.inFlight);
+  }
+
+  private fire(): void {
+    if (this.inFlight.size >= 20) {
+      this.stats.skipped++;
+      return;
+    }
+    const i = this.n++;
+    this.stats.started++;
+    const t0 = performance.now();
+    const p = RelayHttp.login(this.url, this.usernames[i % this.usernames.length], `login-storm-${i}`).then(
+      () => {
+        this.stats.ok++;
+        this.ms.push(performance.now() - t0);
+      },
+      (err: Error) => {
+        this.stats.failures++;
+        const key = err.message.slice(0, 120);
+        this.stats.reasons[key] = (this.stats.reasons[key] ?? 0) + 1;
+      },
+    );
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  result(): LoginStats {
+    return {
+      ...this.stats,
+      ms: { p50: percentileOf(this.ms, 50), p99: percentileOf(this.ms, 99), max: this.ms.length ? Math.max(...this.ms) : NaN },
+      ratePerSec: this.stats.started / (this.runMs / 1000),
+    };
+  }
+}
+
+interface LoginStormResult {
+  subscribers: number;
+  rate: number;
+  loginsPerSec: number;
+  quiet: FanoutResult;
+  storm: FanoutResult;
+  logins: LoginStats;
+}
+
+/**
+ * Send→deliver latency on the single Relay at a fixed moderate rate (P.lsRate msg/s to
+ * P.lsSubscribers subscribers), in windows taken in turn without and with P.lsLoginsPerSec logins.
+ */
+async function measureLoginStorm(worker: Child, relay: RelayProcess, setup: RelaySetup): Promise<LoginStormResult> {
+  const logins = new LoginLoad(relay.url, setup.usernames, P.lsLoginsPerSec);
+  const base = {
+    servers: [relay.child],
+    subscribe: [{ target: relay.target, count: P.lsSubscribers, group: 'ls' }],
+    senderGroup: 'ls',
+    channelId: setup.channels.logins,
+    creds: setup.creds,
+  };
+  const quiet: Contender = { key: 'quiet', label: 'no logins', ...base };
+  const storm: Contender = { key: 'logins', label: `${P.lsLoginsPerSec} logins/s`, ...base, around: logins };
+  await connectSubscribers(worker, quiet);
+  await sleep(1_000);
+  const r = await interleavedFanout(worker, [quiet, storm], {
+    mode: 'open',
+    rate: P.lsRate,
+    rounds: P.lsRounds,
+    warmupMs: P.lsWarmupMs,
+    windowMs: P.lsWindowMs,
+    tag: 'loginstorm',
+    perWindowLatency: true,
+  });
+  await worker.call('closeAll', {});
+  return { subscribers: P.lsSubscribers, rate: P.lsRate, loginsPerSec: P.lsLoginsPerSec, quiet: r.quiet, storm: r.logins, logins: logins.result() };
+}
+
 // ------------------------------------------------------------------------------ report
 
 function fmt(n: number | undefined, digits = 0): string {
@@ -550,6 +710,80 @@ interface Target_ {
   goal: string;
   ok: boolean | undefined;
   unit: string;
+  /** The --only part that measures it (listed only when that part ran). */
+  part?: string;
+}
+
+const STORM_LABEL: Record<TokenPolicy, string> = { expired: 'token kept till expiry', attempt: 'token per attempt (client.ts)' };
+const secs = (ms: number | undefined, digits = 2) => fmt(ms === undefined ? undefined : ms / 1000, digits);
+
+/** "median (min–max)" of per-window values. */
+function medianRange(xs: Array<number | undefined>): string {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return v.length ? `${fmt(percentileOf(v, 50), 1)} (${fmt(Math.min(...v), 1)}–${fmt(Math.max(...v), 1)})` : '—';
+}
+
+function loginStormRows(ls: LoginStormResult): string[][] {
+  const rows: string[][] = [[`Login storm (Relay, ${ls.subscribers} subscribers, ${ls.rate} msg/s)`, 'no logins', `${ls.loginsPerSec} logins/s`, 'logins / quiet']];
+  const q = ls.quiet;
+  const st = ls.storm;
+  const rounds = (q.windowLatencyMs ?? []).map((w, i) => ratio(st.windowLatencyMs?.[i]?.p99, w?.p99)).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  rows.push(['send→deliver p50 ms', fmt(q.latencyMs?.p50, 2), fmt(st.latencyMs?.p50, 2), fmt(ratio(st.latencyMs?.p50, q.latencyMs?.p50), 2)]);
+  rows.push(['  p99 ms', fmt(q.latencyMs?.p99, 2), fmt(st.latencyMs?.p99, 2), fmt(ratio(st.latencyMs?.p99, q.latencyMs?.p99), 2)]);
+  rows.push(['  max ms', fmt(q.latencyMs?.max, 1), fmt(st.latencyMs?.max, 1), '']);
+  rows.push([
+    '  p99 per window, median (range)',
+    medianRange((q.windowLatencyMs ?? []).map((w) => w?.p99)),
+    medianRange((st.windowLatencyMs ?? []).map((w) => w?.p99)),
+    rounds.length ? `${fmt(percentileOf(rounds, 50), 2)} (${fmt(Math.min(...rounds), 2)}–${fmt(Math.max(...rounds), 2)})` : '—',
+  ]);
+  rows.push([`  deliveries timed (${q.windows} windows each)`, fmt(q.latencyMs?.count), fmt(st.latencyMs?.count), '']);
+  rows.push(['  server cores / load-gen cores busy', `${fmt(q.serverCores, 2)} / ${fmt(q.loadCores, 2)}`, `${fmt(st.serverCores, 2)} / ${fmt(st.loadCores, 2)}`, '']);
+  rows.push(['  machine CPU busy (all tenants)', `${fmt(q.machineBusy * 100)} %`, `${fmt(st.machineBusy * 100)} %`, '']);
+  const l = ls.logins;
+  rows.push(['logins done / failed (skipped: 20 in flight)', '', `${fmt(l.ok)} / ${fmt(l.failures)} (${fmt(l.skipped)})`, '']);
+  rows.push(['  login p50 / p99 / max ms', '', `${fmt(l.ms.p50)} / ${fmt(l.ms.p99)} / ${fmt(l.ms.max)}`, '']);
+  rows.push(['  logins started per second', '', fmt(l.ratePerSec, 1), '']);
+  return rows;
+}
+
+function stormRows(storms: Partial<Record<TokenPolicy, ReconnectStormResult>>): string[][] {
+  const list = (['expired', 'attempt'] as const).filter((k) => storms[k]).map((k) => storms[k]!);
+  const rows: string[][] = [[`Reconnect storm (Relay restarted under ${fmt(list[0].sockets)} subscribed sockets)`, ...list.map((r) => STORM_LABEL[r.tokenPolicy])]];
+  const row = (name: string, f: (r: ReconnectStormResult) => string) => rows.push([name, ...list.map(f)]);
+  const c = (r: ReconnectStormResult) => r.client;
+  const given = (r: ReconnectStormResult) => Object.values(c(r).gaveUp).reduce((a, b) => a + b, 0);
+  row('sockets closed 1001 by the old process / all', (r) => `${fmt(c(r).closeCodes['1001'] ?? 0)} / ${fmt(r.sockets)}`);
+  row('  old process: exit code, SIGTERM → exit s', (r) => `${r.shutdown.exitCode ?? r.shutdown.signal} in ${secs(r.shutdown.ms)}`);
+  row('  exit → new process answers /healthz, s', (r) => secs(r.restartMs));
+  row('    of which: modules loaded (tsx) / startServer, s', (r) => `${secs(r.newProcess?.loadMs)} / ${secs(r.newProcess?.startServerMs)}`);
+  row('/healthz → 50 % re-authenticated + re-subscribed, s', (r) => secs(c(r).backMs.p50));
+  row('/healthz → 99 %, s', (r) => secs(c(r).backMs.p99));
+  row('/healthz → 100 %, s', (r) => secs(c(r).backMs.p100));
+  row(`gave up / not back ${P.stormDeadlineMs / 1000} s after /healthz`, (r) => `${fmt(given(r))} / ${fmt(c(r).notBack)}`);
+  row('  backoff still to wait at /healthz (floor), p50 / p99 s', (r) => `${secs(c(r).waitMs.p50)} / ${secs(c(r).waitMs.p99)}`);
+  row('  successful attempt → subscribed, p50 / p99 ms', (r) => `${fmt(c(r).attemptMs.p50)} / ${fmt(c(r).attemptMs.p99)}`);
+  row('    upgrade (TCP + HTTP 101), p50 / p99 ms', (r) => `${fmt(c(r).openMs.p50)} / ${fmt(c(r).openMs.p99)}`);
+  row('    authenticate / subscribe, p99 ms', (r) => `${fmt(c(r).authMs.p99)} / ${fmt(c(r).subMs.p99)}`);
+  row('  attempts per socket, p50 / max', (r) => `${fmt(c(r).attempts.p50)} / ${fmt(c(r).attempts.max)}`);
+  const top = (h: Record<string, number>) =>
+    Object.entries(h)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 2)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', ') || 'none';
+  row('  failed attempts started while down (top)', (r) => top(c(r).failuresBefore));
+  row('  failed attempts started after /healthz (top)', (r) => top(c(r).failuresAfter));
+  row('  token requests (failed), p50 / p99 ms', (r) => `${fmt(c(r).tokenRequests)} (${fmt(c(r).tokenFailures)}), ${fmt(c(r).tokenMs.p50)} / ${fmt(c(r).tokenMs.p99)}`);
+  row('/healthz every 100 ms: p99 / max ms (n, failed)', (r) => `${fmt(r.healthz.p99, 1)} / ${fmt(r.healthz.max, 1)} (${r.healthz.samples}, ${r.healthz.failures})`);
+  row('new process: event-loop delay p99 / max ms', (r) => `${fmt(r.server.loopDelayMs.p99)} / ${fmt(r.server.loopDelayMs.max)}`);
+  row('  event-loop utilisation / cores busy', (r) => `${fmt(r.server.loopUtilization, 2)} / ${fmt(r.server.cores, 2)}`);
+  row('  main thread on a CPU / waiting for one, s', (r) => `${secs(r.server.mainThread.onCpuMs)} / ${secs(r.server.mainThread.waitingForCpuMs)}`);
+  row('  Postgres queries', (r) => fmt(r.server.queries));
+  row('load-gen cores busy / machine CPU busy (all tenants)', (r) => `${fmt(r.loadCores, 2)} / ${fmt(r.machineBusy * 100)} %`);
+  row('listen overflows / drops (machine-wide)', (r) => `${fmt(r.netstat.ListenOverflows)} / ${fmt(r.netstat.ListenDrops)}`);
+  row('presence frames received while coming back', (r) => fmt(c(r).presenceFrames));
+  return rows;
 }
 
 // ------------------------------------------------------------------------------ main
@@ -573,11 +807,14 @@ async function main(): Promise<void> {
     servers.sio = { child, target: { proto: 'sio', host: HOST, port: info.port } };
   }
   let setup: RelaySetup | undefined;
-  if (ONLY.has('relay') || ONLY.has('cluster')) {
+  /** The single Relay instance's environment: a restart (the storms) starts it again with this and the same port. */
+  let singleEnv: Record<string, string> = {};
+  if (SINGLE_RELAY || ONLY.has('cluster')) {
     log('starting embedded Postgres' + (ONLY.has('cluster') ? ' and Redis' : ''));
     const db = await startPostgres();
     const secrets = { JWT_SECRET: randomBytes(32).toString('base64url'), SESSION_SECRET: randomBytes(32).toString('base64url') };
-    if (ONLY.has('relay')) servers.relay = await startRelay('relay', relayEnv({ DATABASE_URL: db.url, ...secrets }));
+    singleEnv = relayEnv({ DATABASE_URL: db.url, ...secrets });
+    if (SINGLE_RELAY) servers.relay = await startRelay('relay', singleEnv);
     if (ONLY.has('cluster')) {
       const redis = await startRedis();
       const env = relayEnv({ DATABASE_URL: db.url, REDIS_URL: redis.url, ...secrets });
@@ -591,31 +828,34 @@ async function main(): Promise<void> {
       // leaves the allocator's footprint in a state that would blur the per-socket RSS delta.
       // Users, memberships and tokens live in Postgres and stay valid.
       await servers.relay.child.stop();
-      servers.relay = await startRelay('relay', relayEnv({ DATABASE_URL: db.url, ...secrets }));
+      servers.relay = await startRelay('relay', singleEnv);
     }
   }
   await sleep(1_000);
 
   // ---------------------------------------------------------------------------- idle sockets
   const idleContenders = (['raw', 'sio', 'relay'] as const)
-    .filter((k) => servers[k])
+    .filter((k) => servers[k] && ONLY.has(k))
     .map((k) => ({ key: k, server: servers[k].child, target: servers[k].target, creds: k === 'relay' ? setup!.creds : undefined }));
-  log(`idle: ${fmt(P.idleSockets)} sockets per server (${idleContenders.map((c) => c.key).join(', ')}), ${P.connectRounds} interleaved batches`);
-  const idle = await interleavedIdle(worker, idleContenders);
-  for (const [k, r] of Object.entries(idle)) {
-    log(
-      `idle ${k}: ${r.connect.opened} opened (${r.connect.failed} failed) at ${fmt(r.connect.perSecond)}/s; ` +
-        `RSS +${fmt(r.rssPerSocket / 1024, 2)} KB/socket, heap +${fmt(r.heapPerSocket / 1024, 2)} KB/socket`,
-    );
+  let idle: Record<string, IdleResult> = {};
+  if (idleContenders.length) {
+    log(`idle: ${fmt(P.idleSockets)} sockets per server (${idleContenders.map((c) => c.key).join(', ')}), ${P.connectRounds} interleaved batches`);
+    idle = await interleavedIdle(worker, idleContenders);
+    for (const [k, r] of Object.entries(idle)) {
+      log(
+        `idle ${k}: ${r.connect.opened} opened (${r.connect.failed} failed) at ${fmt(r.connect.perSecond)}/s; ` +
+          `RSS +${fmt(r.rssPerSocket / 1024, 2)} KB/socket, heap +${fmt(r.heapPerSocket / 1024, 2)} KB/socket`,
+      );
+    }
+    await sleep(1_000);
   }
-  await sleep(1_000);
 
   // ---------------------------------------------------------------------------- fan-out
   const N = P.subscribers;
   const contenders: Contender[] = [];
   if (servers.raw) contenders.push({ key: 'raw', label: 'raw ws', servers: [servers.raw.child], subscribe: [{ target: servers.raw.target, count: N, group: 'fo-raw' }], senderGroup: 'fo-raw' });
   if (servers.sio) contenders.push({ key: 'sio', label: 'Socket.IO', servers: [servers.sio.child], subscribe: [{ target: servers.sio.target, count: N, group: 'fo-sio' }], senderGroup: 'fo-sio' });
-  if (servers.relay)
+  if (servers.relay && ONLY.has('relay'))
     contenders.push({
       key: 'relay',
       label: 'Relay',
@@ -649,25 +889,32 @@ async function main(): Promise<void> {
       creds: setup!.creds,
     });
   }
-  for (const c of contenders) await connectSubscribers(worker, c);
-  log(`fan-out: ${contenders.map((c) => c.key).join(', ')} — ${N} subscribers each, ${P.rounds} rounds of ${P.windowMs} ms windows`);
-  await sleep(1_000);
-  const fanout = await interleavedFanout(worker, contenders, { mode: 'closed', rounds: P.rounds, warmupMs: P.warmupMs, windowMs: P.windowMs, tag: 'saturation' });
+  let fanout: Record<string, FanoutResult> = {};
+  let latency: Record<string, FanoutResult> = {};
+  let rate = NaN;
+  if (contenders.length) {
+    for (const c of contenders) await connectSubscribers(worker, c);
+    log(`fan-out: ${contenders.map((c) => c.key).join(', ')} — ${N} subscribers each, ${P.rounds} rounds of ${P.windowMs} ms windows`);
+    await sleep(1_000);
+    fanout = await interleavedFanout(worker, contenders, { mode: 'closed', rounds: P.rounds, warmupMs: P.warmupMs, windowMs: P.windowMs, tag: 'saturation' });
 
-  // ---------------------------------------------------------------------------- latency
-  const rawSaturation = fanout.raw?.messagesPerSec;
-  const rate = rawSaturation ? rawSaturation / 2 : 50;
-  const latencyContenders = contenders.filter((c) => c.key === 'raw' || c.key === 'sio' || c.key === 'relay');
-  log(`latency: open loop at ${fmt(rate)} msg/s (${rawSaturation ? 'half of raw ws saturation' : 'fixed: raw ws not measured'})`);
-  const latency = await interleavedFanout(worker, latencyContenders, {
-    mode: 'open',
-    rate,
-    rounds: P.latencyRounds,
-    warmupMs: P.latencyWarmupMs,
-    windowMs: P.latencyWindowMs,
-    tag: 'latency',
-  });
-  await worker.call('closeAll', {});
+    // -------------------------------------------------------------------------- latency
+    const rawSaturation = fanout.raw?.messagesPerSec;
+    rate = rawSaturation ? rawSaturation / 2 : 50;
+    const latencyContenders = contenders.filter((c) => c.key === 'raw' || c.key === 'sio' || c.key === 'relay');
+    if (latencyContenders.length) {
+      log(`latency: open loop at ${fmt(rate)} msg/s (${rawSaturation ? 'half of raw ws saturation' : 'fixed: raw ws not measured'})`);
+      latency = await interleavedFanout(worker, latencyContenders, {
+        mode: 'open',
+        rate,
+        rounds: P.latencyRounds,
+        warmupMs: P.latencyWarmupMs,
+        windowMs: P.latencyWindowMs,
+        tag: 'latency',
+      });
+    }
+    await worker.call('closeAll', {});
+  }
 
   // ---------------------------------------------------------------------------- revoke
   let revoke: RevokeResult | undefined;
@@ -675,6 +922,45 @@ async function main(): Promise<void> {
     log(`revoke: on A, socket held on B, ${P.revokeSamples} samples`);
     revoke = await measureRevoke(setup!, servers.relayA.url!, servers.relayB.url!);
     log(`revoke→close p50 ${fmt(revoke.closeMs.p50, 1)} ms, p99 ${fmt(revoke.closeMs.p99, 1)} ms`);
+  }
+
+  // ---------------------------------------------------------------------------- login storm
+  const single = servers.relay as RelayProcess | undefined;
+  let loginStorm: LoginStormResult | undefined;
+  if (single && ONLY.has('loginstorm')) {
+    log(
+      `login storm: ${P.lsSubscribers} subscribers, ${P.lsRate} msg/s; ${P.lsRounds} rounds of a quiet and a ` +
+        `${P.lsLoginsPerSec} logins/s window (${P.lsWindowMs} ms), interleaved`,
+    );
+    loginStorm = await measureLoginStorm(worker, single, setup!);
+    log(
+      `login storm: p99 ${fmt(loginStorm.quiet.latencyMs?.p99, 1)} ms quiet, ${fmt(loginStorm.storm.latencyMs?.p99, 1)} ms with logins; ` +
+        `${loginStorm.logins.ok} logins, p99 ${fmt(loginStorm.logins.ms.p99)} ms, ${loginStorm.logins.failures} failed`,
+    );
+  }
+
+  // ---------------------------------------------------------------------------- reconnect storm
+  // Last: each storm restarts the single Relay (the new process then stands in for it).
+  const storms: Partial<Record<TokenPolicy, ReconnectStormResult>> = {};
+  for (const [part, tokenPolicy] of [['storm', 'expired'], ['stormtoken', 'attempt']] as const) {
+    if (!servers.relay || !ONLY.has(part)) continue;
+    log(`reconnect storm (${part}): ${fmt(P.stormSockets)} sockets, Relay restarted under them; tokens: ${tokenPolicy === 'expired' ? 'fetched only when expired' : 'fetched before every attempt (client.ts)'}`);
+    const { result, relay } = await reconnectStorm({
+      worker,
+      relay: servers.relay as RelayProcess,
+      restart: (port) => startRelay('relay', { ...singleEnv, PORT: String(port) }),
+      creds: setup!.creds,
+      channelId: setup!.channels.storm,
+      count: P.stormSockets,
+      concurrency: P.connectConcurrency,
+      localAddresses: LOCAL_ADDRESSES,
+      tokenPolicy,
+      deadlineMs: P.stormDeadlineMs,
+      log,
+    });
+    servers.relay = relay;
+    storms[tokenPolicy] = result;
+    await sleep(1_000);
   }
 
   const results: Record<string, ServerResult> = {};
@@ -745,14 +1031,43 @@ async function main(): Promise<void> {
     { name: 'send→deliver p99 at half raw saturation (ms)', value: rel?.latency?.latencyMs?.p99, goal: '≤ 25', unit: 'ms', ok: undefined },
     { name: '2 instances on Redis / 1 instance', value: ratio(cluster.two?.deliveriesPerSec, cluster.one?.deliveriesPerSec), goal: '≥ 0.7', unit: '×', ok: undefined },
     { name: 'revoke→close p99 across instances (ms)', value: cluster.revoke?.closeMs.p99, goal: '≤ 250', unit: 'ms', ok: undefined },
+    {
+      name: 'login storm: send→deliver p99 with/without logins',
+      value: ratio(loginStorm?.storm.latencyMs?.p99, loginStorm?.quiet.latencyMs?.p99),
+      goal: '≤ 1.2',
+      unit: '×',
+      ok: undefined,
+      part: 'loginstorm',
+    },
+    { name: 'login storm: failed logins', value: loginStorm?.logins.failures, goal: '≤ 0', unit: 'n', ok: undefined, part: 'loginstorm' },
   ];
+  for (const [part, policy] of [['storm', 'expired'], ['stormtoken', 'attempt']] as const) {
+    const r = storms[policy];
+    targets.push({ name: `reconnect storm, ${STORM_LABEL[policy]}: 99 % back (s)`, value: r && r.client.backMs.p99 / 1000, goal: '≤ 10', unit: 's', ok: undefined, part });
+    targets.push({
+      name: '  sockets that gave up or were not back',
+      value: r && Object.values(r.client.gaveUp).reduce((a, b) => a + b, 0) + r.client.notBack,
+      goal: '≤ 0',
+      unit: 'n',
+      ok: undefined,
+      part,
+    });
+  }
   for (const t of targets) {
+    if (t.value === undefined || !Number.isFinite(t.value)) {
+      // A target whose measurement did not finish (e.g. nobody reached 99 %) is missed.
+      if (t.part && ONLY.has(t.part)) t.ok = false;
+      continue;
+    }
     if (t.value === undefined || !Number.isFinite(t.value)) continue;
     const limit = Number(t.goal.slice(2));
     t.ok = t.goal.startsWith('≥') ? t.value >= limit : t.value <= limit;
   }
   const trows: string[][] = [['target', 'measured', 'goal', 'met']];
-  for (const t of targets) trows.push([t.name, fmt(t.value, t.unit === '×' ? 3 : 2), t.goal, t.ok === undefined ? 'n/a' : t.ok ? 'yes' : 'NO']);
+  for (const t of targets) {
+    if (t.part && !ONLY.has(t.part)) continue;
+    trows.push([t.name, fmt(t.value, t.unit === '×' ? 3 : t.unit === 'n' ? 0 : 2), t.goal, t.ok === undefined ? 'n/a' : t.ok ? 'yes' : 'NO']);
+  }
 
   const warnings: string[] = [];
   for (const [name, r] of Object.entries(results)) {
@@ -766,16 +1081,35 @@ async function main(): Promise<void> {
     if (r.idle?.connect.failed) warnings.push(`${name} connect: ${r.idle.connect.failed} failed: ${JSON.stringify(r.idle.connect.errors)}`);
   }
   if (cluster.revoke?.failures) warnings.push(`revoke: ${cluster.revoke.failures} samples failed: ${JSON.stringify(cluster.revoke.reasons)}`);
+  if (loginStorm) {
+    for (const f of [loginStorm.quiet, loginStorm.storm]) {
+      if (f.errors) warnings.push(`login storm: ${f.errors} error frames, e.g. ${f.errorSamples[0] ?? ''}`);
+      if (f.missingAfterDrain > 0) warnings.push(`login storm: ${f.missingAfterDrain} deliveries missing after a 5 s drain`);
+      if (f.overloaded) warnings.push('login storm: backlog over 5 s of deliveries; the sender stopped (overload)');
+      if (Object.keys(f.closeCodes).length) warnings.push(`login storm: sockets closed during the run: ${JSON.stringify(f.closeCodes)}`);
+    }
+    if (loginStorm.logins.failures) warnings.push(`login storm: ${loginStorm.logins.failures} logins failed: ${JSON.stringify(loginStorm.logins.reasons)}`);
+  }
+  for (const r of Object.values(storms)) {
+    const tag = `reconnect storm (${STORM_LABEL[r.tokenPolicy]})`;
+    if (r.shutdown.exitCode !== 0) warnings.push(`${tag}: the old process exited ${r.shutdown.exitCode ?? r.shutdown.signal}${r.shutdown.killed ? ' (SIGKILL after 15 s)' : ''}`);
+    const other = Object.entries(r.client.closeCodes).filter(([k]) => k !== '1001');
+    if (other.length) warnings.push(`${tag}: sockets closed with other codes than 1001: ${JSON.stringify(Object.fromEntries(other))}`);
+    if (r.client.notBack) warnings.push(`${tag}: ${r.client.notBack} sockets not back; gave up: ${JSON.stringify(r.client.gaveUp)}`);
+    if (r.healthz.failures) warnings.push(`${tag}: ${r.healthz.failures} /healthz probes failed: ${JSON.stringify(r.healthz.errors)}`);
+  }
 
   const text = [
     '',
     `fan-out: closed loop, ${P.senders} sender sockets among the subscribers, ${P.windowMsgs} messages in flight; ` +
       `${P.rounds} interleaved ${P.windowMs / 1000}-s windows per contender; latency: open loop, ${P.latencyRounds} windows of ${P.latencyWindowMs / 1000} s`,
+    `login storm: open loop, ${P.lsRate} msg/s to ${P.lsSubscribers} subscribers, ${P.lsRounds} rounds of a quiet and a ${P.lsLoginsPerSec} logins/s ` +
+      `window (${P.lsWindowMs / 1000} s, in turn); reconnect storm: ${fmt(P.stormSockets)} sockets, full-jitter backoff (client's DEFAULT_BACKOFF), times from the new process's first /healthz`,
     `Relay benchmark (${QUICK ? 'quick' : 'full'}) — ${new Date().toISOString()} — ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
-    '',
-    table(rows),
-    '',
-    table(crows),
+    ...(Object.keys(results).length ? ['', table(rows)] : []),
+    ...(crows.length > 1 ? ['', table(crows)] : []),
+    ...(loginStorm ? ['', table(loginStormRows(loginStorm))] : []),
+    ...(Object.keys(storms).length ? ['', table(stormRows(storms))] : []),
     '',
     table(trows),
     ...(warnings.length ? ['', 'Warnings:', ...warnings.map((w) => `- ${w}`)] : []),
@@ -791,6 +1125,8 @@ async function main(): Promise<void> {
     params: P,
     results,
     cluster,
+    loginStorm,
+    reconnectStorm: storms,
     targets,
     warnings,
     table: text,
