@@ -28,7 +28,7 @@ function msg(seq: number, over: Partial<Message> = {}): Message {
 }
 
 const message = (seq: number) => ({ type: 'message', seq, message: msg(seq) });
-const subscribed = (lastSeq: number, truncated?: boolean) => ({ type: 'subscribed', channelId: C, presence: {}, lastSeq, ...(truncated ? { truncated } : {}), ref: `sub:${C}` });
+const subscribed = (lastSeq: number, truncated?: boolean) => ({ type: 'subscribed', channelId: C, presence: {}, lastSeq, readSeq: 0, ...(truncated ? { truncated } : {}), ref: `sub:${C}` });
 
 /** Opens the newest socket and authenticates it. */
 async function goLive(): Promise<FakeSocket> {
@@ -216,7 +216,7 @@ describe('channel streams', () => {
     const D = 'c0ffee00-0000-4000-8000-000000000002';
     rt.subscribe(D);
     ws.receive(subscribed(4));
-    ws.receive({ type: 'subscribed', channelId: D, presence: {}, lastSeq: 1, ref: `sub:${D}` });
+    ws.receive({ type: 'subscribed', channelId: D, presence: {}, lastSeq: 1, readSeq: 0, ref: `sub:${D}` });
     ws.receive({ type: 'channel_removed', channelId: C });
     expect(rt.position(C)).toBeUndefined();
     rt.unsubscribe(D);

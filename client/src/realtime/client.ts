@@ -6,9 +6,11 @@
  * Guarantees:
  * - Each stream event of a subscribed channel reaches `message` listeners once, and every
  *   resubscribe asks for the events after the last contiguous one (channel-streams.ts).
- * - The device token lives in memory only, for one connection attempt: a fresh one is fetched
- *   from POST /api/auth/token before every attempt and for every `token_expiring`. It is never
- *   put in a URL or in storage; the socket URL is the bare same-origin `/ws`.
+ * - The device token lives in memory only. It is reused for reconnects while it has more than
+ *   a minute left (a restart's reconnect storm then costs the server no token request per
+ *   socket), and a fresh one is fetched from POST /api/auth/token otherwise, after a 4401, and
+ *   for every `token_expiring`. It is never put in a URL or in storage; the socket URL is the
+ *   bare same-origin `/ws`.
  * - Each unacknowledged send is written at most once per connection, always with the same
  *   clientMsgId, so the server's idempotency turns a resend into the original ack; with
  *   outboxStorage it survives a reload and is resent by the next page (outbox.ts).
@@ -70,6 +72,12 @@ export interface RealtimeEvents {
   channel_added: { channel: Channel };
   channel_removed: { channelId: string };
   members_changed: { channelId: string; added: string[]; removed: string[] };
+  /** An edit (EDIT1), once, in stream order: the message in its new state. */
+  message_updated: { message: Message };
+  /** A deletion (EDIT2), once, in stream order: the message is now a tombstone. */
+  message_deleted: { channelId: string; messageId: string };
+  /** A read cursor moved: ours (any device), or in a direct channel the other person's (a receipt). */
+  read: { channelId: string; userId: string; seq: number };
   refreshed: { expiresAt: string };
   /** The outbox changed (an entry added, acknowledged, failed or retried). */
   outbox: OutboxEntry[];
@@ -144,6 +152,8 @@ const CLOSE_RATE_LIMITED = 4429;
 const OPEN = 1;
 /** Closes that mean the server went away (shutdown, crash, refused connection): worth probing for its return. */
 const GONE_CLOSE_CODES = new Set([1001, 1005, 1006, 1012]);
+/** A token with less than this left is not reused for a new connection. */
+const TOKEN_REUSE_MARGIN_MS = 60_000;
 
 type Listener<K extends keyof RealtimeEvents> = (payload: RealtimeEvents[K]) => void;
 
@@ -179,6 +189,8 @@ export class RealtimeClient {
   private ws: WebSocketLike | null = null;
   private running = false;
   private retriedAuth = false;
+  /** The last device token and its expiry (epoch ms), reused for reconnects (see the header). */
+  private token?: { token: string; expiresAt: number };
   private retryTimer: unknown = null;
   /** The pending retry waits on the rate-limited policy: the server asked us to stay away. */
   private retryRateLimited = false;
@@ -371,7 +383,9 @@ export class RealtimeClient {
     this.setStatus({ state: 'connecting', retryAt: null });
     let token: string;
     try {
-      token = await this.fetchToken();
+      const held = this.token;
+      // Wall-clock time: the server dates the token's expiry on its own clock.
+      token = held && held.expiresAt - Date.now() > TOKEN_REUSE_MARGIN_MS ? held.token : await this.fetchToken();
     } catch (err) {
       if (seq !== this.seq || !this.running) return;
       if (err instanceof SessionEnded) return this.halt('session_ended');
@@ -421,6 +435,7 @@ export class RealtimeClient {
       // The token was refused (expired, or the secret rotated): one immediate retry with a fresh
       // token. If the session itself is gone, the token request says so with a 401.
       this.retriedAuth = true;
+      this.token = undefined;
       this.seq++;
       void this.attempt();
       return;
@@ -519,8 +534,10 @@ export class RealtimeClient {
     }
     if (res.status === 401) throw new SessionEnded();
     if (!res.ok) throw new Error(`token request: ${res.status}`);
-    const body = (await res.json()) as { token?: unknown };
+    const body = (await res.json()) as { token?: unknown; expiresAt?: unknown };
     if (typeof body.token !== 'string') throw new Error('token request: no token in the answer');
+    const expiresAt = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
+    this.token = Number.isFinite(expiresAt) ? { token: body.token, expiresAt } : undefined;
     return body.token;
   }
 
@@ -550,6 +567,15 @@ export class RealtimeClient {
         return this.onAuthenticated(frame);
       case 'message':
         return this.onStreamMessage(frame.seq, frame.message);
+      case 'message_updated':
+        // EDIT1: an edit is a stream event with its own seq; the message keeps its own.
+        if (this.streams.onMessage(frame.seq, frame.message.channelId)) this.emit('message_updated', { message: frame.message });
+        return;
+      case 'message_deleted':
+        if (this.streams.onMessage(frame.seq, frame.channelId)) this.emit('message_deleted', { channelId: frame.channelId, messageId: frame.messageId });
+        return;
+      case 'read':
+        return this.emit('read', { channelId: frame.channelId, userId: frame.userId, seq: frame.seq });
       case 'ack':
         return this.onAck(frame);
       case 'subscribed':

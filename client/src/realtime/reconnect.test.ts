@@ -144,4 +144,61 @@ describe('reconnecting when the server is back', () => {
     expect(probes).toEqual([]);
     rt.disconnect();
   });
+
+  it('a reconnect reuses a token with more than a minute left; after a 4401 or near expiry a fresh one is fetched', async () => {
+    FakeSocket.all = [];
+    const clock = new FakeClock();
+    const tokenRequests: string[] = [];
+    let expiresAt = Date.now() + 15 * 60_000;
+    const rt = new RealtimeClient({
+      baseUrl: 'http://relay.test',
+      WebSocket: FakeSocket,
+      timers: clock,
+      random: () => 0,
+      fetch: async (input) => {
+        if (String(input).endsWith('/healthz')) return new Response('{"status":"ok"}');
+        tokenRequests.push(String(input));
+        return new Response(JSON.stringify({ token: `t${tokenRequests.length}`, expiresAt: new Date(expiresAt).toISOString() }));
+      },
+    });
+    const live = async () => {
+      const ws = FakeSocket.all.at(-1)!;
+      ws.open();
+      ws.receive({ type: 'authenticated', user, deviceId: 'd1', expiresAt: new Date(expiresAt).toISOString() });
+      await settle();
+      return ws;
+    };
+    const reconnected = async (count: number) => {
+      for (let i = 0; i < 20 && FakeSocket.all.length < count; i++) {
+        await clock.advance(1_000);
+        await settle();
+      }
+      expect(FakeSocket.all).toHaveLength(count);
+    };
+    rt.connect();
+    await settle();
+    let ws = await live();
+    expect(ws.frames('authenticate')).toEqual([{ type: 'authenticate', token: 't1' }]);
+
+    ws.drop(1001, 'going_away'); // a restart: the token is still good for 15 minutes
+    await reconnected(2);
+    ws = await live();
+    expect(ws.frames('authenticate')).toEqual([{ type: 'authenticate', token: 't1' }]);
+    expect(tokenRequests).toHaveLength(1);
+
+    ws.drop(4401, 'invalid_token'); // refused (a rotated secret): never reused
+    await reconnected(3);
+    ws = await live();
+    expect(ws.frames('authenticate')).toEqual([{ type: 'authenticate', token: 't2' }]);
+
+    expiresAt = Date.now() + 30_000; // the next token has under a minute left: not reused
+    ws.drop(4401, 'token_expired');
+    await reconnected(4);
+    ws = await live();
+    expect(ws.frames('authenticate')).toEqual([{ type: 'authenticate', token: 't3' }]);
+    ws.drop(1006, '');
+    await reconnected(5);
+    expect(tokenRequests).toHaveLength(4);
+    rt.disconnect();
+  });
 });
