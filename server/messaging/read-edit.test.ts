@@ -49,6 +49,16 @@ async function stateOf(user: HttpClient, channelId: string) {
 }
 
 describe('READ: read cursors', () => {
+  it('READ3: mute is stored per member and listed; a non-member cannot mute', async () => {
+    const ann = await a.register('muteann');
+    const ch = (await ann.post('/api/channels', { name: 'mute-one', kind: 'public' })).body.channel.id;
+    expect((await ann.post(`/api/channels/${ch}/mute`, { muted: true })).body).toEqual({ muted: true });
+    expect((await ann.get('/api/channels')).body.channels.find((c: { id: string }) => c.id === ch).muted).toBe(true);
+    const ben = await b.register('muteben');
+    expect((await ben.post(`/api/channels/${ch}/mute`, { muted: true })).status).toBe(403);
+    expect((await ann.post(`/api/channels/${ch}/mute`, { muted: 'yes' })).status).toBe(400);
+  });
+
   it('READ1: a cursor starts at the channel\'s lastSeq for a new member, follows the sender, only moves forward, and is clamped to lastSeq', async () => {
     const [ann, ben] = await Promise.all([a.register('readann'), b.register('readben')]);
     const ch = (await ann.post('/api/channels', { name: 'read-one', kind: 'public' })).body.channel.id;
