@@ -17,7 +17,7 @@ function connection() {
     { onMessage: () => {}, onClosed: () => {}, onTaskFailed: () => {}, maxBufferedBytes: 1 << 20 },
   );
   const types = () => sent.map((t) => JSON.parse(t) as { type: string; seq?: number }).map((f) => (f.seq ? `${f.type}:${f.seq}` : f.type));
-  return { conn, types };
+  return { conn, types, sent };
 }
 const stream = (seq: number) => Buffer.from(`{"type":"message","seq":${seq}}`);
 const presence = Buffer.from('{"type":"presence","status":"offline"}');
@@ -47,5 +47,30 @@ describe('Connection subscriptions', () => {
     }
     expect(conn.endReplay('ch')).toBe(true);
     expect(types()).toEqual(['message:1', 'message:2', 'presence']);
+  });
+
+  it('SEQ3: an event replayed and then published late, or held during the replay, reaches the socket once, in seq order', () => {
+    // What the restart test hit under load: the reader's replay read message 7 (committed), the
+    // sender's instance published 7 only after the replay was flushed, and 7 arrived twice.
+    const { conn, sent } = connection();
+    const frame = stream;
+    const sub = conn.beginReplay('ch');
+    sub.sent = 4;
+    expect(conn.deliver('ch', frame(6), 6, '')).toBe(true); // live during the replay: held, then dropped (replayed)
+    for (const seq of [5, 6, 7]) {
+      conn.send({ type: 'message', seq }); // the replay itself
+      sub.sent = seq;
+    }
+    expect(conn.endReplay('ch')).toBe(true);
+    expect(conn.deliver('ch', frame(7), 7, '')).toBe(true); // the late publish of a replayed message
+    expect(conn.deliver('ch', frame(8), 8, '')).toBe(true); // a new message
+    expect(conn.deliver('ch', frame(9), 9, 'c1')).toBe(true); // this socket's own: it got the ack
+    expect(conn.deliver('other', frame(3), 3, '')).toBe(true); // not subscribed: ignored
+    expect(conn.deliver('ch', Buffer.from('{"type":"typing"}'), 0, '')).toBe(true); // not a stream event
+    expect(conn.deliver('ch', frame(11), 11, '')).toBe(false); // 10 is missing: the caller repairs
+    expect(conn.deliver('ch', frame(12), 12, '')).toBe(true); // held behind the gap
+    const seqs = sent.map((t) => (JSON.parse(t) as { seq?: number; type: string }).seq ?? (JSON.parse(t) as { type: string }).type);
+    expect(seqs).toEqual([5, 6, 7, 8, 'typing']);
+    expect(sub.sent).toBe(9);
   });
 });
