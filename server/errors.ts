@@ -1,5 +1,5 @@
 /**
- * Error factories with stable snake_case codes. One error handler (http/error-handler.ts) turns
+ * Error factories with stable snake_case codes. One error handler (errorHandler in http/errors.ts) turns
  * an AppError into `{error: {code, message}}` with its status; anything else becomes a generic 500.
  */
 import { HTTP_ERRORS, type HttpErrorCode } from '../shared/codes.js';
