@@ -1,14 +1,15 @@
 /** One conversation: header with presence, message history (older pages on scroll-up), typing, composer. */
-import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { Message } from '../../../shared/api.js';
 import { characterCount, LIMITS } from '../../../shared/codes.js';
 import type { OutboxEntry } from '../realtime/client.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, BackButton, Icon } from '../ui/bits.js';
 import { ConfirmDialog } from '../ui/ConfirmDialog.js';
-import { formatDay, formatFull, formatTime } from '../ui/format.js';
+import { formatDay } from '../ui/format.js';
 import { navigate } from '../ui/router.js';
 import { AddPeopleDialog } from './dialogs.js';
+import { MessageRow, OutboxRow } from './MessageRow.js';
 
 const GROUP_MS = 5 * 60_000;
 
@@ -60,6 +61,16 @@ export function ChannelView({ channelId }: { channelId: string }) {
             ))}
           </div>
         )}
+        <button
+          type="button"
+          className="icon-button small"
+          aria-pressed={!!channel.muted}
+          aria-label={channel.muted ? 'Unmute notifications' : 'Mute notifications'}
+          title={channel.muted ? 'Muted: no notifications. Click to unmute' : 'Mute notifications'}
+          onClick={() => void store.setMuted(channelId, !channel.muted)}
+        >
+          <Icon name={channel.muted ? 'bellOff' : 'bell'} size={16} />
+        </button>
         {canAdd && (
           <button type="button" className="button small" onClick={() => setDialog('add')} aria-label="Add people" title="Add people">
             <Icon name="plus" size={14} /> <span className="wide-only">Add people</span>
@@ -93,6 +104,7 @@ export function ChannelView({ channelId }: { channelId: string }) {
 
 type Row =
   | { kind: 'day'; key: string; label: string }
+  | { kind: 'unread'; key: string }
   | { kind: 'message'; key: string; message: Message; grouped: boolean }
   | { kind: 'outbox'; key: string; entry: OutboxEntry; grouped: boolean };
 
@@ -104,6 +116,21 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
   const stick = useRef(true);
   const prev = useRef<{ first?: string; height: number; top: number }>({ height: 0, top: 0 });
   const [showJump, setShowJump] = useState(false);
+  // "New messages" goes above the first message that was unread when the channel was opened.
+  const [unreadAfter] = useState(() => (store.countsOf(channelId).unread > 0 ? store.reads.readSeq(channelId) : undefined));
+  const channel = store.channels.get(channelId);
+  const memberIds = channel?.memberIds;
+  const usernames = useMemo(
+    () => new Set((memberIds ?? []).map((id) => store.people.get(id)?.username.toLowerCase()).filter((u): u is string => !!u)),
+    // Names arrive after the member list; the people map only grows.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [memberIds, store.people.size],
+  );
+  const seenUpTo = direct ? store.seenUpTo(channelId) : undefined;
+  const seenId = seenUpTo === undefined ? undefined : view.messages.findLast((m) => m.senderId === store.me.id && m.seq <= seenUpTo)?.id;
+
+  // Leaving the conversation: it is no longer being looked at.
+  useEffect(() => () => store.setAtBottom(channelId, false), [store, channelId]);
 
   const first = view.messages[0]?.id;
   const count = view.messages.length + outbox.length;
@@ -117,6 +144,7 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
       el.scrollTop = p.top + (el.scrollHeight - p.height);
     } else if (stick.current) {
       el.scrollTop = el.scrollHeight;
+      store.setAtBottom(channelId, true);
     } else {
       setShowJump(true);
     }
@@ -144,6 +172,7 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
     if (!el) return;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     if (stick.current) setShowJump(false);
+    store.setAtBottom(channelId, stick.current);
     prev.current = { first, height: el.scrollHeight, top: el.scrollTop };
     if (el.scrollTop < 200 && view.hasMore && !view.loadingOlder && view.loaded) void store.loadOlder(channelId);
   };
@@ -158,7 +187,15 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
     rows.push(make(grouped));
     last = { senderId, at: t, day };
   };
-  for (const m of view.messages) push(m.senderId, m.createdAt, (grouped) => ({ kind: 'message', key: m.id, message: m, grouped }));
+  let dividerShown = false;
+  for (const m of view.messages) {
+    if (!dividerShown && unreadAfter !== undefined && m.seq > unreadAfter && m.senderId !== store.me.id) {
+      dividerShown = true;
+      rows.push({ kind: 'unread', key: 'unread-divider' });
+      last = null; // the first unread message starts a group of its own
+    }
+    push(m.senderId, m.createdAt, (grouped) => ({ kind: 'message', key: m.id, message: m, grouped }));
+  }
   for (const e of outbox) push(store.me.id, e.createdAt, (grouped) => ({ kind: 'outbox', key: e.clientMsgId, entry: e, grouped }));
 
   return (
@@ -187,8 +224,12 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
               <li key={r.key} className="day-divider" role="separator">
                 <span>{r.label}</span>
               </li>
+            ) : r.kind === 'unread' ? (
+              <li key={r.key} className="unread-divider" role="separator" data-testid="new-messages-divider">
+                <span>New messages</span>
+              </li>
             ) : r.kind === 'message' ? (
-              <MessageRow key={r.key} message={r.message} grouped={r.grouped} />
+              <MessageRow key={r.key} message={r.message} grouped={r.grouped} seen={r.message.id === seenId} usernames={usernames} />
             ) : (
               <OutboxRow key={r.key} entry={r.entry} grouped={r.grouped} />
             ),
@@ -203,6 +244,7 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
             const el = ref.current;
             if (el) el.scrollTop = el.scrollHeight;
             stick.current = true;
+            store.setAtBottom(channelId, true);
             setShowJump(false);
           }}
         >
@@ -210,91 +252,6 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
         </button>
       )}
     </div>
-  );
-}
-
-function MessageShell({ senderId, at, grouped, children, status, className }: { senderId: string; at: string; grouped: boolean; children: React.ReactNode; status?: React.ReactNode; className?: string }) {
-  const store = useStore();
-  const name = store.personName(senderId);
-  const own = senderId === store.me.id;
-  return (
-    <li className={`message${grouped ? ' grouped' : ''}${own ? ' own' : ''}${className ? ` ${className}` : ''}`}>
-      <div className="message-gutter">
-        {grouped ? (
-          <time className="hover-time" dateTime={at} title={formatFull(at)}>
-            {formatTime(at)}
-          </time>
-        ) : (
-          <Avatar id={senderId} name={name} size={36} />
-        )}
-      </div>
-      <div className="message-main">
-        {!grouped && (
-          <div className="message-meta">
-            <strong className="message-author">{name}</strong>
-            <time dateTime={at} title={formatFull(at)}>
-              {formatTime(at)}
-            </time>
-          </div>
-        )}
-        {grouped && <span className="sr-only">{name}: </span>}
-        <div className="message-body">{children}</div>
-        {status}
-      </div>
-    </li>
-  );
-}
-
-function MessageRow({ message, grouped }: { message: Message; grouped: boolean }) {
-  const store = useStore();
-  const own = message.senderId === store.me.id;
-  return (
-    <MessageShell
-      senderId={message.senderId}
-      at={message.createdAt}
-      grouped={grouped}
-      status={
-        own ? (
-          <span className="message-status sent" data-status="sent" title={`Sent ${formatFull(message.createdAt)}`}>
-            <Icon name="check" size={13} /> <span className="status-label">Sent</span>
-          </span>
-        ) : undefined
-      }
-    >
-      {message.body}
-    </MessageShell>
-  );
-}
-
-function OutboxRow({ entry, grouped }: { entry: OutboxEntry; grouped: boolean }) {
-  const store = useStore();
-  const failed = entry.status === 'failed';
-  return (
-    <MessageShell
-      senderId={store.me.id}
-      at={entry.createdAt}
-      grouped={grouped}
-      className={failed ? 'failed' : 'pending'}
-      status={
-        failed ? (
-          <span className="message-status failed" data-status="failed" role="alert">
-            <Icon name="alert" size={13} /> Not sent{entry.error ? ` · ${entry.error}` : ''}
-            <button type="button" className="link-button" onClick={() => store.retry(entry.clientMsgId)}>
-              Retry
-            </button>
-            <button type="button" className="link-button subtle" onClick={() => store.discard(entry.clientMsgId)}>
-              Discard
-            </button>
-          </span>
-        ) : (
-          <span className="message-status pending" data-status="pending">
-            <Icon name="clock" size={13} /> Sending…
-          </span>
-        )
-      }
-    >
-      {entry.body}
-    </MessageShell>
   );
 }
 
@@ -360,6 +317,15 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    // As in Slack: Up in an empty composer edits our last message.
+    if (e.key === 'ArrowUp' && !text && !e.shiftKey && !e.altKey && !e.metaKey && !e.ctrlKey) {
+      const mine = store.lastOwnMessage(channelId);
+      if (mine) {
+        e.preventDefault();
+        store.setEditing(mine.id);
+      }
+      return;
+    }
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       send();

@@ -42,7 +42,7 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
     const online = () => store.rt.wake();
     const visible = () => {
       if (document.visibilityState !== 'visible') return store.flushDrafts();
-      store.markRead();
+      store.maybeMarkRead();
       store.rt.wake();
     };
     // Unsent messages are kept for the next page, but one that never comes back (a closed tab)
@@ -53,6 +53,9 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
       e.returnValue = true; // browsers before preventDefault() was enough (Chrome < 119)
     };
     const pageHide = () => store.flushDrafts();
+    // Coming back to the window is when the open conversation gets read.
+    const focus = () => store.maybeMarkRead();
+    window.addEventListener('focus', focus);
     window.addEventListener('online', online);
     window.addEventListener('beforeunload', beforeUnload);
     window.addEventListener('pagehide', pageHide);
@@ -62,6 +65,7 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
       window.removeEventListener('online', online);
       window.removeEventListener('beforeunload', beforeUnload);
       window.removeEventListener('pagehide', pageHide);
+      window.removeEventListener('focus', focus);
       document.removeEventListener('visibilitychange', visible);
       document.title = 'Relay';
       store.dispose();
