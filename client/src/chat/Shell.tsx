@@ -12,6 +12,8 @@ import { ErrorNotice, Icon } from '../ui/bits.js';
 import { navigate, useRoute } from '../ui/router.js';
 import { ChannelView } from './ChannelView.js';
 import { ConnectionIndicator } from './ConnectionIndicator.js';
+import { startNotifier } from './notifier.js';
+import { NotifyPrompt } from './NotifyPrompt.js';
 import { Sidebar } from './Sidebar.js';
 
 export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: string; onSignedOut: (notice?: string) => void }) {
@@ -26,6 +28,7 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
     const m = /^\/c\/([^/]+)/.exec(route);
     if (m) store.activeId = decodeURIComponent(m[1]);
     void store.start();
+    const stopNotifier = startNotifier(store);
     const off = store.rt.on('status', (s) => {
       if (s.stopped === 'signed_out') {
         const why =
@@ -62,6 +65,7 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
     document.addEventListener('visibilitychange', visible);
     return () => {
       off();
+      stopNotifier();
       window.removeEventListener('online', online);
       window.removeEventListener('beforeunload', beforeUnload);
       window.removeEventListener('pagehide', pageHide);
@@ -110,6 +114,7 @@ function Layout({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
       <Sidebar onSignedOut={onSignedOut} route={route} />
       <main className="main" id="main">
         <ConnectionIndicator banner />
+        <NotifyPrompt />
         {main}
       </main>
     </div>
