@@ -200,11 +200,19 @@ describe('read state, edits, Markdown and notifications, end to end', () => {
       document.hasFocus = () => false;
       document.dispatchEvent(new Event('visibilitychange'));
     });
-    await say(b, 'hey @alice, look at this');
+    // Typed with the member autocomplete: `@al`, then Tab picks alice.
+    await composer(b).fill('hey @al');
+    await b.getByRole('option', { name: /alice/ }).waitFor(WAIT);
+    await composer(b).press('Tab');
+    await expect.poll(() => composer(b).inputValue(), WAIT).toBe('hey @alice ');
+    await composer(b).pressSequentially('look at this');
+    await composer(b).press('Enter');
     await expect
       .poll(() => a1.evaluate(() => (window as unknown as { __notes: Array<{ title: string; body?: string }> }).__notes), WAIT)
-      .toContainEqual({ title: 'bob mentioned you in #team', body: 'hey @alice, look at this' });
+      .toContainEqual({ title: 'bob mentioned you in #team', body: 'hey @alice look at this' });
     // The mention counts in the badge too, marked as one.
     await expect.poll(() => badgeText(a1, /team/).getAttribute('class'), WAIT).toContain('mention');
+    // Bob sees alice's name marked as a mention in his own message.
+    await b.locator('.message-body .mention', { hasText: '@alice' }).waitFor(WAIT);
   });
 });

@@ -9,6 +9,7 @@ import { ConfirmDialog } from '../ui/ConfirmDialog.js';
 import { formatDay } from '../ui/format.js';
 import { navigate } from '../ui/router.js';
 import { AddPeopleDialog } from './dialogs.js';
+import { insertMention, mentionAt } from './mention-query.js';
 import { MessageRow, OutboxRow } from './MessageRow.js';
 
 const GROUP_MS = 5 * 60_000;
@@ -179,22 +180,21 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
 
   const rows: Row[] = [];
   let last: { senderId: string; at: number; day: string } | null = null;
-  const push = (senderId: string, at: string, make: (grouped: boolean) => Row) => {
+  const push = (senderId: string, at: string, make: (grouped: boolean) => Row, firstUnread = false) => {
     const day = formatDay(at);
     const t = new Date(at).getTime();
     if (!last || last.day !== day) rows.push({ kind: 'day', key: `day-${day}-${rows.length}`, label: day });
-    const grouped = !!last && last.day === day && last.senderId === senderId && t - last.at < GROUP_MS;
+    // The first unread message starts a group of its own, under the divider.
+    if (firstUnread) rows.push({ kind: 'unread', key: 'unread-divider' });
+    const grouped = !firstUnread && !!last && last.day === day && last.senderId === senderId && t - last.at < GROUP_MS;
     rows.push(make(grouped));
     last = { senderId, at: t, day };
   };
   let dividerShown = false;
   for (const m of view.messages) {
-    if (!dividerShown && unreadAfter !== undefined && m.seq > unreadAfter && m.senderId !== store.me.id) {
-      dividerShown = true;
-      rows.push({ kind: 'unread', key: 'unread-divider' });
-      last = null; // the first unread message starts a group of its own
-    }
-    push(m.senderId, m.createdAt, (grouped) => ({ kind: 'message', key: m.id, message: m, grouped }));
+    const firstUnread = !dividerShown && unreadAfter !== undefined && m.seq > unreadAfter && m.senderId !== store.me.id;
+    if (firstUnread) dividerShown = true;
+    push(m.senderId, m.createdAt, (grouped) => ({ kind: 'message', key: m.id, message: m, grouped }), firstUnread);
   }
   for (const e of outbox) push(store.me.id, e.createdAt, (grouped) => ({ kind: 'outbox', key: e.clientMsgId, entry: e, grouped }));
 
@@ -308,6 +308,29 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
     el.style.height = `${Math.min(el.scrollHeight, 200)}px`;
   }, [text]);
 
+  // The member autocomplete for the `@name` being typed at the caret.
+  const [caret, setCaret] = useState(0);
+  const [pick, setPick] = useState(0);
+  const [closedAt, setClosedAt] = useState<number | null>(null);
+  const at = mentionAt(text, caret);
+  const memberIds = store.channels.get(channelId)?.memberIds ?? [];
+  const candidates =
+    at && at.start !== closedAt
+      ? memberIds
+          .filter((uid) => uid !== store.me.id)
+          .map((uid) => store.people.get(uid))
+          .filter((p): p is NonNullable<typeof p> => !!p && (p.username.toLowerCase().startsWith(at.query) || p.displayName.toLowerCase().startsWith(at.query)))
+          .slice(0, 8)
+      : [];
+  const choose = (username: string) => {
+    if (!at) return;
+    const next = insertMention(text, at.start, caret, username);
+    setText(next.text);
+    store.setDraft(channelId, next.text);
+    setCaret(next.caret);
+    requestAnimationFrame(() => ref.current?.setSelectionRange(next.caret, next.caret));
+  };
+
   const send = () => {
     const body = text.trim();
     if (!body || tooLong) return;
@@ -317,6 +340,24 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (candidates.length > 0 && at) {
+      const n = candidates.length;
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        setPick((p) => (p + (e.key === 'ArrowDown' ? 1 : n - 1)) % n);
+        return;
+      }
+      if ((e.key === 'Enter' || e.key === 'Tab') && !e.shiftKey) {
+        e.preventDefault();
+        choose(candidates[Math.min(pick, n - 1)].username);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        setClosedAt(at.start);
+        return;
+      }
+    }
     // As in Slack: Up in an empty composer edits our last message.
     if (e.key === 'ArrowUp' && !text && !e.shiftKey && !e.altKey && !e.metaKey && !e.ctrlKey) {
       const mine = store.lastOwnMessage(channelId);
@@ -351,13 +392,35 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
         placeholder={label}
         aria-describedby={hintId}
         aria-invalid={tooLong}
+        onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
+        aria-autocomplete="list"
+        aria-controls={`${id}-mentions`}
         onChange={(e) => {
+          setCaret(e.target.selectionStart);
+          setPick(0);
           setText(e.target.value);
           store.setDraft(channelId, e.target.value);
           if (e.target.value) store.typingNow(channelId);
         }}
         onKeyDown={onKeyDown}
       />
+      {candidates.length > 0 && (
+        <ul className="mention-list" role="listbox" id={`${id}-mentions`} aria-label="People to mention">
+          {candidates.map((p, i) => (
+            <li
+              key={p.id}
+              role="option"
+              aria-selected={i === Math.min(pick, candidates.length - 1)}
+              onMouseDown={(e) => {
+                e.preventDefault();
+                choose(p.username);
+              }}
+            >
+              <strong>{p.displayName || p.username}</strong> <span className="muted">@{p.username}</span>
+            </li>
+          ))}
+        </ul>
+      )}
       <button type="submit" className="send-button" disabled={!text.trim() || tooLong} aria-label="Send message">
         <Icon name="send" />
       </button>
