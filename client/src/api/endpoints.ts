@@ -39,6 +39,7 @@ export const api = {
   leaveChannel: (id: string) => http.post(`/api/channels/${encodeURIComponent(id)}/leave`, null),
   addMember: (id: string, userId: string) =>
     http.post(`/api/channels/${encodeURIComponent(id)}/members`, channelResponse, { userId }).then((r) => r.channel),
+  mute: (id: string, muted: boolean) => http.post(`/api/channels/${encodeURIComponent(id)}/mute`, z.object({ muted: z.boolean() }), { muted }),
   direct: (userId: string) => http.post('/api/direct', channelResponse, { userId }).then((r) => r.channel),
   messages: (channelId: string, opts: { beforeSeq?: number; afterSeq?: number; limit?: number } = {}) => {
     const q = new URLSearchParams();

@@ -1,14 +1,16 @@
 /** One conversation: header with presence, message history (older pages on scroll-up), typing, composer. */
-import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { Message } from '../../../shared/api.js';
 import { characterCount, LIMITS } from '../../../shared/codes.js';
 import type { OutboxEntry } from '../realtime/client.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, BackButton, Icon } from '../ui/bits.js';
 import { ConfirmDialog } from '../ui/ConfirmDialog.js';
-import { formatDay, formatFull, formatTime } from '../ui/format.js';
+import { formatDay } from '../ui/format.js';
 import { navigate } from '../ui/router.js';
 import { AddPeopleDialog } from './dialogs.js';
+import { insertMention, mentionAt } from './mention-query.js';
+import { MessageRow, OutboxRow } from './MessageRow.js';
 
 const GROUP_MS = 5 * 60_000;
 
@@ -60,6 +62,16 @@ export function ChannelView({ channelId }: { channelId: string }) {
             ))}
           </div>
         )}
+        <button
+          type="button"
+          className="icon-button small"
+          aria-pressed={!!channel.muted}
+          aria-label={channel.muted ? 'Unmute notifications' : 'Mute notifications'}
+          title={channel.muted ? 'Muted: no notifications. Click to unmute' : 'Mute notifications'}
+          onClick={() => void store.setMuted(channelId, !channel.muted)}
+        >
+          <Icon name={channel.muted ? 'bellOff' : 'bell'} size={16} />
+        </button>
         {canAdd && (
           <button type="button" className="button small" onClick={() => setDialog('add')} aria-label="Add people" title="Add people">
             <Icon name="plus" size={14} /> <span className="wide-only">Add people</span>
@@ -93,6 +105,7 @@ export function ChannelView({ channelId }: { channelId: string }) {
 
 type Row =
   | { kind: 'day'; key: string; label: string }
+  | { kind: 'unread'; key: string }
   | { kind: 'message'; key: string; message: Message; grouped: boolean }
   | { kind: 'outbox'; key: string; entry: OutboxEntry; grouped: boolean };
 
@@ -104,6 +117,21 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
   const stick = useRef(true);
   const prev = useRef<{ first?: string; height: number; top: number }>({ height: 0, top: 0 });
   const [showJump, setShowJump] = useState(false);
+  // "New messages" goes above the first message that was unread when the channel was opened.
+  const [unreadAfter] = useState(() => (store.countsOf(channelId).unread > 0 ? store.reads.readSeq(channelId) : undefined));
+  const channel = store.channels.get(channelId);
+  const memberIds = channel?.memberIds;
+  const usernames = useMemo(
+    () => new Set((memberIds ?? []).map((id) => store.people.get(id)?.username.toLowerCase()).filter((u): u is string => !!u)),
+    // Names arrive after the member list; the people map only grows.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [memberIds, store.people.size],
+  );
+  const seenUpTo = direct ? store.seenUpTo(channelId) : undefined;
+  const seenId = seenUpTo === undefined ? undefined : view.messages.findLast((m) => m.senderId === store.me.id && m.seq <= seenUpTo)?.id;
+
+  // Leaving the conversation: it is no longer being looked at.
+  useEffect(() => () => store.setAtBottom(channelId, false), [store, channelId]);
 
   const first = view.messages[0]?.id;
   const count = view.messages.length + outbox.length;
@@ -117,6 +145,7 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
       el.scrollTop = p.top + (el.scrollHeight - p.height);
     } else if (stick.current) {
       el.scrollTop = el.scrollHeight;
+      store.setAtBottom(channelId, true);
     } else {
       setShowJump(true);
     }
@@ -144,21 +173,29 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
     if (!el) return;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     if (stick.current) setShowJump(false);
+    store.setAtBottom(channelId, stick.current);
     prev.current = { first, height: el.scrollHeight, top: el.scrollTop };
     if (el.scrollTop < 200 && view.hasMore && !view.loadingOlder && view.loaded) void store.loadOlder(channelId);
   };
 
   const rows: Row[] = [];
   let last: { senderId: string; at: number; day: string } | null = null;
-  const push = (senderId: string, at: string, make: (grouped: boolean) => Row) => {
+  const push = (senderId: string, at: string, make: (grouped: boolean) => Row, firstUnread = false) => {
     const day = formatDay(at);
     const t = new Date(at).getTime();
     if (!last || last.day !== day) rows.push({ kind: 'day', key: `day-${day}-${rows.length}`, label: day });
-    const grouped = !!last && last.day === day && last.senderId === senderId && t - last.at < GROUP_MS;
+    // The first unread message starts a group of its own, under the divider.
+    if (firstUnread) rows.push({ kind: 'unread', key: 'unread-divider' });
+    const grouped = !firstUnread && !!last && last.day === day && last.senderId === senderId && t - last.at < GROUP_MS;
     rows.push(make(grouped));
     last = { senderId, at: t, day };
   };
-  for (const m of view.messages) push(m.senderId, m.createdAt, (grouped) => ({ kind: 'message', key: m.id, message: m, grouped }));
+  let dividerShown = false;
+  for (const m of view.messages) {
+    const firstUnread = !dividerShown && unreadAfter !== undefined && m.seq > unreadAfter && m.senderId !== store.me.id;
+    if (firstUnread) dividerShown = true;
+    push(m.senderId, m.createdAt, (grouped) => ({ kind: 'message', key: m.id, message: m, grouped }), firstUnread);
+  }
   for (const e of outbox) push(store.me.id, e.createdAt, (grouped) => ({ kind: 'outbox', key: e.clientMsgId, entry: e, grouped }));
 
   return (
@@ -187,8 +224,12 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
               <li key={r.key} className="day-divider" role="separator">
                 <span>{r.label}</span>
               </li>
+            ) : r.kind === 'unread' ? (
+              <li key={r.key} className="unread-divider" role="separator" data-testid="new-messages-divider">
+                <span>New messages</span>
+              </li>
             ) : r.kind === 'message' ? (
-              <MessageRow key={r.key} message={r.message} grouped={r.grouped} />
+              <MessageRow key={r.key} message={r.message} grouped={r.grouped} seen={r.message.id === seenId} usernames={usernames} />
             ) : (
               <OutboxRow key={r.key} entry={r.entry} grouped={r.grouped} />
             ),
@@ -203,6 +244,7 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
             const el = ref.current;
             if (el) el.scrollTop = el.scrollHeight;
             stick.current = true;
+            store.setAtBottom(channelId, true);
             setShowJump(false);
           }}
         >
@@ -210,91 +252,6 @@ function MessageList({ channelId, title, direct }: { channelId: string; title: s
         </button>
       )}
     </div>
-  );
-}
-
-function MessageShell({ senderId, at, grouped, children, status, className }: { senderId: string; at: string; grouped: boolean; children: React.ReactNode; status?: React.ReactNode; className?: string }) {
-  const store = useStore();
-  const name = store.personName(senderId);
-  const own = senderId === store.me.id;
-  return (
-    <li className={`message${grouped ? ' grouped' : ''}${own ? ' own' : ''}${className ? ` ${className}` : ''}`}>
-      <div className="message-gutter">
-        {grouped ? (
-          <time className="hover-time" dateTime={at} title={formatFull(at)}>
-            {formatTime(at)}
-          </time>
-        ) : (
-          <Avatar id={senderId} name={name} size={36} />
-        )}
-      </div>
-      <div className="message-main">
-        {!grouped && (
-          <div className="message-meta">
-            <strong className="message-author">{name}</strong>
-            <time dateTime={at} title={formatFull(at)}>
-              {formatTime(at)}
-            </time>
-          </div>
-        )}
-        {grouped && <span className="sr-only">{name}: </span>}
-        <div className="message-body">{children}</div>
-        {status}
-      </div>
-    </li>
-  );
-}
-
-function MessageRow({ message, grouped }: { message: Message; grouped: boolean }) {
-  const store = useStore();
-  const own = message.senderId === store.me.id;
-  return (
-    <MessageShell
-      senderId={message.senderId}
-      at={message.createdAt}
-      grouped={grouped}
-      status={
-        own ? (
-          <span className="message-status sent" data-status="sent" title={`Sent ${formatFull(message.createdAt)}`}>
-            <Icon name="check" size={13} /> <span className="status-label">Sent</span>
-          </span>
-        ) : undefined
-      }
-    >
-      {message.body}
-    </MessageShell>
-  );
-}
-
-function OutboxRow({ entry, grouped }: { entry: OutboxEntry; grouped: boolean }) {
-  const store = useStore();
-  const failed = entry.status === 'failed';
-  return (
-    <MessageShell
-      senderId={store.me.id}
-      at={entry.createdAt}
-      grouped={grouped}
-      className={failed ? 'failed' : 'pending'}
-      status={
-        failed ? (
-          <span className="message-status failed" data-status="failed" role="alert">
-            <Icon name="alert" size={13} /> Not sent{entry.error ? ` · ${entry.error}` : ''}
-            <button type="button" className="link-button" onClick={() => store.retry(entry.clientMsgId)}>
-              Retry
-            </button>
-            <button type="button" className="link-button subtle" onClick={() => store.discard(entry.clientMsgId)}>
-              Discard
-            </button>
-          </span>
-        ) : (
-          <span className="message-status pending" data-status="pending">
-            <Icon name="clock" size={13} /> Sending…
-          </span>
-        )
-      }
-    >
-      {entry.body}
-    </MessageShell>
   );
 }
 
@@ -351,6 +308,29 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
     el.style.height = `${Math.min(el.scrollHeight, 200)}px`;
   }, [text]);
 
+  // The member autocomplete for the `@name` being typed at the caret.
+  const [caret, setCaret] = useState(0);
+  const [pick, setPick] = useState(0);
+  const [closedAt, setClosedAt] = useState<number | null>(null);
+  const at = mentionAt(text, caret);
+  const memberIds = store.channels.get(channelId)?.memberIds ?? [];
+  const candidates =
+    at && at.start !== closedAt
+      ? memberIds
+          .filter((uid) => uid !== store.me.id)
+          .map((uid) => store.people.get(uid))
+          .filter((p): p is NonNullable<typeof p> => !!p && (p.username.toLowerCase().startsWith(at.query) || p.displayName.toLowerCase().startsWith(at.query)))
+          .slice(0, 8)
+      : [];
+  const choose = (username: string) => {
+    if (!at) return;
+    const next = insertMention(text, at.start, caret, username);
+    setText(next.text);
+    store.setDraft(channelId, next.text);
+    setCaret(next.caret);
+    requestAnimationFrame(() => ref.current?.setSelectionRange(next.caret, next.caret));
+  };
+
   const send = () => {
     const body = text.trim();
     if (!body || tooLong) return;
@@ -360,6 +340,33 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (candidates.length > 0 && at) {
+      const n = candidates.length;
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        setPick((p) => (p + (e.key === 'ArrowDown' ? 1 : n - 1)) % n);
+        return;
+      }
+      if ((e.key === 'Enter' || e.key === 'Tab') && !e.shiftKey) {
+        e.preventDefault();
+        choose(candidates[Math.min(pick, n - 1)].username);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        setClosedAt(at.start);
+        return;
+      }
+    }
+    // As in Slack: Up in an empty composer edits our last message.
+    if (e.key === 'ArrowUp' && !text && !e.shiftKey && !e.altKey && !e.metaKey && !e.ctrlKey) {
+      const mine = store.lastOwnMessage(channelId);
+      if (mine) {
+        e.preventDefault();
+        store.setEditing(mine.id);
+      }
+      return;
+    }
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       send();
@@ -385,13 +392,35 @@ function Composer({ channelId, label }: { channelId: string; label: string }) {
         placeholder={label}
         aria-describedby={hintId}
         aria-invalid={tooLong}
+        onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
+        aria-autocomplete="list"
+        aria-controls={`${id}-mentions`}
         onChange={(e) => {
+          setCaret(e.target.selectionStart);
+          setPick(0);
           setText(e.target.value);
           store.setDraft(channelId, e.target.value);
           if (e.target.value) store.typingNow(channelId);
         }}
         onKeyDown={onKeyDown}
       />
+      {candidates.length > 0 && (
+        <ul className="mention-list" role="listbox" id={`${id}-mentions`} aria-label="People to mention">
+          {candidates.map((p, i) => (
+            <li
+              key={p.id}
+              role="option"
+              aria-selected={i === Math.min(pick, candidates.length - 1)}
+              onMouseDown={(e) => {
+                e.preventDefault();
+                choose(p.username);
+              }}
+            >
+              <strong>{p.displayName || p.username}</strong> <span className="muted">@{p.username}</span>
+            </li>
+          ))}
+        </ul>
+      )}
       <button type="submit" className="send-button" disabled={!text.trim() || tooLong} aria-label="Send message">
         <Icon name="send" />
       </button>

@@ -12,6 +12,8 @@ import { ErrorNotice, Icon } from '../ui/bits.js';
 import { navigate, useRoute } from '../ui/router.js';
 import { ChannelView } from './ChannelView.js';
 import { ConnectionIndicator } from './ConnectionIndicator.js';
+import { startNotifier } from './notifier.js';
+import { NotifyPrompt } from './NotifyPrompt.js';
 import { Sidebar } from './Sidebar.js';
 
 export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: string; onSignedOut: (notice?: string) => void }) {
@@ -26,6 +28,7 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
     const m = /^\/c\/([^/]+)/.exec(route);
     if (m) store.activeId = decodeURIComponent(m[1]);
     void store.start();
+    const stopNotifier = startNotifier(store);
     const off = store.rt.on('status', (s) => {
       if (s.stopped === 'signed_out') {
         const why =
@@ -42,7 +45,7 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
     const online = () => store.rt.wake();
     const visible = () => {
       if (document.visibilityState !== 'visible') return store.flushDrafts();
-      store.markRead();
+      store.maybeMarkRead();
       store.rt.wake();
     };
     // Unsent messages are kept for the next page, but one that never comes back (a closed tab)
@@ -53,15 +56,20 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
       e.returnValue = true; // browsers before preventDefault() was enough (Chrome < 119)
     };
     const pageHide = () => store.flushDrafts();
+    // Coming back to the window is when the open conversation gets read.
+    const focus = () => store.maybeMarkRead();
+    window.addEventListener('focus', focus);
     window.addEventListener('online', online);
     window.addEventListener('beforeunload', beforeUnload);
     window.addEventListener('pagehide', pageHide);
     document.addEventListener('visibilitychange', visible);
     return () => {
       off();
+      stopNotifier();
       window.removeEventListener('online', online);
       window.removeEventListener('beforeunload', beforeUnload);
       window.removeEventListener('pagehide', pageHide);
+      window.removeEventListener('focus', focus);
       document.removeEventListener('visibilitychange', visible);
       document.title = 'Relay';
       store.dispose();
@@ -106,6 +114,7 @@ function Layout({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
       <Sidebar onSignedOut={onSignedOut} route={route} />
       <main className="main" id="main">
         <ConnectionIndicator banner />
+        <NotifyPrompt />
         {main}
       </main>
     </div>

@@ -140,7 +140,7 @@ export function Sidebar({ route, onSignedOut }: { route: Route; onSignedOut: (no
 function ChannelItem({ channel, active }: { channel: Channel; active: boolean }) {
   const store = useStore();
   const title = store.channelTitle(channel);
-  const unread = store.views.get(channel.id)?.unread ?? 0;
+  const { unread, mentions } = store.countsOf(channel.id);
   const partner = store.directPartner(channel);
   const status = partner ? store.presenceOf(partner) : undefined;
   return (
@@ -164,7 +164,8 @@ function ChannelItem({ channel, active }: { channel: Channel; active: boolean })
         <span className="nav-label">{title}</span>
         {status && <span className="sr-only">, {status}</span>}
         {unread > 0 && (
-          <span className="badge" aria-label={`${unread} unread`}>
+          <span className={`badge${mentions ? ' mention' : ''}${channel.muted ? ' muted' : ''}`} aria-label={`${unread} unread${mentions ? `, ${mentions} mentioning you` : ''}`} data-testid="unread-badge">
+            {mentions ? '@ ' : ''}
             {unread > 99 ? '99+' : unread}
           </span>
         )}

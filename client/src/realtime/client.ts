@@ -33,6 +33,9 @@ import { DEFAULT_BACKOFF, RATE_LIMITED_BACKOFF, fullJitterDelay, type BackoffPol
 import { ChannelStreams } from './channel-streams.js';
 import { HealthProbe } from './health-probe.js';
 import { Outbox, type OutboxEntry, type OutboxStorage } from './outbox.js';
+import { RequestError, Requests } from './requests.js';
+
+export { RequestError } from './requests.js';
 
 export type { OutboxEntry, OutboxStatus, OutboxStorage, SavedSend } from './outbox.js';
 
@@ -207,6 +210,8 @@ export class RealtimeClient {
   readonly restored: Promise<void>;
   private readonly lastTyping = new Map<string, number>();
   private readonly typingTimers = new Map<string, unknown>();
+  /** Edits and deletions awaiting their answer (requests.ts). */
+  private readonly requests: Requests;
 
   constructor(options: RealtimeOptions = {}) {
     const g = globalThis as { location?: { origin: string }; WebSocket?: unknown };
@@ -247,6 +252,7 @@ export class RealtimeClient {
     );
     this.probe = new HealthProbe({ url: this.baseUrl + '/healthz', fetch: this.fetchImpl, timers: this.timers, intervalMs: this.opts.probeIntervalMs });
     this.outbox = new Outbox(options.outboxStorage, this.log);
+    this.requests = new Requests(this.timers, this.opts.ackTimeoutMs);
     this.restored = this.outbox.restore().then((added) => {
       if (added === 0) return;
       this.emitOutbox();
@@ -333,6 +339,37 @@ export class RealtimeClient {
     this.emitOutbox();
     this.flushOutbox();
     return clientMsgId;
+  }
+
+  /**
+   * Replaces the body of one of our messages (EDIT1). Resolves once the server stored it (the
+   * `message_updated` event has been emitted by then); rejects with a RequestError (`forbidden`,
+   * `not_found`, `offline`, `timeout`, …).
+   */
+  edit(channelId: string, messageId: string, body: string): Promise<void> {
+    return this.request('edit', (ref) => ({ type: 'edit', channelId, messageId, body, ref }));
+  }
+
+  /** Deletes a message (ours, or anyone's for an admin), leaving a tombstone (EDIT2). */
+  delete(channelId: string, messageId: string): Promise<void> {
+    return this.request('delete', (ref) => ({ type: 'delete', channelId, messageId, ref }));
+  }
+
+  /**
+   * Moves our read cursor to `seq` (READ1). Fire and forget: every socket of ours, this one
+   * included, hears the move as a `read` event. Returns false when not live (nothing sent).
+   */
+  markRead(channelId: string, seq: number): boolean {
+    if (this.status.state !== 'live') return false;
+    this.write({ type: 'read', channelId, seq });
+    return true;
+  }
+
+  private request(kind: 'edit' | 'delete', frame: (ref: string) => ClientFrame): Promise<void> {
+    if (this.status.state !== 'live') return Promise.reject(new RequestError('offline', 'Not connected'));
+    const { ref, done } = this.requests.open(kind);
+    this.write(frame(ref));
+    return done;
   }
 
   /** Sends a failed message again, with the same clientMsgId (the server never stores it twice). */
@@ -512,6 +549,7 @@ export class RealtimeClient {
     this.authTimer = this.pingTimer = this.pongTimer = null;
     this.refreshing = false;
     this.streams.connectionLost();
+    this.requests.failAll(new RequestError('offline', 'The connection was lost'));
     // A send written on a socket that is gone stays pending and is written again on the next
     // connection (which arms a fresh ack timer); an outage longer than ackTimeoutMs must not
     // turn it into a failure the user has to retry by hand.
@@ -573,6 +611,15 @@ export class RealtimeClient {
         return;
       case 'message_deleted':
         if (this.streams.onMessage(frame.seq, frame.channelId)) this.emit('message_deleted', { channelId: frame.channelId, messageId: frame.messageId });
+        return;
+      case 'edited':
+        // Our own edit's answer stands in for the message_updated others get: it takes its seq.
+        if (this.streams.onAck(frame.seq, frame.message.channelId)) this.emit('message_updated', { message: frame.message });
+        this.requests.settle(frame.ref);
+        return;
+      case 'deleted':
+        if (this.streams.onAck(frame.seq, frame.channelId)) this.emit('message_deleted', { channelId: frame.channelId, messageId: frame.messageId });
+        this.requests.settle(frame.ref);
         return;
       case 'read':
         return this.emit('read', { channelId: frame.channelId, userId: frame.userId, seq: frame.seq });
@@ -647,7 +694,7 @@ export class RealtimeClient {
         this.outbox.fail(entry, error, permanent);
         this.emitOutbox();
       }
-    }
+    } else this.requests.fail(ref, new RequestError(frame.code, frame.message ?? frame.code));
     this.emit('error', frame);
   }
 

@@ -12,6 +12,7 @@ import type { Channel, Message, User, UserSummary } from '../../../shared/api.js
 import { api } from '../api/endpoints.js';
 import { describeError } from '../api/http.js';
 import { RealtimeClient, type ConnectionStatus, type OutboxEntry } from '../realtime/client.js';
+import { ReadState, type Counts } from './read-state.js';
 import { UserStorage } from './user-storage.js';
 
 export const PAGE_SIZE = 50;
@@ -20,6 +21,8 @@ const FILL_PAGE = 200;
 const TYPING_SHOWN_MS = 5_000;
 /** A draft is written to storage once typing pauses this long (and at once on leaving). */
 const DRAFT_SAVE_MS = 400;
+/** Read counts that went stale are fetched again once events pause this long (one request for a burst). */
+const COUNTS_REFRESH_MS = 300;
 
 export interface ChannelView {
   messages: Message[];
@@ -31,7 +34,6 @@ export interface ChannelView {
   filling: boolean;
   /** There may be older messages than the first one held. */
   hasMore: boolean;
-  unread: number;
   error?: string;
 }
 
@@ -57,6 +59,16 @@ export class ChatStore {
   /** The drafts of earlier pages have been read from storage. */
   draftsLoaded = false;
 
+  /** Our read cursors and the unread counts that follow (read-state.ts). */
+  readonly reads: ReadState;
+  /** Direct channels: how far the other person has read (from their live `read` events since this page loaded). */
+  readonly receipts = new Map<string, number>();
+  /** The conversation scrolled to its newest message (null: none). */
+  private bottomOf: string | null = null;
+  /** The id of our message being edited in place. */
+  editing: string | null = null;
+  private countsTimer: ReturnType<typeof setTimeout> | null = null;
+
   private readonly draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   private peopleTimer: ReturnType<typeof setTimeout> | null = null;
@@ -73,11 +85,13 @@ export class ChatStore {
     readonly rt: RealtimeClient = new RealtimeClient({ outboxStorage: saved }),
   ) {
     this.status = rt.getStatus();
+    this.reads = new ReadState(me.id, () => this.refreshCountsSoon());
     this.people.set(me.id, me);
     this.offs.push(
       rt.on('status', (s) => {
         this.status = s;
         this.changed();
+        if (s.state === 'live') this.maybeMarkRead();
       }),
       rt.on('outbox', (o) => {
         this.outbox = o;
@@ -86,6 +100,8 @@ export class ChatStore {
       rt.on('message', ({ message }) => this.onMessage(message)),
       rt.on('subscribed', (f) => {
         for (const [userId, status] of Object.entries(f.presence)) this.presence.set(userId, status);
+        this.reads.moveTo(f.channelId, f.readSeq);
+        this.reads.streamStarts(f.channelId, f.lastSeq);
         void this.fillToStream(f.channelId);
         this.changed();
       }),
@@ -103,6 +119,12 @@ export class ChatStore {
       rt.on('channel_added', ({ channel }) => this.addChannel(channel)),
       rt.on('channel_removed', ({ channelId }) => this.removeChannel(channelId)),
       rt.on('members_changed', (change) => this.changeMembers(change)),
+      rt.on('read', (r) => this.onRead(r)),
+      rt.on('message_updated', ({ message }) => this.replaceMessage(message.channelId, message.id, () => message)),
+      rt.on('message_deleted', ({ channelId, messageId }) =>
+        // The tombstone as the server keeps it (EDIT2): no body, no mentions.
+        this.replaceMessage(channelId, messageId, (m) => ({ ...m, body: '', mentions: [], deletedAt: m.deletedAt ?? new Date().toISOString() })),
+      ),
     );
     this.typingTimer = setInterval(() => this.expireTyping(), 1_000);
   }
@@ -125,6 +147,7 @@ export class ChatStore {
         this.presence.set(u.id, u.online ? 'online' : 'offline');
       }
       for (const c of channels) this.addChannel(c, { quiet: true });
+      this.takeCounts(channels);
       this.channelsLoaded = true;
       this.loadError = null;
     } catch (err) {
@@ -139,6 +162,7 @@ export class ChatStore {
   async refreshChannels(): Promise<void> {
     const channels = await api.channels();
     for (const c of channels) this.addChannel(c, { quiet: true });
+    this.takeCounts(channels);
     this.ensurePeople(channels.flatMap((c) => (this.isMember(c) ? c.memberIds : [])));
     this.changed();
   }
@@ -148,6 +172,7 @@ export class ChatStore {
     for (const off of this.offs) off();
     if (this.typingTimer) clearInterval(this.typingTimer);
     if (this.peopleTimer) clearTimeout(this.peopleTimer);
+    if (this.countsTimer) clearTimeout(this.countsTimer);
     this.rt.disconnect();
     this.listeners.clear();
   }
@@ -186,7 +211,7 @@ export class ChatStore {
   view(channelId: string): ChannelView {
     let v = this.views.get(channelId);
     if (!v) {
-      v = { messages: [], loaded: false, loading: false, loadingOlder: false, filling: false, hasMore: true, unread: 0 };
+      v = { messages: [], loaded: false, loading: false, loadingOlder: false, filling: false, hasMore: true };
       this.views.set(channelId, v);
     }
     return v;
@@ -208,10 +233,9 @@ export class ChatStore {
   select(channelId: string | null): void {
     this.activeId = channelId;
     this.announcement = '';
-    if (channelId) {
-      this.view(channelId).unread = 0;
-      void this.ensureLoaded(channelId);
-    }
+    this.editing = null;
+    if (channelId) void this.ensureLoaded(channelId);
+    this.maybeMarkRead();
     this.changed();
   }
 
@@ -295,20 +319,77 @@ export class ChatStore {
     }
   }
 
-  /** The open channel is being looked at (the tab became visible again): nothing in it is unread. */
-  markRead(): void {
-    if (!this.activeId) return;
-    const v = this.views.get(this.activeId);
-    if (v && v.unread) {
-      v.unread = 0;
-      this.changed();
-    }
+  /** The open conversation is (or is no longer) scrolled to its newest message. */
+  setAtBottom(channelId: string, atBottom: boolean): void {
+    if (atBottom) this.bottomOf = channelId;
+    else if (this.bottomOf === channelId) this.bottomOf = null;
+    if (atBottom) this.maybeMarkRead();
+  }
+
+  setEditing(messageId: string | null): void {
+    this.editing = messageId;
+    this.changed();
+  }
+
+  /** Our newest message in the channel that can still be edited (Up in an empty composer edits it). */
+  lastOwnMessage(channelId: string): Message | undefined {
+    return this.views.get(channelId)?.messages.findLast((m) => m.senderId === this.me.id && !m.deletedAt);
+  }
+
+  /**
+   * Moves our read cursor to the newest message of the open conversation, only when it has
+   * been seen: the conversation loaded and scrolled to the bottom, in a focused, visible window.
+   * Opening a channel is not reading it (the tab may be in the background). The cursor moves
+   * here at once, so the badges do not flash; the server's `read` event confirms it.
+   */
+  maybeMarkRead(): void {
+    const channelId = this.activeId;
+    if (!channelId || this.bottomOf !== channelId) return;
+    if (typeof document !== 'undefined' && (document.visibilityState !== 'visible' || !document.hasFocus())) return;
+    const v = this.views.get(channelId);
+    const newest = v?.messages.at(-1)?.seq;
+    if (!v?.loaded || newest === undefined || newest <= (this.reads.readSeq(channelId) ?? 0)) return;
+    if (!this.rt.markRead(channelId, newest)) return;
+    this.reads.moveTo(channelId, newest);
+    this.changed();
+  }
+
+  /** Unread messages and mentions of us in the channel. */
+  countsOf(channelId: string): Counts {
+    const c = this.channels.get(channelId);
+    if (!c || !this.isMember(c)) return { unread: 0, mentions: 0 };
+    const v = this.views.get(channelId);
+    const held = v
+      ? { messages: v.messages, contiguous: v.loaded && !v.filling, complete: v.loaded && !v.hasMore }
+      : { messages: [], contiguous: false, complete: false };
+    return this.reads.counts(channelId, held);
   }
 
   totalUnread(): number {
     let n = 0;
-    for (const v of this.views.values()) n += v.unread;
+    for (const id of this.channels.keys()) n += this.countsOf(id).unread;
     return n;
+  }
+
+  /** The last of our messages in a direct channel that the other person has read (since this page loaded). */
+  seenUpTo(channelId: string): number | undefined {
+    return this.receipts.get(channelId);
+  }
+
+  /** Edits the body of one of our messages; rejects with the server's reason. */
+  edit(channelId: string, messageId: string, body: string): Promise<void> {
+    return this.rt.edit(channelId, messageId, body);
+  }
+
+  deleteMessage(channelId: string, messageId: string): Promise<void> {
+    return this.rt.delete(channelId, messageId);
+  }
+
+  async setMuted(channelId: string, muted: boolean): Promise<void> {
+    const r = await api.mute(channelId, muted);
+    const c = this.channels.get(channelId);
+    if (c) this.channels.set(channelId, { ...c, muted: r.muted });
+    this.changed();
   }
 
   send(channelId: string, body: string): void {
@@ -444,6 +525,53 @@ export class ChatStore {
 
   // ------------------------------------------------------------ events
 
+  /** The server's read numbers of each of our channels. */
+  private takeCounts(channels: Channel[]): void {
+    for (const c of channels)
+      if (c.readSeq !== undefined && this.isMember(c))
+        this.reads.fromServer(c.id, { readSeq: c.readSeq, unread: c.unread ?? 0, mentions: c.mentions ?? 0, lastSeq: c.lastSeq ?? c.readSeq });
+  }
+
+  /** Some channel's counts went stale: one fetch of the channel list for a burst of reasons. */
+  private refreshCountsSoon(): void {
+    if (this.countsTimer) return;
+    this.countsTimer = setTimeout(() => {
+      api.channels().then(
+        (channels) => {
+          this.countsTimer = null;
+          this.takeCounts(channels);
+          this.changed();
+        },
+        () => {
+          this.countsTimer = null;
+        },
+      );
+    }, COUNTS_REFRESH_MS);
+  }
+
+  private onRead({ channelId, userId, seq }: { channelId: string; userId: string; seq: number }): void {
+    if (userId === this.me.id) {
+      if (this.reads.moveTo(channelId, seq)) this.changed();
+      return;
+    }
+    // Someone else's cursor reaches us only in a direct channel: a read receipt.
+    if (seq > (this.receipts.get(channelId) ?? 0)) {
+      this.receipts.set(channelId, seq);
+      this.changed();
+    }
+  }
+
+  /** An edit or a deletion: the held message (if any) takes its new state in place. */
+  private replaceMessage(channelId: string, messageId: string, next: (m: Message) => Message): void {
+    const v = this.views.get(channelId);
+    const i = v ? v.messages.findIndex((m) => m.id === messageId) : -1;
+    if (v && i >= 0) {
+      v.messages = v.messages.map((m, j) => (j === i ? next(m) : m));
+    }
+    this.reads.changed(channelId, i >= 0);
+    this.changed();
+  }
+
   private addChannel(c: Channel, opts: { quiet?: boolean } = {}): void {
     this.channels.set(c.id, c);
     if (this.isMember(c)) {
@@ -470,6 +598,7 @@ export class ChatStore {
     if (c?.kind === 'public') this.channels.set(channelId, { ...c, memberIds: c.memberIds.filter((id) => id !== this.me.id) });
     else this.channels.delete(channelId);
     this.views.delete(channelId);
+    this.reads.forget(channelId);
     if (this.activeId === channelId) this.activeId = null;
     this.changed();
   }
@@ -480,9 +609,11 @@ export class ChatStore {
     this.ensurePeople([message.senderId]);
     const typing = this.typing.get(message.channelId);
     typing?.delete(message.senderId);
-    if (message.senderId !== this.me.id) {
-      const visible = this.activeId === message.channelId && (typeof document === 'undefined' || document.visibilityState === 'visible');
-      if (!visible) this.view(message.channelId).unread++;
+    // Sending moves the sender's cursor to the message (READ1).
+    if (message.senderId === this.me.id) this.reads.moveTo(message.channelId, message.seq);
+    else {
+      // Being read right now (open, at the bottom, window focused): it is never counted unread.
+      if (this.activeId === message.channelId) this.maybeMarkRead();
       if (this.activeId === message.channelId) this.announcement = `${this.personName(message.senderId)}: ${message.body}`;
     }
     this.changed();
