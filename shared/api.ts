@@ -103,6 +103,8 @@ export const channel = z.object({
   mentions: z.number().int().min(0).optional(),
   /** Added to the contract: the caller muted this channel (no notifications). */
   muted: z.boolean().optional(),
+  /** Added to the contract: in a direct channel, the other member's read cursor (a read receipt). */
+  peerReadSeq: seq.optional(),
 });
 export const message = z.object({
   id,

@@ -126,6 +126,10 @@ describe('read state, edits, Markdown and notifications, end to end', () => {
     await seen.waitFor(WAIT);
     expect(await seen.count()).toBe(1);
     expect(await b.locator('.message', { has: seen }).locator('.message-body').textContent()).toBe('second');
+    // And after a reload, from the channel list's peerReadSeq rather than a live event.
+    await b.reload();
+    await b.locator('.message-body', { hasText: 'second' }).waitFor(WAIT);
+    await b.locator('.message-status[data-status="seen"]').waitFor(WAIT);
   });
 
   it('an edit (Up in the empty composer) and a deletion reach the other browser live', async () => {

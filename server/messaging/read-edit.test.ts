@@ -115,8 +115,12 @@ describe('READ: read cursors', () => {
     expect(await annSock.find((f) => f.type === 'read' && f.channelId === dm)).toMatchObject({ userId: ben.userId, seq: 1 });
     // The phone that asked got it once, with its ref.
     expect(benPhone.all('read').filter((f) => f.channelId === dm)).toHaveLength(1);
+    // After a reload Ann's page reads the receipt from the channel list (peerReadSeq, direct only).
+    const annDm = (await ann.get('/api/channels')).body.channels.find((c: { id: string }) => c.id === dm);
+    expect(annDm.peerReadSeq).toBe(1);
 
     await request(benPhone, { type: 'read', channelId: group, seq: 1 });
+    expect((await ann.get('/api/channels')).body.channels.find((c: { id: string }) => c.id === group).peerReadSeq).toBeUndefined();
     expect(await benLaptop.find((f) => f.type === 'read' && f.channelId === group)).toMatchObject({ seq: 1 });
     // Barriers: a frame each of Ann and Cat gets after the move would have been sent.
     await send(annSock, group, 'barrier');

@@ -61,13 +61,38 @@ export async function moveReadCursor(
 }
 
 /** The user's read state in each of their channels, in one query. */
-export async function readStates(pool: pg.Pool, userId: string): Promise<Map<string, ReadState & { muted: boolean }>> {
-  const { rows } = await pool.query<{ channel_id: string; read_seq: string; muted: boolean; unread: number; mentions: number }>({
+export async function readStates(
+  pool: pg.Pool,
+  userId: string,
+): Promise<Map<string, ReadState & { muted: boolean; peerReadSeq?: number }>> {
+  const { rows } = await pool.query<{
+    channel_id: string;
+    read_seq: string;
+    muted: boolean;
+    unread: number;
+    mentions: number;
+    peer_read_seq: string | null;
+  }>({
     name: 'relay_read_states',
-    text: `SELECT cm.channel_id, cm.read_seq, cm.muted, ${COUNTS} FROM channel_members cm WHERE cm.user_id = $1::uuid`,
+    // In a direct channel the other member's cursor too: the read receipt a reloaded page shows.
+    text: `SELECT cm.channel_id, cm.read_seq, cm.muted, ${COUNTS},
+                  (SELECT o.read_seq FROM channels c JOIN channel_members o ON o.channel_id = c.id
+                    WHERE c.id = cm.channel_id AND c.kind = 'direct' AND o.user_id <> cm.user_id LIMIT 1) AS peer_read_seq
+             FROM channel_members cm WHERE cm.user_id = $1::uuid`,
     values: [userId],
   });
-  return new Map(rows.map((r) => [r.channel_id, { readSeq: Number(r.read_seq), unread: r.unread, mentions: r.mentions, muted: r.muted }]));
+  return new Map(
+    rows.map((r) => [
+      r.channel_id,
+      {
+        readSeq: Number(r.read_seq),
+        unread: r.unread,
+        mentions: r.mentions,
+        muted: r.muted,
+        ...(r.peer_read_seq !== null ? { peerReadSeq: Number(r.peer_read_seq) } : {}),
+      },
+    ]),
+  );
 }
 
 /** The channel's last seq and the member's read cursor (null: not a member). */

@@ -527,9 +527,12 @@ export class ChatStore {
 
   /** The server's read numbers of each of our channels. */
   private takeCounts(channels: Channel[]): void {
-    for (const c of channels)
+    for (const c of channels) {
       if (c.readSeq !== undefined && this.isMember(c))
         this.reads.fromServer(c.id, { readSeq: c.readSeq, unread: c.unread ?? 0, mentions: c.mentions ?? 0, lastSeq: c.lastSeq ?? c.readSeq });
+      // The other person's cursor in a direct channel: "Seen" right after a reload, too.
+      if (c.peerReadSeq !== undefined && c.peerReadSeq > (this.receipts.get(c.id) ?? 0)) this.receipts.set(c.id, c.peerReadSeq);
+    }
   }
 
   /** Some channel's counts went stale: one fetch of the channel list for a burst of reasons. */
