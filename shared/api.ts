@@ -43,15 +43,22 @@ const p256Coordinate = z.string().regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/,
  * part `d`, or any other member, is refused); `alg`, `ext` and `key_ops` are tolerated because
  * WebCrypto's exportKey('jwk') writes them. The server stores `{kty, crv, x, y}` only.
  */
-export const deviceKey = z.strictObject({
-  kty: z.literal('EC'),
-  crv: z.literal('P-256'),
-  x: p256Coordinate,
-  y: p256Coordinate,
-  alg: z.literal('ES256').optional(),
-  ext: z.boolean().optional(),
-  key_ops: z.array(z.literal('verify')).max(1).optional(),
-});
+const DEVICE_KEY_MEMBERS = new Set(['kty', 'crv', 'x', 'y', 'alg', 'ext', 'key_ops']);
+export const deviceKey = z
+  .looseObject({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: p256Coordinate,
+    y: p256Coordinate,
+    alg: z.literal('ES256').optional(),
+    ext: z.boolean().optional(),
+    key_ops: z.array(z.literal('verify')).max(1).optional(),
+  })
+  // Checked here rather than by a strict object, so the error names `deviceKey` (and says why).
+  .superRefine((key, ctx) => {
+    const extra = Object.keys(key).filter((k) => !DEVICE_KEY_MEMBERS.has(k));
+    if (extra.length) ctx.addIssue({ code: 'custom', message: `must be a public EC P-256 key; ${extra.join(', ')} not allowed` });
+  });
 export type DeviceKey = z.infer<typeof deviceKey>;
 
 export const registerBody = z.strictObject({ username, password, displayName: displayName.optional(), deviceKey: deviceKey.optional() });
