@@ -42,7 +42,7 @@ export async function bindDeviceKey(key: DeviceKey): Promise<{ publicKey: Stored
   return { publicKey, thumbprint: await calculateJwkThumbprint(publicKey, 'sha256') };
 }
 
-/** The verification key of a stored JWK. About 30 µs; the gateway keeps it per device. */
+/** The verification key of a stored JWK (~0.1 ms; the gateway keeps it per device while it has a socket). */
 export async function importDeviceKey(jwk: StoredDeviceKey): Promise<CryptoKey> {
   return (await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'ES256')) as CryptoKey;
 }
