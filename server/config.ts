@@ -65,6 +65,10 @@ export const envSchema = z.object({
   ALLOWED_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REGISTRATION: z.enum(['open', 'closed']).default('open'),
+  /** (v2) `required`: no device without a key (register, login, token requests, sockets). */
+  DEVICE_BINDING: z.enum(['optional', 'required']).default('optional'),
+  /** (v2) The URL people reach the app at; DPoP `htu` is checked against it when set. */
+  PUBLIC_URL: optionalString,
   SESSION_IDLE_TIMEOUT: duration('7d'),
   SESSION_MAX_AGE: duration('30d'),
   LOGIN_RATE_LIMIT_PER_IP: int(50, 1),
@@ -105,6 +109,10 @@ export interface Config {
   allowedOrigins: string[];
   logLevel: string;
   registrationOpen: boolean;
+  /** (v2) `required`: every device must hold a key (CONTRACT "Proof of possession"). */
+  deviceBinding: 'optional' | 'required';
+  /** (v2) The app's public origin and base path, without a trailing slash (DPoP `htu`). */
+  publicUrl?: string;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
   /**
@@ -244,6 +252,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       problems.push(`TRUST_PROXY: ${(err as Error).message}; use true, a hop count, or proxy addresses/subnets`);
     }
   }
+  let publicUrl: string | undefined;
+  if (e.PUBLIC_URL) {
+    try {
+      const u = new URL(e.PUBLIC_URL);
+      if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash || u.username || u.password) throw new Error('not a plain URL');
+      publicUrl = `${u.origin}${u.pathname}`.replace(/\/+$/, '');
+    } catch {
+      problems.push(`PUBLIC_URL: "${e.PUBLIC_URL}" is not a URL like https://chat.example.com`);
+    }
+  }
   if (e.WORKERS > 1 && !e.REDIS_URL) problems.push('WORKERS: more than one worker needs REDIS_URL');
   if (e.WORKERS > 1 && !e.DATABASE_URL) problems.push('WORKERS: more than one worker needs DATABASE_URL');
   if (problems.length) throw new ConfigError(problems);
@@ -264,6 +282,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins,
     logLevel: e.LOG_LEVEL,
     registrationOpen: e.REGISTRATION === 'open',
+    deviceBinding: e.DEVICE_BINDING,
+    publicUrl,
     sessionIdleMs: e.SESSION_IDLE_TIMEOUT,
     sessionMaxAgeMs: e.SESSION_MAX_AGE,
     rateLimits: {

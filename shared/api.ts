@@ -35,8 +35,34 @@ export const password = z
 const displayName = nulFree(z.string().trim().min(1).max(LIMITS.displayNameMax));
 const deviceName = nulFree(z.string().trim().min(1).max(LIMITS.deviceNameMax));
 
-export const registerBody = z.strictObject({ username, password, displayName: displayName.optional() });
-export const loginBody = z.strictObject({ username, password, deviceName: deviceName.optional() });
+/** A base64url-encoded P-256 coordinate: 32 bytes, 43 characters, no padding. */
+const p256Coordinate = z.string().regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/, 'must be a base64url P-256 coordinate');
+
+/**
+ * (v2) A device's public key: an EC P-256 JWK. Only the public members are allowed (a private
+ * part `d`, or any other member, is refused); `alg`, `ext` and `key_ops` are tolerated because
+ * WebCrypto's exportKey('jwk') writes them. The server stores `{kty, crv, x, y}` only.
+ */
+const DEVICE_KEY_MEMBERS = new Set(['kty', 'crv', 'x', 'y', 'alg', 'ext', 'key_ops']);
+export const deviceKey = z
+  .looseObject({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: p256Coordinate,
+    y: p256Coordinate,
+    alg: z.literal('ES256').optional(),
+    ext: z.boolean().optional(),
+    key_ops: z.array(z.literal('verify')).max(1).optional(),
+  })
+  // Checked here rather than by a strict object, so the error names `deviceKey` (and says why).
+  .superRefine((key, ctx) => {
+    const extra = Object.keys(key).filter((k) => !DEVICE_KEY_MEMBERS.has(k));
+    if (extra.length) ctx.addIssue({ code: 'custom', message: `must be a public EC P-256 key; ${extra.join(', ')} not allowed` });
+  });
+export type DeviceKey = z.infer<typeof deviceKey>;
+
+export const registerBody = z.strictObject({ username, password, displayName: displayName.optional(), deviceKey: deviceKey.optional() });
+export const loginBody = z.strictObject({ username, password, deviceName: deviceName.optional(), deviceKey: deviceKey.optional() });
 
 export const createChannelBody = z.strictObject({
   name: nulFree(z.string().trim().min(1).max(LIMITS.channelNameMax)),
@@ -87,6 +113,8 @@ export const device = z.object({
   revokedAt: z.string().nullable(),
   current: z.boolean(),
   online: z.boolean(),
+  /** (v2) The device holds a key: its tokens are accepted only with a proof signed by it. */
+  bound: z.boolean(),
 });
 export const channelKind = z.enum(['public', 'private', 'direct']);
 export const channel = z.object({

@@ -11,6 +11,8 @@ export const CLOSE_REASONS = {
   authentication_required: 4401,
   invalid_token: 4401,
   token_expired: 4401,
+  /** (v2) A bound device's proof of possession is missing or wrong (POP1–POP5). */
+  invalid_proof: 4401,
   device_revoked: 4403,
   logged_out: 4403,
   account_disabled: 4403,
@@ -35,6 +37,8 @@ export const HTTP_ERRORS = {
   invalid_request: 400,
   unauthenticated: 401,
   invalid_credentials: 401,
+  /** (v2) A bound device's DPoP proof is missing or wrong, or DEVICE_BINDING=required and the device has no key. */
+  invalid_proof: 401,
   forbidden: 403,
   bad_origin: 403,
   account_disabled: 403,

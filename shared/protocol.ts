@@ -7,6 +7,12 @@ import { LIMITS, WS_ERRORS } from './codes.js';
 import { channel, id, message, messageId, nulFree, seq, user } from './api.js';
 
 const ref = z.string().max(64).optional();
+/** (v2) A compact JWS proving possession of the device key (POP1–POP5). */
+const proof = z.string().min(1).max(2048).optional();
+/** (v2) The nonce the next proof signs (POP2). */
+const nonce = z.string();
+/** This server always sends it on `authenticated` and `refreshed`; a v1 server's frames lack it. */
+const nextNonce = nonce.optional();
 /** Channel ids are uuids, compared in lower case (the form the server stores and sends). */
 const channelId = id.transform((s) => s.toLowerCase());
 /**
@@ -20,7 +26,7 @@ const clientMsgId = nulFree(z.string().min(1).max(LIMITS.clientMsgIdMax)).refine
 );
 
 export const clientFrame = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('authenticate'), token: z.string().min(1).max(4096), ref }),
+  z.strictObject({ type: z.literal('authenticate'), token: z.string().min(1).max(4096), proof, ref }),
   z.strictObject({
     type: z.literal('subscribe'),
     channelId,
@@ -51,14 +57,16 @@ export const clientFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('delete'), channelId, messageId, ref }),
   /** v2: move the caller's read cursor forward (clamped to the channel's lastSeq). */
   z.strictObject({ type: z.literal('read'), channelId, seq, ref }),
-  z.strictObject({ type: z.literal('refresh'), token: z.string().min(1).max(4096), ref }),
+  z.strictObject({ type: z.literal('refresh'), token: z.string().min(1).max(4096), proof, ref }),
   z.strictObject({ type: z.literal('ping'), ref }),
 ]);
 
 const presenceStatus = z.enum(['online', 'offline']);
 
 export const serverFrame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('authenticated'), user, deviceId: id, expiresAt: z.string(), ref }),
+  /** (v2) Sent right after the upgrade, before anything else: the nonce of the first proof (POP2). */
+  z.object({ type: z.literal('challenge'), nonce }),
+  z.object({ type: z.literal('authenticated'), user, deviceId: id, expiresAt: z.string(), nonce: nextNonce, ref }),
   z.object({
     type: z.literal('subscribed'),
     channelId: id,
@@ -88,7 +96,7 @@ export const serverFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('channel_removed'), channelId: id }),
   /** v2: the channel's members changed, once per change, to the channel's subscribers. */
   z.object({ type: z.literal('members_changed'), channelId: id, added: z.array(id), removed: z.array(id) }),
-  z.object({ type: z.literal('refreshed'), expiresAt: z.string(), ref }),
+  z.object({ type: z.literal('refreshed'), expiresAt: z.string(), nonce: nextNonce, ref }),
   z.object({ type: z.literal('pong'), ref }),
   z.object({ type: z.literal('token_expiring'), expiresAt: z.string() }),
   z.object({ type: z.literal('error'), code: z.enum(WS_ERRORS), message: z.string().optional(), ref }),

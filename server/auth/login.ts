@@ -5,7 +5,8 @@
  *
  * Guarantees: the session id is regenerated (no fixation); the device row, the session and the
  * fingerprint cookie are created together or not at all; the token carries the SHA-256 of the
- * fingerprint cookie it was issued with.
+ * fingerprint cookie it was issued with; (v2) a device signed in with a key stores it and its
+ * thumbprint, and its token carries that thumbprint (`cnf.jkt`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
@@ -18,6 +19,7 @@ import { storeCall } from '../http/session.js';
 import { deviceNameFrom, presentDevice, revokeDevices } from '../devices/devices.js';
 import { presentUser, type UserRow } from '../users/users.js';
 import { FINGERPRINT_COOKIE, newFingerprint } from './fingerprint.js';
+import type { StoredDeviceKey } from './pop.js';
 import { destroySession } from './session-auth.js';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -33,7 +35,7 @@ export async function signIn(
   ctx: AppContext,
   req: Request,
   res: Response,
-  opts: { deviceName?: string; writeUser: (tx: Tx) => Promise<UserRow> },
+  opts: { deviceName?: string; deviceKey?: { publicKey: StoredDeviceKey; thumbprint: string }; writeUser: (tx: Tx) => Promise<UserRow> },
 ): Promise<AuthResponse> {
   const deviceId = randomUUID();
   const fingerprint = newFingerprint();
@@ -59,6 +61,8 @@ export async function signIn(
           userAgent,
           ip: req.ip ?? '',
           fingerprintHash: fingerprint.hash,
+          publicKey: opts.deviceKey?.publicKey ?? null,
+          keyThumbprint: opts.deviceKey?.thumbprint ?? null,
         })
         .returning();
       // The session is stored before the rows commit: a store that fails (or does not answer)
@@ -91,7 +95,12 @@ export async function signIn(
     secure: req.secure,
     maxAge: ctx.config.sessionMaxAgeMs,
   });
-  const { token, expiresAt } = ctx.tokens.issue({ userId: user.id, deviceId: device.id, fingerprintHash: fingerprint.hash });
+  const { token, expiresAt } = ctx.tokens.issue({
+    userId: user.id,
+    deviceId: device.id,
+    fingerprintHash: fingerprint.hash,
+    keyThumbprint: device.keyThumbprint,
+  });
   ctx.metrics.tokensIssued.inc();
   return {
     user: presentUser(user),

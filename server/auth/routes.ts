@@ -2,9 +2,9 @@
 import { Router, type Request, type Response } from 'express';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { loginBody, registerBody } from '../../shared/api.js';
+import { loginBody, registerBody, type DeviceKey } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { accountDisabled, invalidCredentials, registrationClosed, usernameTaken } from '../errors.js';
+import { accountDisabled, AppError, invalidCredentials, invalidRequest, registrationClosed, serviceUnavailable, usernameTaken } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
 import { authLimiters } from '../http/rate-limit.js';
 import { SESSION_COOKIE } from '../http/session.js';
@@ -13,6 +13,7 @@ import { findUserByUsername, insertUser, presentUser, type UserRow } from '../us
 import { FINGERPRINT_COOKIE } from './fingerprint.js';
 import { checkPassword, hashPassword } from './passwords.js';
 import { signIn } from './login.js';
+import { bindDeviceKey, MemoryReplayCache, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
 import { destroySession } from './session-auth.js';
 
 type Verdict = { user: UserRow } | { failure: 'invalid_credentials' | 'account_disabled' };
@@ -53,12 +54,39 @@ function authenticateLocal(authenticator: passport.Authenticator, req: Request, 
   });
 }
 
+/**
+ * POP1/POP7: the key a register or login binds its device to. Without one, DEVICE_BINDING=required
+ * refuses the request before anything is checked or written.
+ */
+async function deviceKeyOf(ctx: AppContext, key: DeviceKey | undefined) {
+  if (!key) {
+    if (ctx.config.deviceBinding === 'required') throw invalidRequest('deviceKey: required (this server binds every device to a key)');
+    return undefined;
+  }
+  try {
+    return await bindDeviceKey(key);
+  } catch {
+    throw invalidRequest('deviceKey: not an EC P-256 public key');
+  }
+}
+
+const invalidProof = (message: string) => new AppError('invalid_proof', message);
+
+/** POP6: the URL a DPoP proof must name: PUBLIC_URL plus the path, else the origin the request reached. */
+function requestUrl(ctx: AppContext, req: Request): string {
+  const path = new URL(req.originalUrl, 'http://relay.invalid').pathname;
+  // req.protocol and req.host follow X-Forwarded-Proto/-Host only from proxies TRUST_PROXY names.
+  return (ctx.config.publicUrl ?? `${req.protocol}://${req.host}`) + path;
+}
+
 export function authRoutes(ctx: AppContext): Router {
   const router = Router();
   // A private Passport per app, not the global singleton: the strategy closes over this ctx (its
   // database), and a second app in the same process (tests run several) registering 'local' on
   // the singleton would make this app check passwords against the other app's users.
   const authenticator = new passport.Passport();
+  // POP6: DPoP proof ids; on Redis every instance shares them, so a proof is good once anywhere.
+  const replays: ReplayCache = ctx.redis ? new RedisReplayCache(ctx.redis) : new MemoryReplayCache();
   authenticator.use('local', localStrategy(ctx));
   const limits = (name: string) =>
     authLimiters({
@@ -79,9 +107,11 @@ export function authRoutes(ctx: AppContext): Router {
       if (!ctx.config.registrationOpen) throw registrationClosed();
       // signIn regenerates the caller's session before the insert; a name known to be taken must
       // fail first, so a 409 does not sign the caller out (insertUser still catches the race).
+      const deviceKey = await deviceKeyOf(ctx, body.deviceKey);
       if (await findUserByUsername(ctx.db, body.username)) throw usernameTaken();
       const passwordHash = await hashPassword(body.password); // before the transaction: see insertUser
       const result = await signIn(ctx, req, res, {
+        deviceKey,
         writeUser: (tx) => insertUser(tx, { username: body.username, passwordHash, displayName: body.displayName }),
       });
       ctx.log.info({ userId: result.user.id, role: result.user.role }, 'user registered');
@@ -93,13 +123,14 @@ export function authRoutes(ctx: AppContext): Router {
     '/login',
     ...limits('login'),
     endpoint(ctx, { access: 'public', body: loginBody }, async ({ req, res, body }) => {
+      const deviceKey = await deviceKeyOf(ctx, body.deviceKey);
       req.body = body; // passport-local reads the normalised username
       const verdict = await authenticateLocal(authenticator, req, res);
       if ('failure' in verdict) {
         ctx.metrics.logins.inc({ outcome: verdict.failure });
         throw verdict.failure === 'account_disabled' ? accountDisabled() : invalidCredentials();
       }
-      const result = await signIn(ctx, req, res, { deviceName: body.deviceName, writeUser: async () => verdict.user });
+      const result = await signIn(ctx, req, res, { deviceName: body.deviceName, deviceKey, writeUser: async () => verdict.user });
       ctx.metrics.logins.inc({ outcome: 'success' });
       return result;
     }),
@@ -132,11 +163,25 @@ export function authRoutes(ctx: AppContext): Router {
 
   router.post(
     '/token',
-    endpoint(ctx, { access: 'session' }, async ({ auth }) => {
+    endpoint(ctx, { access: 'session' }, async ({ req, auth }) => {
+      const jkt = auth.device.keyThumbprint;
+      if (jkt) {
+        // POP6: the session cookie and the fingerprint cookie are not enough for a bound device.
+        let ok: boolean;
+        try {
+          ok = await verifyDpop(req.get('dpop'), { method: 'POST', url: requestUrl(ctx, req), jkt }, replays);
+        } catch {
+          throw serviceUnavailable('Proofs cannot be checked right now; try again shortly');
+        }
+        if (!ok) throw invalidProof('A DPoP proof signed by this device\'s key is required');
+      } else if (ctx.config.deviceBinding === 'required') {
+        throw invalidProof('This device holds no key; sign in again with one');
+      }
       const { token, expiresAt } = ctx.tokens.issue({
         userId: auth.user.id,
         deviceId: auth.device.id,
         fingerprintHash: auth.device.fingerprintHash,
+        keyThumbprint: jkt,
       });
       ctx.metrics.tokensIssued.inc();
       return { token, expiresAt: expiresAt.toISOString() };

@@ -9,12 +9,16 @@
  * - A token is accepted only while its device row is not revoked, belongs to `sub`, and its user
  *   is not disabled: `verify` asks the database every time, so revocation works before expiry on
  *   every instance.
+ * - A bound device's tokens carry `cnf: {jkt}`, its key's thumbprint; `verify` refuses a token whose
+ *   `cnf` disagrees with the device row, and hands the row's key to the caller, who must then
+ *   check the proof of possession (pop.ts): a valid token alone never admits a bound device.
  * - Nothing here throws at callers: results carry a reason from the contract.
  */
 import { createHash, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type pg from 'pg';
 import { fingerprintMatches } from './fingerprint.js';
+import type { StoredDeviceKey } from './pop.js';
 
 export const TOKEN_TYP = 'relay-device+jwt';
 export const TOKEN_ISSUER = 'relay';
@@ -29,6 +33,14 @@ export interface TokenClaims {
   fph: string;
   iat: number;
   exp: number;
+  /** (v2) Confirmation: the thumbprint of a bound device's key. */
+  cnf?: { jkt: string };
+}
+
+/** (v2) A bound device's key, read with its row. */
+export interface BoundKey {
+  jwk: StoredDeviceKey;
+  jkt: string;
 }
 
 /** Why a token is refused; `try_again_later` when the database could not be asked (the socket closes 1013). */
@@ -41,10 +53,10 @@ export interface ActiveIdentity {
 
 export type SignatureResult = { ok: true; claims: TokenClaims } | { ok: false; reason: 'invalid_token' | 'token_expired' };
 export type VerifyResult =
-  | { ok: true; claims: TokenClaims; identity: ActiveIdentity; expiresAt: Date }
+  | { ok: true; claims: TokenClaims; identity: ActiveIdentity; expiresAt: Date; key?: BoundKey }
   | { ok: false; reason: TokenFailure };
 export type DeviceStatus =
-  | { ok: true; identity: ActiveIdentity }
+  | { ok: true; identity: ActiveIdentity; key?: BoundKey }
   | { ok: false; reason: 'invalid_token' | 'device_revoked' | 'account_disabled' };
 
 interface SigningKey {
@@ -64,6 +76,8 @@ interface DeviceRow {
   username: string;
   display_name: string;
   role: 'user' | 'admin';
+  public_key: StoredDeviceKey | null;
+  key_thumbprint: string | null;
 }
 
 /**
@@ -72,7 +86,8 @@ interface DeviceRow {
  */
 const DEVICE_STATUS = {
   name: 'relay_device_status',
-  text: `SELECT d.id, d.user_id, d.revoked_at IS NOT NULL AS revoked, u.disabled, u.username, u.display_name, u.role
+  text: `SELECT d.id, d.user_id, d.revoked_at IS NOT NULL AS revoked, u.disabled, u.username, u.display_name, u.role,
+                d.public_key, d.key_thumbprint
            FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ANY($1::uuid[])`,
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -95,11 +110,12 @@ export class TokenService {
   }
 
   /** Signs a token for a device. @example tokens.issue({ userId, deviceId, fingerprintHash }) */
-  issue(input: { userId: string; deviceId: string; fingerprintHash: string }): { token: string; expiresAt: Date } {
+  issue(input: { userId: string; deviceId: string; fingerprintHash: string; keyThumbprint?: string | null }): { token: string; expiresAt: Date } {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + Math.max(1, Math.round(this.ttlMs / 1000));
     const signing = this.keys[0];
-    const token = jwt.sign({ sub: input.userId, did: input.deviceId, fph: input.fingerprintHash, iat: now, exp }, signing.key, {
+    const cnf = input.keyThumbprint ? { cnf: { jkt: input.keyThumbprint } } : {};
+    const token = jwt.sign({ sub: input.userId, did: input.deviceId, fph: input.fingerprintHash, ...cnf, iat: now, exp }, signing.key, {
       algorithm: ALGORITHM,
       issuer: TOKEN_ISSUER,
       audience: TOKEN_AUDIENCE,
@@ -124,7 +140,7 @@ export class TokenService {
         issuer: TOKEN_ISSUER,
         audience: TOKEN_AUDIENCE,
       }) as Record<string, unknown>;
-      const { sub, did, jti, fph, iat, exp } = payload;
+      const { sub, did, jti, fph, iat, exp, cnf } = payload;
       if (
         typeof sub !== 'string' ||
         typeof did !== 'string' ||
@@ -135,7 +151,10 @@ export class TokenService {
       ) {
         return { ok: false, reason: 'invalid_token' };
       }
-      return { ok: true, claims: { sub, did, jti, fph, iat, exp } };
+      if (cnf === undefined) return { ok: true, claims: { sub, did, jti, fph, iat, exp } };
+      const jkt = (cnf as { jkt?: unknown } | null)?.jkt;
+      if (typeof jkt !== 'string') return { ok: false, reason: 'invalid_token' };
+      return { ok: true, claims: { sub, did, jti, fph, iat, exp, cnf: { jkt } } };
     } catch (err) {
       if (err instanceof jwt.TokenExpiredError) return { ok: false, reason: 'token_expired' };
       return { ok: false, reason: 'invalid_token' };
@@ -162,6 +181,7 @@ export class TokenService {
       return {
         ok: true,
         identity: { deviceId, user: { id: row.user_id, username: row.username, displayName: row.display_name, role: row.role } },
+        key: row.public_key && row.key_thumbprint ? { jwk: row.public_key, jkt: row.key_thumbprint } : undefined,
       } as const;
     });
   }
@@ -204,6 +224,9 @@ export class TokenService {
       return { ok: false, reason: 'try_again_later' };
     }
     if (!status.ok) return status;
-    return { ok: true, claims: sig.claims, identity: status.identity, expiresAt: new Date(sig.claims.exp * 1000) };
+    // A device is bound at its creation and never changes key: a token whose cnf disagrees with
+    // the row was not issued for it.
+    if (sig.claims.cnf?.jkt !== status.key?.jkt) return { ok: false, reason: 'invalid_token' };
+    return { ok: true, claims: sig.claims, identity: status.identity, expiresAt: new Date(sig.claims.exp * 1000), key: status.key };
   }
 }

@@ -51,6 +51,10 @@ export const devices = pgTable(
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     revokedReason: text('revoked_reason'),
+    /** (v2) The device's public key, `{kty, crv, x, y}` (EC P-256); null for an unbound device. */
+    publicKey: jsonb('public_key').$type<{ kty: 'EC'; crv: 'P-256'; x: string; y: string }>(),
+    /** (v2) RFC 7638 SHA-256 thumbprint of `publicKey`; tokens carry it as `cnf.jkt`. */
+    keyThumbprint: text('key_thumbprint'),
   },
   (t) => [index('devices_user_id_idx').on(t.userId)],
 );

@@ -29,6 +29,7 @@ export function presentDevice(d: DeviceRow, opts: { currentDeviceId?: string; on
     revokedAt: d.revokedAt ? d.revokedAt.toISOString() : null,
     current: d.id === opts.currentDeviceId,
     online: !d.revokedAt && opts.online.has(d.id),
+    bound: d.keyThumbprint !== null,
   };
 }
 

@@ -48,6 +48,7 @@ describe('the first frame a socket gets', () => {
       const channelId = created.body.channel.id;
       expect((await laptop.next('channel_added', 10_000)).channel.id).toBe(channelId);
       release();
+      expect(await s.next(undefined, 10_000)).toMatchObject({ type: 'challenge' }); // POP2: the only frame before it
       expect(await s.next(undefined, 10_000)).toMatchObject({ type: 'authenticated', ref: 'auth' });
       expect(await s.next(undefined, 10_000)).toMatchObject({ type: 'channel_added', channel: { id: channelId } });
       // Once authenticated, user events go straight out.

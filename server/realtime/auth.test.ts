@@ -101,7 +101,7 @@ describe('authenticating a socket', () => {
     const s = await openSocket(server.url, alice);
     expect(await s.waitClose()).toEqual({ code: 4408, reason: 'authentication_timeout' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
-    expect(s.frames).toEqual([]);
+    expect(s.frames.map((f) => f.type)).toEqual(['challenge']); // POP2
   });
 
   it('AUTH3: an authenticated socket outlives the authentication timeout', async () => {
@@ -186,13 +186,14 @@ describe('authenticating a socket', () => {
     s.send({ type: 'unsubscribe', channelId, ref: 'e' });
     await s.next('unsubscribed');
     expect(s.frames.map((f) => [f.type, f.ref])).toEqual([
+      ['challenge', undefined], // POP2: the only frame before `authenticated`
       ['authenticated', 'a'],
       ['subscribed', 'b'],
       ['ack', 'c'],
       ['pong', 'd'],
       ['unsubscribed', 'e'],
     ]);
-    const authenticated = s.frames[0];
+    const authenticated = s.frames[1];
     expect(authenticated).toMatchObject({ user: { id: alice.userId, username: 'authalice' }, deviceId: alice.deviceId });
     expect(Date.parse(authenticated.expiresAt)).toBeGreaterThan(Date.now());
     const { rows } = await server.ctx.pool.query(`SELECT body FROM messages WHERE client_msg_id = 'auth6-1'`);
@@ -210,13 +211,14 @@ describe('authenticating a socket', () => {
     await s.next('pong');
     await s.next('pong');
     expect(s.frames.map((f) => [f.type, f.code ?? f.ref])).toEqual([
+      ['challenge', undefined],
       ['authenticated', 'a'],
       ['pong', 'b'],
       ['error', 'invalid_message'],
       ['error', 'invalid_message'],
       ['pong', 'd'],
     ]);
-    expect(s.frames[3].ref).toBe('c');
+    expect(s.frames[4].ref).toBe('c');
     s.close();
   });
 
@@ -226,7 +228,7 @@ describe('authenticating a socket', () => {
     s.send({ type: 'send', channelId, clientMsgId: 'auth6-2', body: 'never' });
     s.send({ type: 'ping' });
     expect(await s.waitClose()).toEqual({ code: 4401, reason: 'invalid_token' });
-    expect(s.frames).toEqual([]);
+    expect(s.frames.map((f) => f.type)).toEqual(['challenge']);
     const { rows } = await server.ctx.pool.query(`SELECT 1 FROM messages WHERE client_msg_id = 'auth6-2'`);
     expect(rows).toEqual([]);
   });

@@ -39,6 +39,8 @@ export class Connection implements HubMember, ConnectionHandle {
   /** Token expiry (epoch ms) and when to send `token_expiring`; checked by the gateway's ticker. */
   expiresAt = 0;
   warnAt = 0;
+  /** (v2) The nonce the next proof must sign; consumed by the frame that uses it (POP2). */
+  nonce?: string;
   /** Set once presence has counted this socket, so only counted sockets are uncounted. */
   inPresence = false;
   /** A close is decided: nothing more is read, frames accepted before it are still answered. */

@@ -9,6 +9,9 @@
  * - A socket joins nothing (no channel, no user topic, no presence) before its token, its
  *   fingerprint cookie and its device's row have been verified (AUTH1–AUTH6), and gets no frame
  *   before `authenticated`: its user's events from meanwhile follow it (AUTH6, MSG5).
+ * - (v2) A bound device's socket is admitted, and its token refreshed, only with a proof signed by
+ *   the device's stored key over the latest nonce this socket was given, each nonce good once
+ *   (POP1–POP5). The `challenge` with the first nonce is the only frame before `authenticated`.
  * - A device revoked anywhere loses its sockets on every instance: through the bus at once, and
  *   through the periodic sweep of the database if a bus event was missed (REV1–REV3,
  *   revocations.ts).
@@ -21,6 +24,8 @@ import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/
 import type { CloseReason } from '../../shared/codes.js';
 import { TOPICS, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
+import { importDeviceKey, newNonce, verifySocketProof } from '../auth/pop.js';
+import type { BoundKey } from '../auth/tokens.js';
 import { describeError } from '../logger.js';
 import type { PresenceTracker } from '../presence/presence.js';
 import { Connection, type ConnectionHooks } from './connection.js';
@@ -68,6 +73,8 @@ export class Gateway {
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byDevice = new Map<string, Set<Connection>>();
   private readonly pendingByIp = new Map<string, number>();
+  /** POP5: bound devices' imported keys, kept while the device has an authenticated socket here. */
+  private readonly deviceKeys = new Map<string, { jkt: string; key: CryptoKey }>();
   private readonly all = new Set<Connection>();
   private readonly revocations: Revocations;
   private readonly announcer: PresenceAnnouncer;
@@ -155,6 +162,9 @@ export class Gateway {
     this.pendingByIp.set(info.ip, (this.pendingByIp.get(info.ip) ?? 0) + 1);
     this.ctx.metrics.sockets.inc({ state: 'pending' });
     conn.authTimer = setTimeout(() => conn.close('authentication_timeout'), config.authTimeoutMs);
+    // POP2: the first nonce, before anything else (the only frame before `authenticated`, AUTH6).
+    conn.nonce = newNonce();
+    conn.send({ type: 'challenge', nonce: conn.nonce });
     if (this.closing) conn.close('going_away');
     return conn;
   }
@@ -211,11 +221,40 @@ export class Gateway {
     }
   }
 
+  /**
+   * POP3–POP5: whether the frame proves possession of the device's key, with `nonce` (already
+   * consumed). An unbound device needs no proof unless DEVICE_BINDING=required. Returns the
+   * imported key to keep, or false.
+   */
+  private async proves(
+    deviceId: string,
+    bound: BoundKey | undefined,
+    frame: { token: string; proof?: string },
+    nonce: string | undefined,
+  ): Promise<{ jkt: string; key: CryptoKey } | null | false> {
+    if (!bound) return this.ctx.config.deviceBinding === 'required' ? false : null;
+    let entry = this.deviceKeys.get(deviceId);
+    if (entry?.jkt !== bound.jkt) {
+      try {
+        entry = { jkt: bound.jkt, key: await importDeviceKey(bound.jwk) };
+      } catch {
+        return false;
+      }
+    }
+    return (await verifySocketProof(frame.proof, entry.key, { nonce, token: frame.token })) ? entry : false;
+  }
+
   private async authenticate(conn: Connection, frame: ClientFrameOf<'authenticate'>): Promise<void> {
+    // POP2: the nonce is spent by this attempt, whatever its outcome.
+    const nonce = conn.nonce;
+    conn.nonce = undefined;
     const result = await this.ctx.tokens.verify(frame.token, conn.info.fingerprint);
     if (!conn.open) return;
     if (!result.ok) return conn.close(result.reason);
     const { identity } = result;
+    const proven = await this.proves(identity.deviceId, result.key, frame, nonce);
+    if (!conn.open) return;
+    if (proven === false) return conn.close('invalid_proof');
     const userConns = this.byUser.get(identity.user.id);
     if ((userConns?.size ?? 0) >= this.ctx.config.maxSocketsPerUser) return conn.close('too_many_sockets');
 
@@ -228,6 +267,7 @@ export class Gateway {
     this.ctx.metrics.sockets.inc({ state: 'authenticated' });
     add(this.byUser, conn.userId, conn);
     add(this.byDevice, conn.deviceId, conn);
+    if (proven) this.deviceKeys.set(conn.deviceId, proven);
     const revoked = this.revocations.recent(conn.deviceId);
     if (revoked) return conn.close(revoked.reason);
     // The user's topic (channel_added/channel_removed) is held once per user on this instance,
@@ -264,6 +304,7 @@ export class Gateway {
       user: identity.user,
       deviceId: identity.deviceId,
       expiresAt: result.expiresAt.toISOString(),
+      nonce: (conn.nonce = newNonce()),
       ref: frame.ref,
     });
     this.scheduleExpiry(conn);
@@ -319,6 +360,8 @@ export class Gateway {
   }
 
   private async refresh(conn: Connection, frame: ClientFrameOf<'refresh'>): Promise<void> {
+    const nonce = conn.nonce; // POP2: spent by this refresh, whatever its outcome
+    conn.nonce = undefined;
     const result = await this.ctx.tokens.verify(frame.token, conn.info.fingerprint);
     if (!conn.open) return;
     if (!result.ok) return conn.close(result.reason);
@@ -326,9 +369,12 @@ export class Gateway {
     if (result.identity.user.id !== conn.userId || result.identity.deviceId !== conn.deviceId) {
       return conn.close('invalid_token');
     }
+    const proven = await this.proves(conn.deviceId, result.key, frame, nonce);
+    if (!conn.open) return;
+    if (proven === false) return conn.close('invalid_proof');
     conn.expiresAt = result.expiresAt.getTime();
     this.scheduleExpiry(conn);
-    conn.send({ type: 'refreshed', expiresAt: result.expiresAt.toISOString(), ref: frame.ref });
+    conn.send({ type: 'refreshed', expiresAt: result.expiresAt.toISOString(), nonce: (conn.nonce = newNonce()), ref: frame.ref });
   }
 
   private onUserEvent(userId: string, raw: string): void {
@@ -377,7 +423,7 @@ export class Gateway {
     }
     this.ctx.metrics.sockets.dec({ state: 'authenticated' });
     for (const channelId of [...conn.channels.keys()]) this.unsubscribe(conn, channelId);
-    remove(this.byDevice, conn.deviceId, conn);
+    if (remove(this.byDevice, conn.deviceId, conn)) this.deviceKeys.delete(conn.deviceId);
     if (remove(this.byUser, conn.userId, conn)) this.userTopics.release(TOPICS.user(conn.userId));
     if (!conn.inPresence) return;
     const { userId, deviceId } = conn;

@@ -51,7 +51,7 @@ describe.concurrent('token lifecycle (TOKEN_TTL 8s)', () => {
     const next = await bob.post('/api/auth/token');
     socket.send({ type: 'refresh', token: next.body.token, ref: 'r' });
     const refreshed = await socket.next('refreshed');
-    expect(refreshed).toEqual({ type: 'refreshed', expiresAt: next.body.expiresAt, ref: 'r' });
+    expect(refreshed).toEqual({ type: 'refreshed', expiresAt: next.body.expiresAt, nonce: expect.any(String), ref: 'r' });
     expect(Date.parse(refreshed.expiresAt)).toBeGreaterThan(expiresAt);
     // Past the first token's expiry the socket is still open and answering. The server checks
     // expiry every 250 ms on a timer in this process, due before this one: had it kept the old

@@ -1,0 +1,158 @@
+/**
+ * Proof of possession of a device key (CONTRACT "(v2) Proof of possession"; SPEC POP1–POP7).
+ *
+ * Guarantees:
+ * - A device key is an EC P-256 public JWK; it is stored as `{kty, crv, x, y}` with its RFC 7638
+ *   SHA-256 thumbprint, the `cnf.jkt` of the device's tokens. A point not on the curve is refused.
+ * - Every proof is verified with `jose`, the algorithm pinned to ES256 (`alg: none`, HS256 and
+ *   anything else are refused before any key is used) and `typ` checked.
+ * - A DPoP proof (RFC 9449) counts only when its header key is the device's (by thumbprint), its
+ *   `htm`/`htu` name this request, its `iat` is within 60 s, and its `jti` was never seen: the
+ *   replay cache is Redis (`SET NX PX`, shared by every instance) when there is one, else a
+ *   bounded map in this process. A full or unreachable cache refuses (503), never admits.
+ * - A socket proof counts only when it is signed by the device's stored key over the nonce this
+ *   socket was given last, the hash of the token it accompanies, and an `iat` within 60 s; the
+ *   caller consumes the nonce before verifying, so each one is good once.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, EmbeddedJWK, importJWK, jwtVerify, type JWK } from 'jose';
+import type { DeviceKey } from '../../shared/api.js';
+import type { RedisClient } from '../redis.js';
+
+/** What a device row stores: the public members of its key only. */
+export interface StoredDeviceKey {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+}
+
+/** How far a proof's `iat` may be from the server's clock. */
+export const PROOF_MAX_SKEW_S = 60;
+/** How long a DPoP `jti` is remembered: past it, the proof's `iat` is too old anyway. */
+export const DPOP_JTI_TTL_MS = 2 * (PROOF_MAX_SKEW_S * 1000) + 10_000;
+export const DPOP_TYP = 'dpop+jwt';
+export const SOCKET_PROOF_TYP = 'relay-pop+jwt';
+const ALGORITHMS = ['ES256'];
+
+/** The key as stored, and its thumbprint. Throws when the point is not a P-256 public key. */
+export async function bindDeviceKey(key: DeviceKey): Promise<{ publicKey: StoredDeviceKey; thumbprint: string }> {
+  const publicKey: StoredDeviceKey = { kty: 'EC', crv: 'P-256', x: key.x, y: key.y };
+  await importDeviceKey(publicKey); // refuses a point that is not on the curve
+  return { publicKey, thumbprint: await calculateJwkThumbprint(publicKey, 'sha256') };
+}
+
+/** The verification key of a stored JWK (~0.1 ms; the gateway keeps it per device while it has a socket). */
+export async function importDeviceKey(jwk: StoredDeviceKey): Promise<CryptoKey> {
+  return (await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'ES256')) as CryptoKey;
+}
+
+/** `ath`: base64url SHA-256 of the token a proof accompanies. */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** A random, unguessable nonce for the next socket proof. */
+export function newNonce(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+function fresh(iat: unknown, nowS: number): boolean {
+  return typeof iat === 'number' && Number.isFinite(iat) && Math.abs(nowS - iat) <= PROOF_MAX_SKEW_S;
+}
+
+/**
+ * POP4/POP5: a socket proof over `{nonce, ath, iat}`. `nonce` is the one this socket was given
+ * last, already consumed by the caller (undefined: none is outstanding, so no proof counts).
+ */
+export async function verifySocketProof(
+  proof: string | undefined,
+  key: CryptoKey,
+  expected: { nonce: string | undefined; token: string },
+): Promise<boolean> {
+  if (!proof || !expected.nonce) return false;
+  try {
+    const { payload } = await jwtVerify(proof, key, { algorithms: ALGORITHMS, typ: SOCKET_PROOF_TYP });
+    return payload.nonce === expected.nonce && payload.ath === tokenHash(expected.token) && fresh(payload.iat, Date.now() / 1000);
+  } catch {
+    return false;
+  }
+}
+
+/** Remembers proof ids: true the first time an id is seen within its TTL. */
+export interface ReplayCache {
+  firstUse(id: string, ttlMs: number): Promise<boolean>;
+}
+
+/** Shared by every instance on one Redis. */
+export class RedisReplayCache implements ReplayCache {
+  constructor(private readonly redis: RedisClient) {}
+  async firstUse(id: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(`relay:dpop:${id}`, '1', { NX: true, PX: ttlMs })) === 'OK';
+  }
+}
+
+export class ReplayCacheFull extends Error {}
+
+/**
+ * One process's proof ids. Entries expire in insertion order (one TTL for all), so expired ones
+ * are dropped from the front; at `max` live entries it refuses rather than forget one that may be
+ * replayed.
+ */
+export class MemoryReplayCache implements ReplayCache {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly max = 100_000) {}
+  async firstUse(id: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    for (const [key, expires] of this.seen) {
+      if (expires > now) break;
+      this.seen.delete(key);
+    }
+    const expires = this.seen.get(id);
+    if (expires !== undefined && expires > now) return false;
+    if (this.seen.size >= this.max) throw new ReplayCacheFull('too many proofs in the replay window');
+    this.seen.set(id, now + ttlMs);
+    return true;
+  }
+}
+
+/**
+ * POP6: a DPoP proof for a token request of the device whose key has thumbprint `jkt`. `url` is the
+ * endpoint's URL without query. Resolves false for any bad proof; throws only when the replay
+ * cache cannot answer.
+ */
+export async function verifyDpop(
+  proof: string | undefined,
+  expected: { method: string; url: string; jkt: string },
+  replays: ReplayCache,
+): Promise<boolean> {
+  if (!proof || proof.length > 4096) return false;
+  let payload: Record<string, unknown>;
+  let jwk: JWK | undefined;
+  try {
+    // EmbeddedJWK refuses a header key with a private part.
+    const verified = await jwtVerify(proof, EmbeddedJWK, { algorithms: ALGORITHMS, typ: DPOP_TYP });
+    payload = verified.payload;
+    jwk = verified.protectedHeader.jwk;
+  } catch {
+    return false;
+  }
+  if (!jwk || (await calculateJwkThumbprint(jwk, 'sha256')) !== expected.jkt) return false;
+  if (payload.htm !== expected.method || typeof payload.htu !== 'string' || !sameUrl(payload.htu, expected.url)) return false;
+  if (!fresh(payload.iat, Date.now() / 1000)) return false;
+  const { jti } = payload;
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) return false;
+  return replays.firstUse(`${expected.jkt}:${jti}`, DPOP_JTI_TTL_MS);
+}
+
+/** RFC 9449 §4.3: `htu` is compared without its query and fragment, after normalisation. */
+function sameUrl(htu: string, expected: string): boolean {
+  try {
+    const u = new URL(htu);
+    u.search = '';
+    u.hash = '';
+    return u.href === new URL(expected).href;
+  } catch {
+    return false;
+  }
+}
