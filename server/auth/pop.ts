@@ -14,9 +14,12 @@
  *   socket was given last, the hash of the token it accompanies, and an `iat` within 60 s; the
  *   caller consumes the nonce before verifying, so each one is good once.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type webcrypto } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, importJWK, jwtVerify, type JWK } from 'jose';
 import type { DeviceKey } from '../../shared/api.js';
+
+/** An imported device public key (WebCrypto's CryptoKey; named from node:crypto so the server build needs no DOM types). */
+export type DevicePublicKey = webcrypto.CryptoKey;
 import type { RedisClient } from '../redis.js';
 
 /** What a device row stores: the public members of its key only. */
@@ -43,8 +46,8 @@ export async function bindDeviceKey(key: DeviceKey): Promise<{ publicKey: Stored
 }
 
 /** The verification key of a stored JWK (~0.1 ms; the gateway keeps it per device while it has a socket). */
-export async function importDeviceKey(jwk: StoredDeviceKey): Promise<CryptoKey> {
-  return (await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'ES256')) as CryptoKey;
+export async function importDeviceKey(jwk: StoredDeviceKey): Promise<DevicePublicKey> {
+  return (await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'ES256')) as DevicePublicKey;
 }
 
 /** `ath`: base64url SHA-256 of the token a proof accompanies. */
@@ -67,7 +70,7 @@ function fresh(iat: unknown, nowS: number): boolean {
  */
 export async function verifySocketProof(
   proof: string | undefined,
-  key: CryptoKey,
+  key: DevicePublicKey,
   expected: { nonce: string | undefined; token: string },
 ): Promise<boolean> {
   if (!proof || !expected.nonce) return false;

@@ -24,7 +24,7 @@ import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/
 import type { CloseReason } from '../../shared/codes.js';
 import { TOPICS, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
-import { importDeviceKey, newNonce, verifySocketProof } from '../auth/pop.js';
+import { importDeviceKey, newNonce, verifySocketProof, type DevicePublicKey } from '../auth/pop.js';
 import type { BoundKey } from '../auth/tokens.js';
 import { describeError } from '../logger.js';
 import type { PresenceTracker } from '../presence/presence.js';
@@ -74,7 +74,7 @@ export class Gateway {
   private readonly byDevice = new Map<string, Set<Connection>>();
   private readonly pendingByIp = new Map<string, number>();
   /** POP5: bound devices' imported keys, kept while the device has an authenticated socket here. */
-  private readonly deviceKeys = new Map<string, { jkt: string; key: CryptoKey }>();
+  private readonly deviceKeys = new Map<string, { jkt: string; key: DevicePublicKey }>();
   private readonly all = new Set<Connection>();
   private readonly revocations: Revocations;
   private readonly announcer: PresenceAnnouncer;
@@ -231,7 +231,7 @@ export class Gateway {
     bound: BoundKey | undefined,
     frame: { token: string; proof?: string },
     nonce: string | undefined,
-  ): Promise<{ jkt: string; key: CryptoKey } | null | false> {
+  ): Promise<{ jkt: string; key: DevicePublicKey } | null | false> {
     if (!bound) return this.ctx.config.deviceBinding === 'required' ? false : null;
     let entry = this.deviceKeys.get(deviceId);
     if (entry?.jkt !== bound.jkt) {
