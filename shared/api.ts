@@ -73,6 +73,13 @@ export const userSearchQuery = z.strictObject({
     .pipe(z.array(z.string().max(64)).max(100, 'at most 100 ids'))
     .optional(),
 });
+/** `GET /api/search` (v2): `q` must hold more than spaces; `before` is a message id (paging). */
+export const searchQuery = z.strictObject({
+  q: nulFree(z.string().max(LIMITS.searchQueryMax)).refine((v) => v.trim().length > 0, 'must not be empty'),
+  channelId: id.optional(),
+  before: messageId.optional(),
+  limit: z.coerce.number().int().min(1).max(LIMITS.searchPageMax).default(LIMITS.searchPageDefault),
+});
 export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export const role = z.enum(['user', 'admin']);
@@ -130,6 +137,11 @@ export const auditEvent = z.object({
   ip: z.string().nullable(),
 });
 
+/** A piece of a search snippet: plain text (never HTML), `match` when it is a word the query matched. */
+export const snippetSegment = z.object({ text: z.string(), match: z.boolean() });
+export const searchResult = z.object({ message, channel, snippet: z.array(snippetSegment) });
+export const searchResponse = z.object({ results: z.array(searchResult) });
+
 export const authResponse = z.object({ user, device, token: z.string(), expiresAt: z.string() });
 export const tokenResponse = z.object({ token: z.string(), expiresAt: z.string() });
 export const meResponse = z.object({ user, device });
@@ -143,4 +155,6 @@ export type UserSummary = z.infer<typeof userSummary>;
 export type AdminUser = z.infer<typeof adminUser>;
 export type AuditEvent = z.infer<typeof auditEvent>;
 export type AuthResponse = z.infer<typeof authResponse>;
+export type SnippetSegment = z.infer<typeof snippetSegment>;
+export type SearchResult = z.infer<typeof searchResult>;
 export type ErrorBody = z.infer<typeof errorBody>;

@@ -72,6 +72,9 @@ export const LIMITS = {
   /** A `since` replay also stops after about this many bytes of frames (then `truncated`). */
   replayMaxBytes: 1024 * 1024,
   frameMaxBytes: 64 * 1024,
+  searchQueryMax: 256,
+  searchPageDefault: 20,
+  searchPageMax: 50,
 } as const;
 
 /**

@@ -126,6 +126,15 @@ export const messages = pgTable(
     uniqueIndex('messages_sender_client_msg_id_key').on(t.senderId, t.clientMsgId),
     index('messages_channel_id_id_idx').on(t.channelId, t.id),
     uniqueIndex('messages_channel_id_seq_key').on(t.channelId, t.seq),
+    /**
+     * Full-text search (search/search.ts): an expression index, not a stored tsvector column,
+     * so adding it rewrites no table and stores nothing twice; queries must spell the same
+     * expression (SEARCH_VECTOR). 'simple': no stemming and no stop words, so it behaves the
+     * same whatever language people write in. Deleted messages (body '') are left out.
+     */
+    index('messages_body_search_idx')
+      .using('gin', sql`to_tsvector('simple'::regconfig, ${t.body})`)
+      .where(sql`${t.deletedAt} IS NULL`),
   ],
 );
 
