@@ -38,6 +38,11 @@ const deviceName = nulFree(z.string().trim().min(1).max(LIMITS.deviceNameMax));
 export const registerBody = z.strictObject({ username, password, displayName: displayName.optional() });
 export const loginBody = z.strictObject({ username, password, deviceName: deviceName.optional() });
 
+/** `PATCH /api/me` (v2). */
+export const updateMeBody = z.strictObject({ displayName });
+/** `POST /api/me/password` (v2): the current password is only compared, so any length up to the maximum. */
+export const changePasswordBody = z.strictObject({ currentPassword: z.string().min(1).max(LIMITS.passwordMax), newPassword: password });
+
 export const createChannelBody = z.strictObject({
   name: nulFree(z.string().trim().min(1).max(LIMITS.channelNameMax)),
   kind: z.enum(['public', 'private']),
