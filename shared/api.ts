@@ -43,8 +43,24 @@ export const updateMeBody = z.strictObject({ displayName });
 /** `POST /api/me/password` (v2): the current password is only compared, so any length up to the maximum. */
 export const changePasswordBody = z.strictObject({ currentPassword: z.string().min(1).max(LIMITS.passwordMax), newPassword: password });
 
+export const CHANNEL_NAME_RULE = `may contain only a-z, 0-9, - and _ (1 to ${LIMITS.channelNameMax}; capitals are lower-cased, spaces become -)`;
+
+/**
+ * A new channel's name (v2, Slack-like): "General Chat" is made "general-chat"; anything else
+ * outside a-z 0-9 - _ is refused naming the rule. Channels named before the rule keep their names.
+ * @example
+ * channelName.parse('  Design Review ') // 'design-review'
+ */
+export function normaliseChannelName(raw: string): string {
+  return raw.trim().toLowerCase().replace(/\s+/g, '-');
+}
+export const channelName = z
+  .string()
+  .transform(normaliseChannelName)
+  .pipe(z.string().regex(new RegExp(`^[a-z0-9_-]{1,${LIMITS.channelNameMax}}$`), CHANNEL_NAME_RULE));
+
 export const createChannelBody = z.strictObject({
-  name: nulFree(z.string().trim().min(1).max(LIMITS.channelNameMax)),
+  name: channelName,
   kind: z.enum(['public', 'private']),
   memberIds: z.array(id).max(1000).optional(),
 });
