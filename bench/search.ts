@@ -93,6 +93,11 @@ async function main() {
     const indexS = ms(t0) / 1000;
     console.log(`\nload: ${loadS.toFixed(1)} s; index build + analyze: ${indexS.toFixed(1)} s`);
 
+    if (process.argv.includes('--keep')) {
+      // For looking at plans by hand: psql against this URL until the process is stopped.
+      console.log(`kept: ${pgdb.url}`);
+      await new Promise(() => {});
+    }
     const {
       rows: [searcher],
     } = await pool.query<{ id: string }>(`SELECT id FROM users WHERE username = 'user1'`);

@@ -108,6 +108,23 @@ describe('search', () => {
     expect(bodies(third)).toEqual(['walrus 1']);
   });
 
+  it('finds matches older than the newest 5,000 messages (the index phase), and pages across the two phases', async () => {
+    const ch = await channel(ann, 'search-deep', 'public');
+    const old = await send(annSocket, ch, 'ocelot from long ago');
+    // 6,000 newer messages without the word, written straight to the table.
+    await server.ctx.pool.query(
+      `INSERT INTO messages (channel_id, seq, sender_id, client_msg_id, body)
+       SELECT $1, 1 + i, $2, 'filler' || i, 'filler words ' || i FROM generate_series(1, 6000) i`,
+      [ch, ann.userId],
+    );
+    await server.ctx.pool.query(`UPDATE channels SET last_seq = 6001 WHERE id = $1`, [ch]);
+    const recent = await send(annSocket, ch, 'ocelot today');
+    expect(bodies(await search(ann, { q: 'ocelot' }))).toEqual(['ocelot today', 'ocelot from long ago']);
+    const next = await search(ann, { q: 'ocelot', limit: '1', before: recent.id });
+    expect(next.body.results.map((r: { message: { id: string } }) => r.message.id)).toEqual([old.id]);
+    expect(bodies(await search(ben, { q: 'ocelot', channelId: ch }))).toEqual(['ocelot today', 'ocelot from long ago']);
+  });
+
   it('refuses an empty or blank q, a bad limit, and strangers', async () => {
     for (const q of ['', '   ']) {
       const res = await search(ann, { q });
