@@ -65,6 +65,11 @@ export const envSchema = z.object({
   ALLOWED_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REGISTRATION: z.enum(['open', 'closed']).default('open'),
+  /** The public channel every new account joins, made with the first account; empty: none. */
+  DEFAULT_CHANNEL: z
+    .string()
+    .regex(/^[a-z0-9_-]{0,80}$/, 'must be a channel name (a-z, 0-9, - and _) or empty')
+    .default('general'),
   SESSION_IDLE_TIMEOUT: duration('7d'),
   SESSION_MAX_AGE: duration('30d'),
   LOGIN_RATE_LIMIT_PER_IP: int(50, 1),
@@ -104,7 +109,10 @@ export interface Config {
   metricsToken?: string;
   allowedOrigins: string[];
   logLevel: string;
+  /** The default of the `registration` setting (an admin changes it at run time: setup/settings.ts). */
   registrationOpen: boolean;
+  /** DEFAULT_CHANNEL, or undefined when empty. */
+  defaultChannel: string | undefined;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
   /**
@@ -264,6 +272,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins,
     logLevel: e.LOG_LEVEL,
     registrationOpen: e.REGISTRATION === 'open',
+    defaultChannel: e.DEFAULT_CHANNEL || undefined,
     sessionIdleMs: e.SESSION_IDLE_TIMEOUT,
     sessionMaxAgeMs: e.SESSION_MAX_AGE,
     rateLimits: {

@@ -35,7 +35,11 @@ export const password = z
 const displayName = nulFree(z.string().trim().min(1).max(LIMITS.displayNameMax));
 const deviceName = nulFree(z.string().trim().min(1).max(LIMITS.deviceNameMax));
 
-export const registerBody = z.strictObject({ username, password, displayName: displayName.optional() });
+/** v2: `invite`, a code from an admin, lets a person register while registration is closed. */
+export const registerBody = z.strictObject({ username, password, displayName: displayName.optional(), invite: z.string().min(1).max(100).optional() });
+export const registrationBody = z.strictObject({ mode: z.enum(['open', 'closed']) });
+export const setupResponse = z.object({ needsAdmin: z.boolean(), registration: z.enum(['open', 'closed', 'invite']) });
+export const inviteResponse = z.object({ invite: z.object({ code: z.string(), expiresAt: z.string() }) });
 export const loginBody = z.strictObject({ username, password, deviceName: deviceName.optional() });
 
 /** `PATCH /api/me` (v2). */

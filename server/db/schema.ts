@@ -183,3 +183,29 @@ export const sessions = pgTable(
   },
   (t) => [index('IDX_session_expire').on(t.expire)],
 );
+
+/**
+ * Settings an administrator changes at run time (setup/settings.ts), one row per key; a key
+ * without a row takes its default from the environment (e.g. `registration` from REGISTRATION).
+ */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedBy: uuid('updated_by').references(() => users.id, { onDelete: 'set null' }),
+});
+
+/** Single-use invite codes (setup/invites.ts): only the SHA-256 of a code is stored. */
+export const invites = pgTable(
+  'invites',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    codeHash: text('code_hash').notNull(),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    usedBy: uuid('used_by').references(() => users.id, { onDelete: 'set null' }),
+  },
+  (t) => [uniqueIndex('invites_code_hash_key').on(t.codeHash)],
+);
