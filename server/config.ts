@@ -65,10 +65,10 @@ export const envSchema = z.object({
   ALLOWED_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REGISTRATION: z.enum(['open', 'closed']).default('open'),
-  /** The public channel every new account joins, made with the first account; empty: none. */
+  /** The public channel every new account joins, made with the first account; `none`: no such channel. */
   DEFAULT_CHANNEL: z
     .string()
-    .regex(/^[a-z0-9_-]{0,80}$/, 'must be a channel name (a-z, 0-9, - and _) or empty')
+    .regex(/^[a-z0-9_-]{1,80}$/, 'must be a channel name (a-z, 0-9, - and _) or none')
     .default('general'),
   SESSION_IDLE_TIMEOUT: duration('7d'),
   SESSION_MAX_AGE: duration('30d'),
@@ -111,7 +111,7 @@ export interface Config {
   logLevel: string;
   /** The default of the `registration` setting (an admin changes it at run time: setup/settings.ts). */
   registrationOpen: boolean;
-  /** DEFAULT_CHANNEL, or undefined when empty. */
+  /** DEFAULT_CHANNEL, or undefined when it is `none` (an empty variable means unset: the default). */
   defaultChannel: string | undefined;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
@@ -272,7 +272,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins,
     logLevel: e.LOG_LEVEL,
     registrationOpen: e.REGISTRATION === 'open',
-    defaultChannel: e.DEFAULT_CHANNEL || undefined,
+    defaultChannel: e.DEFAULT_CHANNEL === 'none' ? undefined : e.DEFAULT_CHANNEL,
     sessionIdleMs: e.SESSION_IDLE_TIMEOUT,
     sessionMaxAgeMs: e.SESSION_MAX_AGE,
     rateLimits: {
