@@ -12,6 +12,9 @@ import { apiNotFound, errorHandler } from './http/errors.js';
 import { originGuard } from './http/origin.js';
 import { sessionMiddleware } from './http/session.js';
 import { opsRoutes } from './ops/routes.js';
+import { searchRoutes } from './search/routes.js';
+import { setupRoutes } from './setup/routes.js';
+import { meRoutes } from './users/me-routes.js';
 import { userRoutes } from './users/routes.js';
 import type { Router } from 'express';
 
@@ -63,7 +66,10 @@ export function createApp(ctx: AppContext, extra: ExtraRoutes = []): Express {
   api.use('/auth', authRoutes(ctx));
   api.use('/devices', deviceRoutes(ctx));
   api.use('/users', userRoutes(ctx));
+  api.use('/me', meRoutes(ctx));
   api.use('/admin', adminRoutes(ctx));
+  api.use('/search', searchRoutes(ctx));
+  api.use('/setup', setupRoutes(ctx));
   for (const [mount, router] of extra) api.use(mount, router);
   api.use(apiNotFound);
   app.use('/api', api);

@@ -69,6 +69,11 @@ export const envSchema = z.object({
   DEVICE_BINDING: z.enum(['optional', 'required']).default('optional'),
   /** (v2) The URL people reach the app at; DPoP `htu` is checked against it when set. */
   PUBLIC_URL: optionalString,
+  /** The public channel every new account joins, made with the first account; `none`: no such channel. */
+  DEFAULT_CHANNEL: z
+    .string()
+    .regex(/^[a-z0-9_-]{1,80}$/, 'must be a channel name (a-z, 0-9, - and _) or none')
+    .default('general'),
   SESSION_IDLE_TIMEOUT: duration('7d'),
   SESSION_MAX_AGE: duration('30d'),
   LOGIN_RATE_LIMIT_PER_IP: int(50, 1),
@@ -108,11 +113,14 @@ export interface Config {
   metricsToken?: string;
   allowedOrigins: string[];
   logLevel: string;
+  /** The default of the `registration` setting (an admin changes it at run time: setup/settings.ts). */
   registrationOpen: boolean;
   /** (v2) `required`: every device must hold a key (CONTRACT "Proof of possession"). */
   deviceBinding: 'optional' | 'required';
   /** (v2) The app's public origin and base path, without a trailing slash (DPoP `htu`). */
   publicUrl?: string;
+  /** DEFAULT_CHANNEL, or undefined when it is `none` (an empty variable means unset: the default). */
+  defaultChannel: string | undefined;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
   /**
@@ -284,6 +292,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     registrationOpen: e.REGISTRATION === 'open',
     deviceBinding: e.DEVICE_BINDING,
     publicUrl,
+    defaultChannel: e.DEFAULT_CHANNEL === 'none' ? undefined : e.DEFAULT_CHANNEL,
     sessionIdleMs: e.SESSION_IDLE_TIMEOUT,
     sessionMaxAgeMs: e.SESSION_MAX_AGE,
     rateLimits: {

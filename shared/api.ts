@@ -61,11 +61,42 @@ export const deviceKey = z
   });
 export type DeviceKey = z.infer<typeof deviceKey>;
 
-export const registerBody = z.strictObject({ username, password, displayName: displayName.optional(), deviceKey: deviceKey.optional() });
+/** v2: `invite`, a code from an admin, lets a person register while registration is closed. */
+export const registerBody = z.strictObject({
+  username,
+  password,
+  displayName: displayName.optional(),
+  deviceKey: deviceKey.optional(),
+  invite: z.string().min(1).max(100).optional(),
+});
+export const registrationBody = z.strictObject({ mode: z.enum(['open', 'closed']) });
+export const setupResponse = z.object({ needsAdmin: z.boolean(), registration: z.enum(['open', 'closed', 'invite']) });
+export const inviteResponse = z.object({ invite: z.object({ code: z.string(), expiresAt: z.string() }) });
 export const loginBody = z.strictObject({ username, password, deviceName: deviceName.optional(), deviceKey: deviceKey.optional() });
 
+/** `PATCH /api/me` (v2). */
+export const updateMeBody = z.strictObject({ displayName });
+/** `POST /api/me/password` (v2): the current password is only compared, so any length up to the maximum. */
+export const changePasswordBody = z.strictObject({ currentPassword: z.string().min(1).max(LIMITS.passwordMax), newPassword: password });
+
+export const CHANNEL_NAME_RULE = `may contain only a-z, 0-9, - and _ (1 to ${LIMITS.channelNameMax}; capitals are lower-cased, spaces become -)`;
+
+/**
+ * A new channel's name (v2, Slack-like): "General Chat" is made "general-chat"; anything else
+ * outside a-z 0-9 - _ is refused naming the rule. Channels named before the rule keep their names.
+ * @example
+ * channelName.parse('  Design Review ') // 'design-review'
+ */
+export function normaliseChannelName(raw: string): string {
+  return raw.trim().toLowerCase().replace(/\s+/g, '-');
+}
+export const channelName = z
+  .string()
+  .transform(normaliseChannelName)
+  .pipe(z.string().regex(new RegExp(`^[a-z0-9_-]{1,${LIMITS.channelNameMax}}$`), CHANNEL_NAME_RULE));
+
 export const createChannelBody = z.strictObject({
-  name: nulFree(z.string().trim().min(1).max(LIMITS.channelNameMax)),
+  name: channelName,
   kind: z.enum(['public', 'private']),
   memberIds: z.array(id).max(1000).optional(),
 });
@@ -98,6 +129,13 @@ export const userSearchQuery = z.strictObject({
     .transform((s) => [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))])
     .pipe(z.array(z.string().max(64)).max(100, 'at most 100 ids'))
     .optional(),
+});
+/** `GET /api/search` (v2): `q` must hold more than spaces; `before` is a message id (paging). */
+export const searchQuery = z.strictObject({
+  q: nulFree(z.string().max(LIMITS.searchQueryMax)).refine((v) => v.trim().length > 0, 'must not be empty'),
+  channelId: id.optional(),
+  before: messageId.optional(),
+  limit: z.coerce.number().int().min(1).max(LIMITS.searchPageMax).default(LIMITS.searchPageDefault),
 });
 export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
@@ -160,6 +198,11 @@ export const auditEvent = z.object({
   ip: z.string().nullable(),
 });
 
+/** A piece of a search snippet: plain text (never HTML), `match` when it is a word the query matched. */
+export const snippetSegment = z.object({ text: z.string(), match: z.boolean() });
+export const searchResult = z.object({ message, channel, snippet: z.array(snippetSegment) });
+export const searchResponse = z.object({ results: z.array(searchResult) });
+
 export const authResponse = z.object({ user, device, token: z.string(), expiresAt: z.string() });
 export const tokenResponse = z.object({ token: z.string(), expiresAt: z.string() });
 export const meResponse = z.object({ user, device });
@@ -173,4 +216,6 @@ export type UserSummary = z.infer<typeof userSummary>;
 export type AdminUser = z.infer<typeof adminUser>;
 export type AuditEvent = z.infer<typeof auditEvent>;
 export type AuthResponse = z.infer<typeof authResponse>;
+export type SnippetSegment = z.infer<typeof snippetSegment>;
+export type SearchResult = z.infer<typeof searchResult>;
 export type ErrorBody = z.infer<typeof errorBody>;

@@ -16,6 +16,8 @@ export const CLOSE_REASONS = {
   device_revoked: 4403,
   logged_out: 4403,
   account_disabled: 4403,
+  /** The user changed their password on another device (v2). */
+  password_changed: 4403,
   authentication_timeout: 4408,
   rate_limited: 4429,
   // Added to the contract's table:
@@ -30,7 +32,7 @@ export const CLOSE_REASONS = {
 export type CloseReason = keyof typeof CLOSE_REASONS;
 
 /** Reasons a device can be cut off with; each closes its sockets with 4403. */
-export type RevocationReason = 'device_revoked' | 'logged_out' | 'account_disabled';
+export type RevocationReason = 'device_revoked' | 'logged_out' | 'account_disabled' | 'password_changed';
 
 /** HTTP error codes and their status. */
 export const HTTP_ERRORS = {
@@ -76,6 +78,9 @@ export const LIMITS = {
   /** A `since` replay also stops after about this many bytes of frames (then `truncated`). */
   replayMaxBytes: 1024 * 1024,
   frameMaxBytes: 64 * 1024,
+  searchQueryMax: 256,
+  searchPageDefault: 20,
+  searchPageMax: 50,
 } as const;
 
 /**

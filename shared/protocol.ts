@@ -96,6 +96,8 @@ export const serverFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('channel_removed'), channelId: id }),
   /** v2: the channel's members changed, once per change, to the channel's subscribers. */
   z.object({ type: z.literal('members_changed'), channelId: id, added: z.array(id), removed: z.array(id) }),
+  /** v2: a user of one of the channel's members changed (display name), to the channel's subscribers. */
+  z.object({ type: z.literal('user_updated'), user }),
   z.object({ type: z.literal('refreshed'), expiresAt: z.string(), nonce: nextNonce, ref }),
   z.object({ type: z.literal('pong'), ref }),
   z.object({ type: z.literal('token_expiring'), expiresAt: z.string() }),

@@ -5,7 +5,7 @@
 import { Router, type Request } from 'express';
 import { asc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { auditQuery, role } from '../../shared/api.js';
+import { auditQuery, registrationBody, role } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/client.js';
 import { users } from '../db/schema.js';
@@ -14,6 +14,8 @@ import { endpoint } from '../http/endpoint.js';
 import { announceRevocation, findDevice, listDevices, presentDevice, revokeDevices, revokeDevicesIn } from '../devices/devices.js';
 import { findUser, presentUser, type UserRow } from '../users/users.js';
 import { listAudit, recordAudit } from './audit.js';
+import { createInvite } from '../setup/invites.js';
+import { setRegistrationMode } from '../setup/settings.js';
 
 const roleBody = z.strictObject({ role });
 
@@ -163,6 +165,20 @@ export function adminRoutes(ctx: AppContext): Router {
   router.get(
     '/audit',
     endpoint(ctx, { access: 'admin', query: auditQuery }, async ({ query }) => ({ events: await listAudit(ctx.db, query.limit) })),
+  );
+
+  // v2, first run: registration open or closed at run time, and single-use invites (setup/).
+  router.post(
+    '/registration',
+    endpoint(ctx, { access: 'admin', body: registrationBody }, async ({ req, auth, body }) => {
+      await setRegistrationMode(ctx.db, body.mode, actor(req, auth.user.id));
+      return { mode: body.mode };
+    }),
+  );
+
+  router.post(
+    '/invites',
+    endpoint(ctx, { access: 'admin', status: 201 }, async ({ req, auth }) => ({ invite: await createInvite(ctx.db, actor(req, auth.user.id)) })),
   );
 
   return router;

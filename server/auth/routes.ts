@@ -15,6 +15,9 @@ import { checkPassword, hashPassword } from './passwords.js';
 import { signIn } from './login.js';
 import { bindDeviceKey, MemoryReplayCache, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
 import { destroySession } from './session-auth.js';
+import { joinDefaultChannel } from '../setup/default-channel.js';
+import { consumeInvite, inviteIsUsable } from '../setup/invites.js';
+import { registrationMode } from '../setup/settings.js';
 
 type Verdict = { user: UserRow } | { failure: 'invalid_credentials' | 'account_disabled' };
 
@@ -104,7 +107,10 @@ export function authRoutes(ctx: AppContext): Router {
     '/register',
     ...limits('register'),
     endpoint(ctx, { access: 'public', body: registerBody, status: 201 }, async ({ req, res, body }) => {
-      if (!ctx.config.registrationOpen) throw registrationClosed();
+      // Closed registration still admits a person holding an unused invite (setup/invites.ts).
+      const closed = (await registrationMode(ctx)) === 'closed';
+      const invite = closed ? body.invite : undefined;
+      if (closed && !(invite && (await inviteIsUsable(ctx.db, invite)))) throw registrationClosed();
       // signIn regenerates the caller's session before the insert; a name known to be taken must
       // fail first, so a 409 does not sign the caller out (insertUser still catches the race).
       const deviceKey = await deviceKeyOf(ctx, body.deviceKey);
@@ -112,7 +118,13 @@ export function authRoutes(ctx: AppContext): Router {
       const passwordHash = await hashPassword(body.password); // before the transaction: see insertUser
       const result = await signIn(ctx, req, res, {
         deviceKey,
-        writeUser: (tx) => insertUser(tx, { username: body.username, passwordHash, displayName: body.displayName }),
+        writeUser: async (tx) => {
+          const user = await insertUser(tx, { username: body.username, passwordHash, displayName: body.displayName });
+          // Consumed with the account: two people racing on one code cannot both get in.
+          if (invite && !(await consumeInvite(tx, invite, user.id, req.ip ?? null))) throw registrationClosed();
+          if (ctx.config.defaultChannel) await joinDefaultChannel(tx, ctx.config.defaultChannel, user.id);
+          return user;
+        },
       });
       ctx.log.info({ userId: result.user.id, role: result.user.role }, 'user registered');
       return result;

@@ -5,6 +5,8 @@
  *
  * Payloads are strings so a frame is serialized once per event, not once per recipient.
  */
+import type { RevocationReason } from '../../shared/codes.js';
+
 export type BusHandler = (payload: string) => void;
 export type Unsubscribe = () => Promise<void>;
 
@@ -32,7 +34,7 @@ export const TOPICS = {
 
 /** Control events carried on TOPICS.control. */
 export type ControlEvent =
-  | { kind: 'revoke_devices'; deviceIds: string[]; reason: 'device_revoked' | 'logged_out' | 'account_disabled' };
+  | { kind: 'revoke_devices'; deviceIds: string[]; reason: RevocationReason };
 
 /**
  * Ref-counted local fan-out shared by both implementations: many handlers per topic, and a hook

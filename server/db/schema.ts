@@ -130,6 +130,15 @@ export const messages = pgTable(
     uniqueIndex('messages_sender_client_msg_id_key').on(t.senderId, t.clientMsgId),
     index('messages_channel_id_id_idx').on(t.channelId, t.id),
     uniqueIndex('messages_channel_id_seq_key').on(t.channelId, t.seq),
+    /**
+     * Full-text search (search/search.ts): an expression index, not a stored tsvector column,
+     * so adding it rewrites no table and stores nothing twice; queries must spell the same
+     * expression (SEARCH_VECTOR). 'simple': no stemming and no stop words, so it behaves the
+     * same whatever language people write in. Deleted messages (body '') are left out.
+     */
+    index('messages_body_search_idx')
+      .using('gin', sql`to_tsvector('simple'::regconfig, ${t.body})`)
+      .where(sql`${t.deletedAt} IS NULL`),
   ],
 );
 
@@ -177,4 +186,30 @@ export const sessions = pgTable(
     expire: timestamp('expire', { precision: 6 }).notNull(),
   },
   (t) => [index('IDX_session_expire').on(t.expire)],
+);
+
+/**
+ * Settings an administrator changes at run time (setup/settings.ts), one row per key; a key
+ * without a row takes its default from the environment (e.g. `registration` from REGISTRATION).
+ */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedBy: uuid('updated_by').references(() => users.id, { onDelete: 'set null' }),
+});
+
+/** Single-use invite codes (setup/invites.ts): only the SHA-256 of a code is stored. */
+export const invites = pgTable(
+  'invites',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    codeHash: text('code_hash').notNull(),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    usedBy: uuid('used_by').references(() => users.id, { onDelete: 'set null' }),
+  },
+  (t) => [uniqueIndex('invites_code_hash_key').on(t.codeHash)],
 );

@@ -6,7 +6,7 @@
  * closes the device's sockets (4403); a missed bus event is caught by the gateway's sweep, and a
  * revoked device's tokens and session are refused by the database check in any case.
  */
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Device } from '../../shared/api.js';
 import type { RevocationReason } from '../../shared/codes.js';
 import { recordAudit } from '../admin/audit.js';
@@ -73,17 +73,23 @@ export interface Actor {
   ip: string | null;
 }
 
+/** One device, or every device of a user (but `exceptDeviceId`: the one asking, e.g. a password change). */
+export type DeviceMatch = { deviceId: string } | { userId: string; exceptDeviceId?: string };
+
 /**
  * Revokes the matching active devices inside `tx` and writes one audit row each. Returns the
  * revoked rows; call `announceRevocation` after the transaction commits.
  */
 export async function revokeDevicesIn(
   tx: Pick<Db, 'update' | 'insert'>,
-  match: { deviceId: string } | { userId: string },
+  match: DeviceMatch,
   reason: RevocationReason,
   actor: Actor,
 ): Promise<DeviceRow[]> {
-  const target = 'deviceId' in match ? eq(devices.id, match.deviceId) : eq(devices.userId, match.userId);
+  const target =
+    'deviceId' in match
+      ? eq(devices.id, match.deviceId)
+      : and(eq(devices.userId, match.userId), match.exceptDeviceId ? ne(devices.id, match.exceptDeviceId) : undefined);
   const revoked = await tx
     .update(devices)
     .set({ revokedAt: sql`now()`, revokedReason: reason })

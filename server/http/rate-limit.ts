@@ -29,7 +29,9 @@ function withDeadline<T>(work: Promise<T>): Promise<T> {
 
 function usernameOf(req: Request): string {
   const raw = (req.body as { username?: unknown } | undefined)?.username;
-  return typeof raw === 'string' ? raw.trim().toLowerCase().slice(0, 64) : '';
+  if (typeof raw === 'string') return raw.trim().toLowerCase().slice(0, 64);
+  // A signed-in password check (POST /api/me/password) names no username: count it per account.
+  return req.session?.userId ? `id:${req.session.userId}` : '';
 }
 
 const addressKey = (req: Request) => ipKeyGenerator(req.ip ?? '');

@@ -44,6 +44,18 @@ export async function loadChannel(db: Pick<Db, 'select'>, id: string): Promise<C
   return presentChannel(row, (await membersOf(db, [row.id])).get(row.id)!);
 }
 
+/** Several channels by id in two queries (missing ones are left out). */
+export async function loadChannels(db: Pick<Db, 'select'>, ids: string[]): Promise<Map<string, Channel>> {
+  const valid = [...new Set(ids.filter(isUuid))];
+  if (valid.length === 0) return new Map();
+  const rows = await db.select().from(channels).where(inArray(channels.id, valid));
+  const members = await membersOf(
+    db,
+    rows.map((r) => r.id),
+  );
+  return new Map(rows.map((r) => [r.id, presentChannel(r, members.get(r.id)!)]));
+}
+
 /**
  * The caller's channels and all public ones; the caller's own carry their read state (READ3):
  * three queries whatever the number of channels (channels, members, read states).

@@ -77,6 +77,8 @@ export async function startTestServer(opts: { env?: Record<string, string | unde
     LOGIN_RATE_LIMIT_PER_IP: '100000',
     LOGIN_RATE_LIMIT_PER_USERNAME: '100000',
     CHANNEL_WRITE_RATE_LIMIT: '100000',
+    // Off unless a test asks: a #general every user joins would change what other tests count.
+    DEFAULT_CHANNEL: 'none',
   };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];

@@ -4,6 +4,7 @@ import type { AdminUser, AuditEvent, Device } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { ApiError, describeError } from '../api/http.js';
 import { DeviceCard } from '../devices/DeviceCard.js';
+import { RegistrationPanel } from './RegistrationPanel.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, BackButton, ErrorNotice, Icon } from '../ui/bits.js';
 import { formatAgo, formatFull } from '../ui/format.js';
@@ -21,6 +22,7 @@ export function AdminView() {
           <p className="muted">People, their devices, and everything administrators have done.</p>
         </div>
       </header>
+      <RegistrationPanel />
       <div className="tabs" role="tablist" aria-label="Administration">
         <button type="button" role="tab" id="tab-users" aria-controls="panel-users" aria-selected={tab === 'users'} onClick={() => setTab('users')}>
           <Icon name="users" size={16} /> Users

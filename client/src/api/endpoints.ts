@@ -6,8 +6,11 @@ import {
   authResponse,
   channel,
   device,
+  inviteResponse,
   meResponse,
   message,
+  searchResponse,
+  setupResponse,
   user,
   userSummary,
 } from '../../../shared/api.js';
@@ -18,8 +21,23 @@ const channelResponse = z.object({ channel });
 export const api = {
   me: () => http.get('/api/auth/me', meResponse),
   login: (username: string, password: string) => http.post('/api/auth/login', authResponse, { username, password }),
-  register: (username: string, password: string, displayName?: string) =>
-    http.post('/api/auth/register', authResponse, { username, password, ...(displayName ? { displayName } : {}) }),
+  register: (username: string, password: string, displayName?: string, invite?: string) =>
+    http.post('/api/auth/register', authResponse, {
+      username,
+      password,
+      ...(displayName ? { displayName } : {}),
+      ...(invite ? { invite } : {}),
+    }),
+  setup: () => http.get('/api/setup', setupResponse),
+  changePassword: (currentPassword: string, newPassword: string) =>
+    http.post('/api/me/password', z.object({ revoked: z.number() }), { currentPassword, newPassword }),
+  search: (q: string, opts: { channelId?: string; before?: string; limit?: number } = {}) => {
+    const params = new URLSearchParams({ q });
+    if (opts.channelId) params.set('channelId', opts.channelId);
+    if (opts.before) params.set('before', opts.before);
+    if (opts.limit) params.set('limit', String(opts.limit));
+    return http.get(`/api/search?${params}`, searchResponse).then((r) => r.results);
+  },
   logout: () => http.post('/api/auth/logout', null),
 
   devices: () => http.get('/api/devices', z.object({ devices: z.array(device) })).then((r) => r.devices),
@@ -62,6 +80,8 @@ export const api = {
     enable: (userId: string) => http.post(`/api/admin/users/${encodeURIComponent(userId)}/enable`, z.object({ user })).then((r) => r.user),
     setRole: (userId: string, role: 'admin' | 'user') =>
       http.post(`/api/admin/users/${encodeURIComponent(userId)}/role`, z.object({ user }), { role }).then((r) => r.user),
+    setRegistration: (mode: 'open' | 'closed') => http.post('/api/admin/registration', z.object({ mode: z.enum(['open', 'closed']) }), { mode }),
+    createInvite: () => http.post('/api/admin/invites', inviteResponse).then((r) => r.invite),
     audit: (limit = 100) => http.get(`/api/admin/audit?limit=${limit}`, z.object({ events: z.array(auditEvent) })).then((r) => r.events),
   },
 };

@@ -8,7 +8,9 @@ import { ApiError, describeError, formatWait } from '../api/http.js';
 type Mode = 'signin' | 'register';
 
 export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn: (me: User, deviceId: string) => void }) {
-  const [mode, setMode] = useState<Mode>('signin');
+  // An invite link (`/?invite=<code>`, made by an admin) opens on the register tab and carries its code.
+  const [invite] = useState(() => new URLSearchParams(window.location.search).get('invite') ?? undefined);
+  const [mode, setMode] = useState<Mode>(invite ? 'register' : 'signin');
   const [username, setUsername] = useState('');
   const [displayName, setDisplayName] = useState('');
   const [password, setPassword] = useState('');
@@ -54,7 +56,7 @@ export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn
     }
     setBusy(true);
     try {
-      const res = mode === 'signin' ? await api.login(username.trim(), password) : await api.register(username.trim(), password, displayName.trim() || undefined);
+      const res = mode === 'signin' ? await api.login(username.trim(), password) : await api.register(username.trim(), password, displayName.trim() || undefined, invite);
       onSignedIn(res.user, res.device.id);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'rate_limited' && err.retryAfter) {

@@ -1,0 +1,25 @@
+/** /api/search: full-text search of the messages the caller may read (search.ts). */
+import { Router } from 'express';
+import { searchQuery } from '../../shared/api.js';
+import type { AppContext } from '../context.js';
+import { forbidden } from '../errors.js';
+import { endpoint } from '../http/endpoint.js';
+import { loadChannel } from '../messaging/channels.js';
+import { channelPolicy } from '../messaging/policy.js';
+import { searchMessages } from './search.js';
+
+export function searchRoutes(ctx: AppContext): Router {
+  const router = Router();
+  router.get(
+    '/',
+    endpoint(ctx, { access: 'session', query: searchQuery }, async ({ auth, query }) => {
+      if (query.channelId) {
+        // A missing channel and a private one answer alike (policy.ts): ids cannot be probed.
+        const refused = channelPolicy.read(await loadChannel(ctx.db, query.channelId), auth.user.id);
+        if (refused) throw forbidden(refused);
+      }
+      return { results: await searchMessages(ctx, { ...query, userId: auth.user.id }) };
+    }),
+  );
+  return router;
+}

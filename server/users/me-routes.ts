@@ -1,0 +1,44 @@
+/** /api/me (v2): the signed-in user's own profile (profile.ts). */
+import { Router } from 'express';
+import { changePasswordBody, updateMeBody } from '../../shared/api.js';
+import type { AppContext } from '../context.js';
+import { endpoint } from '../http/endpoint.js';
+import { authLimiters } from '../http/rate-limit.js';
+import { changePassword, updateDisplayName } from './profile.js';
+
+export function meRoutes(ctx: AppContext): Router {
+  const router = Router();
+
+  router.patch(
+    '/',
+    endpoint(ctx, { access: 'session', body: updateMeBody }, async ({ req, auth, body }) => ({
+      user: await updateDisplayName(ctx, auth.user.id, body.displayName, { id: auth.user.id, ip: req.ip ?? null }),
+    })),
+  );
+
+  // Checking the current password is a password guess like a login: the same limits, counted
+  // per address and per account (a stolen session must not brute-force the password).
+  const limits = authLimiters({
+    name: 'password-change',
+    windowMs: ctx.config.rateLimits.windowMs,
+    perIp: ctx.config.rateLimits.loginPerIp,
+    perUsername: ctx.config.rateLimits.loginPerUsername,
+    perUsernameGlobal: ctx.config.rateLimits.loginPerUsernameGlobal,
+    redis: ctx.redis,
+  });
+  router.post(
+    '/password',
+    ...limits,
+    endpoint(ctx, { access: 'session', body: changePasswordBody }, async ({ req, auth, body }) => {
+      const revoked = await changePassword(ctx, {
+        user: auth.user,
+        deviceId: auth.device.id,
+        currentPassword: body.currentPassword,
+        newPassword: body.newPassword,
+        ip: req.ip ?? null,
+      });
+      return { revoked };
+    }),
+  );
+  return router;
+}
