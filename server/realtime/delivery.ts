@@ -18,11 +18,6 @@ import type { StreamEvent } from './stream.js';
 /** Waits between publish attempts of one event (then the tail check takes over). */
 const PUBLISH_RETRY_MS = [100, 500, 2_000];
 
-/** The stream frame of a message's creation: the event's seq at the top level (contract v2). */
-export function messageFrame(message: Message): string {
-  return JSON.stringify({ type: 'message', seq: message.seq, message });
-}
-
 /** The stream frame of any event: each carries the event's seq at its top level. */
 export function streamFrame(record: StreamRecord): string {
   const { kind, seq, message } = record;

@@ -6,12 +6,13 @@
  * const cluster = await startRedisCluster();
  * const client = createCluster({ rootNodes: [{ url: cluster.nodes[0].url }] });
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../db/embedded.js';
+import { launchRedisServer } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -24,8 +25,7 @@ export interface TestRedisCluster {
 async function launchNode(dir: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   const busPort = await freePort(); // explicit (Redis 7): port + 10000 may be taken or out of range
-  const child = spawn(
-    'redis-server',
+  const child = await launchRedisServer(
     [
       '--port', String(port),
       '--cluster-port', String(busPort),
@@ -37,25 +37,8 @@ async function launchNode(dir: string): Promise<{ port: number; child: ChildProc
       '--save', '',
       '--appendonly', 'no',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    'redis-server (cluster)',
   );
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server (cluster) did not start: ${out}`)), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server (cluster) exited (${code}): ${out}`));
-    });
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
   return { port, child };
 }
 

@@ -11,13 +11,15 @@ export interface TestRedis {
   restart(): Promise<void>;
 }
 
-async function launch(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * Starts `redis-server` with `args` (no persistence is the caller's to ask for) and resolves once
+ * it accepts connections; rejects with its output if it exits or is not ready within 10 s.
+ */
+export async function launchRedisServer(args: string[], what = 'redis-server'): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 10_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('Ready to accept connections')) {
@@ -27,11 +29,16 @@ async function launch(port: number): Promise<ChildProcess> {
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`redis-server exited (${code}): ${out}`));
+      reject(new Error(`${what} exited (${code}): ${out}`));
     });
   });
   child.stdout!.resume();
+  child.stderr!.resume();
   return child;
+}
+
+function launch(port: number): Promise<ChildProcess> {
+  return launchRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
 }
 
 export async function startRedis(): Promise<TestRedis> {
