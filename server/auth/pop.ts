@@ -17,6 +17,8 @@
 import { createHash, randomBytes, type webcrypto } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, importJWK, jwtVerify, type JWK } from 'jose';
 import type { DeviceKey } from '../../shared/api.js';
+import { DPOP_TYP, SOCKET_PROOF_TYP } from '../../shared/proofs.js';
+export { DPOP_TYP, SOCKET_PROOF_TYP };
 
 /** An imported device public key (WebCrypto's CryptoKey; named from node:crypto so the server build needs no DOM types). */
 export type DevicePublicKey = webcrypto.CryptoKey;
@@ -34,8 +36,6 @@ export interface StoredDeviceKey {
 export const PROOF_MAX_SKEW_S = 60;
 /** How long a DPoP `jti` is remembered: past it, the proof's `iat` is too old anyway. */
 export const DPOP_JTI_TTL_MS = 2 * (PROOF_MAX_SKEW_S * 1000) + 10_000;
-export const DPOP_TYP = 'dpop+jwt';
-export const SOCKET_PROOF_TYP = 'relay-pop+jwt';
 const ALGORITHMS = ['ES256'];
 
 /** The key as stored, and its thumbprint. Throws when the point is not a P-256 public key. */
