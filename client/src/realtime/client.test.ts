@@ -7,6 +7,8 @@ import { startTestServer, type HttpClient, type TestServer } from '../../../serv
 import { nextEvent, nodeRealtime, sleep, waitForState } from '../../test/node-realtime.js';
 import { backoffCeiling } from './backoff.js';
 import type { RealtimeClient } from './client.js';
+import { exportJWK, generateKeyPair } from 'jose';
+import { publicMembers, type ProofKey } from '../../../shared/proofs.js';
 
 const clients: RealtimeClient[] = [];
 function track<T extends { rt: RealtimeClient }>(x: T): T {
@@ -252,5 +254,47 @@ describe('RealtimeClient token lifecycle', () => {
     await sleep(Math.max(0, new Date(auth.expiresAt).getTime() - Date.now()) + 1_500);
     expect(a.rt.getStatus().state).toBe('live');
     expect(a.rec.sockets).toHaveLength(1);
+  }, 30_000);
+});
+
+describe('RealtimeClient with a device key (proof of possession)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { TOKEN_TTL: '6s' } });
+  });
+  afterAll(() => server?.close());
+
+  const newKey = async (): Promise<ProofKey> => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    return { privateKey, publicJwk: publicMembers(await exportJWK(publicKey)) };
+  };
+
+  it('POP: a bound device proves its key on the token request, the authenticate and every refresh, on one connection', async () => {
+    const key = await newKey();
+    const alice = await server.register(undefined, undefined, { deviceKey: key.publicJwk });
+    const a = track(nodeRealtime(server.url, alice, { proofKey: async () => key }));
+    a.rt.connect();
+    const auth = await nextEvent(a.rt, 'authenticated');
+    expect(auth.deviceId).toBe(alice.deviceId);
+    // The first frame still is the authenticate, now with a proof (written after the challenge).
+    expect(a.rec.sockets[0][0]).toMatchObject({ type: 'authenticate', proof: expect.any(String) });
+    await nextEvent(a.rt, 'refreshed', () => true, 10_000);
+    await nextEvent(a.rt, 'refreshed', () => true, 10_000);
+    const refreshes = a.rec.sockets[0].filter((f) => f.type === 'refresh');
+    expect(refreshes.length).toBeGreaterThanOrEqual(2);
+    for (const r of refreshes) expect(r.proof).toEqual(expect.any(String));
+    expect(a.rt.getStatus().state).toBe('live');
+    expect(a.rec.sockets).toHaveLength(1);
+  }, 30_000);
+
+  it('POP: the same cookies with another key (a copied session without the key file) never get live', async () => {
+    const key = await newKey();
+    const bob = await server.register(undefined, undefined, { deviceKey: key.publicJwk });
+    const thief = await newKey();
+    const b = track(nodeRealtime(server.url, bob, { proofKey: async () => thief }));
+    b.rt.connect();
+    const stopped = await nextEvent(b.rt, 'status', (s) => s.stopped !== null, 15_000);
+    expect(stopped.stopped).toBe('session_ended');
+    expect(b.rec.sockets).toHaveLength(0);
   }, 30_000);
 });

@@ -18,6 +18,10 @@
  *   (health-probe.ts), and by wake() (back online, tab visible again).
  * - Close 4403 (device revoked, logged out, account disabled) and a token request answered 401
  *   stop the client for good: it reports why and never reconnects by itself.
+ * - With a device key (`proofKey`), every token request carries a DPoP proof and every
+ *   `authenticate`/`refresh` a proof over the latest nonce the socket was given (CONTRACT "Proof
+ *   of possession"): the authenticate waits for the server's `challenge`. The key never leaves
+ *   `proofKey`; the client signs with it and keeps nothing else of it.
  *
  * @example
  * const rt = new RealtimeClient();                 // in a browser: same origin, global fetch/WebSocket
@@ -34,6 +38,7 @@ import { ChannelStreams } from './channel-streams.js';
 import { HealthProbe } from './health-probe.js';
 import { Outbox, type OutboxEntry, type OutboxStorage } from './outbox.js';
 import { RequestError, Requests } from './requests.js';
+import { dpopProof, socketProof, type ProofKey } from '../../../shared/proofs.js';
 
 export { RequestError } from './requests.js';
 
@@ -143,6 +148,11 @@ export interface RealtimeOptions {
   newId?: () => string;
   /** Diagnostics (bad frames, unexpected failures); silent by default. */
   log?: (message: string, detail?: unknown) => void;
+  /**
+   * The device key the device was bound with at login, if any (IndexedDB in the browser, a key
+   * file in the terminal client). Asked once per connection attempt; null: the device is unbound.
+   */
+  proofKey?: () => Promise<ProofKey | null>;
 }
 
 class SessionEnded extends Error {}
@@ -183,6 +193,7 @@ export class RealtimeClient {
     >
   >;
   private readonly newId: () => string;
+  private readonly proofKey?: () => Promise<ProofKey | null>;
   private readonly log: (message: string, detail?: unknown) => void;
   private readonly listeners = new Map<keyof RealtimeEvents, Set<Listener<never>>>();
 
@@ -202,6 +213,11 @@ export class RealtimeClient {
   private pingTimer: unknown = null;
   private pongTimer: unknown = null;
   private refreshing = false;
+  /** The device key for this connection attempt (null: unbound) and the nonce the next proof signs. */
+  private key: ProofKey | null = null;
+  private nonce: string | undefined;
+  /** A bound device's authenticate, written when the server's challenge arrives. */
+  private pendingAuthenticate: ((nonce: string) => void) | null = null;
 
   private userId: string | null = null;
   private readonly streams: ChannelStreams;
@@ -226,6 +242,7 @@ export class RealtimeClient {
       now: options.timers?.now ?? (() => Date.now()),
     };
     this.random = options.random ?? Math.random;
+    this.proofKey = options.proofKey;
     this.opts = {
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       rateLimitedBackoff: options.rateLimitedBackoff ?? RATE_LIMITED_BACKOFF,
@@ -420,6 +437,7 @@ export class RealtimeClient {
     this.setStatus({ state: 'connecting', retryAt: null });
     let token: string;
     try {
+      this.key = (await this.proofKey?.()) ?? null;
       const held = this.token;
       // Wall-clock time: the server dates the token's expiry on its own clock.
       token = held && held.expiresAt - Date.now() > TOKEN_REUSE_MARGIN_MS ? held.token : await this.fetchToken();
@@ -443,7 +461,10 @@ export class RealtimeClient {
     ws.onopen = () => {
       if (seq !== this.seq) return;
       this.setStatus({ state: 'authenticating' });
-      this.write({ type: 'authenticate', token });
+      this.nonce = undefined;
+      if (!this.key) this.write({ type: 'authenticate', token });
+      // A bound device proves its key over the nonce of the server's first frame.
+      else this.pendingAuthenticate = (nonce) => void this.proveAndWrite(seq, 'authenticate', token, nonce);
       this.authTimer = this.timers.setTimeout(() => {
         if (seq !== this.seq) return;
         this.log('authentication timed out');
@@ -548,6 +569,7 @@ export class RealtimeClient {
     for (const t of [this.authTimer, this.pingTimer, this.pongTimer]) if (t !== null) this.timers.clearTimeout(t);
     this.authTimer = this.pingTimer = this.pongTimer = null;
     this.refreshing = false;
+    this.pendingAuthenticate = null;
     this.streams.connectionLost();
     this.requests.failAll(new RequestError('offline', 'The connection was lost'));
     // A send written on a socket that is gone stays pending and is written again on the next
@@ -559,14 +581,30 @@ export class RealtimeClient {
     }
   }
 
+  /** Signs the proof for a bound device's authenticate or refresh; a failure to sign drops the socket. */
+  private async proveAndWrite(seq: number, type: 'authenticate' | 'refresh', token: string, nonce: string | undefined): Promise<void> {
+    const key = this.key;
+    let proof: string | undefined;
+    try {
+      if (key && nonce) proof = await socketProof(key, nonce, token);
+    } catch (err) {
+      this.log('signing the proof failed', err);
+    }
+    if (seq !== this.seq) return;
+    if (type === 'refresh' && this.status.state !== 'live') {
+      this.refreshing = false;
+      return;
+    }
+    this.write(proof ? { type, token, proof } : { type, token });
+  }
+
   private async fetchToken(): Promise<string> {
     let res: Response;
     try {
-      res = await this.fetchImpl(this.baseUrl + '/api/auth/token', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { accept: 'application/json' },
-      });
+      const url = this.baseUrl + '/api/auth/token';
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (this.key) headers.DPoP = await dpopProof(this.key, 'POST', new URL(url, (globalThis as { location?: { href: string } }).location?.href).toString());
+      res = await this.fetchImpl(url, { method: 'POST', credentials: 'same-origin', headers });
     } catch (err) {
       throw new Unreachable(String(err));
     }
@@ -601,6 +639,11 @@ export class RealtimeClient {
 
   private onFrame(frame: ServerFrame): void {
     switch (frame.type) {
+      case 'challenge': {
+        const write = this.pendingAuthenticate;
+        this.pendingAuthenticate = null;
+        return write?.(frame.nonce);
+      }
       case 'authenticated':
         return this.onAuthenticated(frame);
       case 'message':
@@ -643,6 +686,7 @@ export class RealtimeClient {
         return void this.refreshToken();
       case 'refreshed':
         this.refreshing = false;
+        this.nonce = frame.nonce ?? this.nonce;
         return this.emit('refreshed', { expiresAt: frame.expiresAt });
       case 'error':
         return this.onErrorFrame(frame);
@@ -656,6 +700,7 @@ export class RealtimeClient {
     if (this.authTimer !== null) this.timers.clearTimeout(this.authTimer);
     this.authTimer = null;
     this.retriedAuth = false;
+    this.nonce = frame.nonce;
     this.userId = frame.user.id;
     this.setStatus({ state: 'live', attempt: 0, retryAt: null, closeCode: undefined, closeReason: undefined });
     this.emit('authenticated', { user: frame.user, deviceId: frame.deviceId, expiresAt: frame.expiresAt });
@@ -704,7 +749,7 @@ export class RealtimeClient {
     const seq = this.seq;
     try {
       const token = await this.fetchToken();
-      if (seq === this.seq && this.status.state === 'live') this.write({ type: 'refresh', token });
+      if (seq === this.seq && this.status.state === 'live') await this.proveAndWrite(seq, 'refresh', token, this.nonce);
       else this.refreshing = false;
     } catch (err) {
       this.refreshing = false;
