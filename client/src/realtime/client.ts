@@ -6,11 +6,9 @@
  * Guarantees:
  * - Each stream event of a subscribed channel reaches `message` listeners once, and every
  *   resubscribe asks for the events after the last contiguous one (channel-streams.ts).
- * - The device token lives in memory only. It is reused for reconnects while it has more than
- *   a minute left (a restart's reconnect storm then costs the server no token request per
- *   socket), and a fresh one is fetched from POST /api/auth/token otherwise, after a 4401, and
- *   for every `token_expiring`. It is never put in a URL or in storage; the socket URL is the
- *   bare same-origin `/ws`.
+ * - The device token lives in memory only (device-token.ts): reused for reconnects while it has
+ *   more than a minute left, fetched fresh otherwise, after a 4401, and for every
+ *   `token_expiring`. It is never put in a URL; the socket URL is the bare same-origin `/ws`.
  * - Each unacknowledged send is written at most once per connection, always with the same
  *   clientMsgId, so the server's idempotency turns a resend into the original ack; with
  *   outboxStorage it survives a reload and is resent by the next page (outbox.ts).
@@ -20,8 +18,7 @@
  *   stop the client for good: it reports why and never reconnects by itself.
  * - With a device key (`proofKey`), every token request carries a DPoP proof and every
  *   `authenticate`/`refresh` a proof over the latest nonce the socket was given (CONTRACT "Proof
- *   of possession"): the authenticate waits for the server's `challenge`. The key never leaves
- *   `proofKey`; the client signs with it and keeps nothing else of it.
+ *   of possession"): the authenticate waits for the server's `challenge`.
  *
  * @example
  * const rt = new RealtimeClient();                 // in a browser: same origin, global fetch/WebSocket
@@ -38,126 +35,14 @@ import { ChannelStreams } from './channel-streams.js';
 import { HealthProbe } from './health-probe.js';
 import { Outbox, type OutboxEntry, type OutboxStorage } from './outbox.js';
 import { RequestError, Requests } from './requests.js';
-import { dpopProof, socketProof, type ProofKey } from '../../../shared/proofs.js';
+import { DeviceTokens, SessionEnded, Unreachable } from './device-token.js';
+import type { ConnectionStatus, RealtimeEvents, RealtimeOptions, StopReason, Timers, WebSocketConstructor, WebSocketLike } from './types.js';
 
 export { RequestError } from './requests.js';
 
 export type { OutboxEntry, OutboxStatus, OutboxStorage, SavedSend } from './outbox.js';
 
-export type ConnectionState = 'disconnected' | 'connecting' | 'authenticating' | 'live';
-
-/** Why the client stopped for good (it will not reconnect by itself). */
-export type StopReason =
-  /** Close 4403: this device was revoked, logged out, or its account disabled. */
-  | 'signed_out'
-  /** POST /api/auth/token answered 401: the session is gone. */
-  | 'session_ended'
-  /** The application called disconnect(). */
-  | 'disconnected';
-
-export interface ConnectionStatus {
-  state: ConnectionState;
-  /** While waiting to reconnect: epoch ms of the next attempt. */
-  retryAt: number | null;
-  /** Consecutive failed attempts since the last time the connection was live. */
-  attempt: number;
-  /** Set once the client has stopped for good, with the server's close reason when there was one. */
-  stopped: StopReason | null;
-  closeCode?: number;
-  closeReason?: string;
-}
-
-export interface RealtimeEvents {
-  status: ConnectionStatus;
-  authenticated: { user: User; deviceId: string; expiresAt: string };
-  /** A stored message, once: from a `message` frame, a replay after `sinceSeq`, or an ack of our own send. */
-  message: { message: Message; replay: boolean };
-  /** Our own send was stored; the outbox entry is gone. */
-  ack: { clientMsgId: string; message: Message };
-  subscribed: ServerFrameOf<'subscribed'>;
-  typing: { channelId: string; userId: string };
-  presence: { channelId: string; userId: string; status: 'online' | 'offline' };
-  channel_added: { channel: Channel };
-  channel_removed: { channelId: string };
-  members_changed: { channelId: string; added: string[]; removed: string[] };
-  /** An edit (EDIT1), once, in stream order: the message in its new state. */
-  message_updated: { message: Message };
-  /** A deletion (EDIT2), once, in stream order: the message is now a tombstone. */
-  message_deleted: { channelId: string; messageId: string };
-  /** A read cursor moved: ours (any device), or in a direct channel the other person's (a receipt). */
-  read: { channelId: string; userId: string; seq: number };
-  refreshed: { expiresAt: string };
-  /** The outbox changed (an entry added, acknowledged, failed or retried). */
-  outbox: OutboxEntry[];
-  /** An `error` frame from the server, or a subscription refused. */
-  error: ServerFrameOf<'error'>;
-}
-
-/** The part of the WebSocket API this module uses; the browser's and the `ws` package's both fit. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-}
-
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-export interface RealtimeOptions {
-  /** Origin of the server, e.g. "http://127.0.0.1:3000". Default: the page's own origin. */
-  baseUrl?: string;
-  /** Used for POST /api/auth/token. In Node, wrap fetch to add the session cookie. */
-  fetch?: typeof fetch;
-  /** In Node, a subclass of `ws` that sends the cookie header on the upgrade. */
-  WebSocket?: WebSocketConstructor;
-  timers?: Partial<Timers>;
-  /** [0, 1) — injected so tests can pin the jitter. */
-  random?: () => number;
-  backoff?: BackoffPolicy;
-  rateLimitedBackoff?: BackoffPolicy;
-  /** Give up on an open socket that has not authenticated after this long. */
-  authTimeoutMs?: number;
-  /** A pending send not acknowledged this long after being written is marked failed. */
-  ackTimeoutMs?: number;
-  /**
-   * While waiting longer than this to reconnect after losing the server, ask GET /healthz every
-   * probeIntervalMs and connect as soon as it answers, instead of sleeping out the backoff.
-   */
-  probeAfterMs?: number;
-  probeIntervalMs?: number;
-  /** Our ack ran ahead of messages this long without them arriving: subscribe again from the position. */
-  gapTimeoutMs?: number;
-  /** A truncated replay that brought nothing new is asked again after this long, not in a tight loop. */
-  resubscribeDelayMs?: number;
-  /** Keeps unacknowledged sends across page loads (IndexedDB in the browser); memory only without it. */
-  outboxStorage?: OutboxStorage;
-  /** While live, ping this often; a silent server for pongTimeoutMs more is treated as gone. */
-  pingIntervalMs?: number;
-  pongTimeoutMs?: number;
-  /** At most one typing frame per channel this often. */
-  typingThrottleMs?: number;
-  newId?: () => string;
-  /** Diagnostics (bad frames, unexpected failures); silent by default. */
-  log?: (message: string, detail?: unknown) => void;
-  /**
-   * The device key the device was bound with at login, if any (IndexedDB in the browser, a key
-   * file in the terminal client). Asked once per connection attempt; null: the device is unbound.
-   */
-  proofKey?: () => Promise<ProofKey | null>;
-}
-
-class SessionEnded extends Error {}
-/** The server could not be reached at all (not an HTTP error answer). */
-class Unreachable extends Error {}
+export type * from './types.js';
 
 const CLOSE_REVOKED = 4403;
 const CLOSE_AUTH = 4401;
@@ -165,8 +50,6 @@ const CLOSE_RATE_LIMITED = 4429;
 const OPEN = 1;
 /** Closes that mean the server went away (shutdown, crash, refused connection): worth probing for its return. */
 const GONE_CLOSE_CODES = new Set([1001, 1005, 1006, 1012]);
-/** A token with less than this left is not reused for a new connection. */
-const TOKEN_REUSE_MARGIN_MS = 60_000;
 
 type Listener<K extends keyof RealtimeEvents> = (payload: RealtimeEvents[K]) => void;
 
@@ -193,7 +76,6 @@ export class RealtimeClient {
     >
   >;
   private readonly newId: () => string;
-  private readonly proofKey?: () => Promise<ProofKey | null>;
   private readonly log: (message: string, detail?: unknown) => void;
   private readonly listeners = new Map<keyof RealtimeEvents, Set<Listener<never>>>();
 
@@ -203,8 +85,7 @@ export class RealtimeClient {
   private ws: WebSocketLike | null = null;
   private running = false;
   private retriedAuth = false;
-  /** The last device token and its expiry (epoch ms), reused for reconnects (see the header). */
-  private token?: { token: string; expiresAt: number };
+  private readonly tokens: DeviceTokens;
   private retryTimer: unknown = null;
   /** The pending retry waits on the rate-limited policy: the server asked us to stay away. */
   private retryRateLimited = false;
@@ -213,8 +94,7 @@ export class RealtimeClient {
   private pingTimer: unknown = null;
   private pongTimer: unknown = null;
   private refreshing = false;
-  /** The device key for this connection attempt (null: unbound) and the nonce the next proof signs. */
-  private key: ProofKey | null = null;
+  /** The nonce the next proof signs (a bound device's refresh). */
   private nonce: string | undefined;
   /** A bound device's authenticate, written when the server's challenge arrives. */
   private pendingAuthenticate: ((nonce: string) => void) | null = null;
@@ -242,7 +122,6 @@ export class RealtimeClient {
       now: options.timers?.now ?? (() => Date.now()),
     };
     this.random = options.random ?? Math.random;
-    this.proofKey = options.proofKey;
     this.opts = {
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       rateLimitedBackoff: options.rateLimitedBackoff ?? RATE_LIMITED_BACKOFF,
@@ -268,6 +147,7 @@ export class RealtimeClient {
       { gapTimeoutMs: this.opts.gapTimeoutMs, resubscribeDelayMs: this.opts.resubscribeDelayMs },
     );
     this.probe = new HealthProbe({ url: this.baseUrl + '/healthz', fetch: this.fetchImpl, timers: this.timers, intervalMs: this.opts.probeIntervalMs });
+    this.tokens = new DeviceTokens({ baseUrl: this.baseUrl, fetch: this.fetchImpl, proofKey: options.proofKey, log: this.log });
     this.outbox = new Outbox(options.outboxStorage, this.log);
     this.requests = new Requests(this.timers, this.opts.ackTimeoutMs);
     this.restored = this.outbox.restore().then((added) => {
@@ -437,10 +317,7 @@ export class RealtimeClient {
     this.setStatus({ state: 'connecting', retryAt: null });
     let token: string;
     try {
-      this.key = (await this.proofKey?.()) ?? null;
-      const held = this.token;
-      // Wall-clock time: the server dates the token's expiry on its own clock.
-      token = held && held.expiresAt - Date.now() > TOKEN_REUSE_MARGIN_MS ? held.token : await this.fetchToken();
+      token = await this.tokens.forConnection();
     } catch (err) {
       if (seq !== this.seq || !this.running) return;
       if (err instanceof SessionEnded) return this.halt('session_ended');
@@ -462,7 +339,7 @@ export class RealtimeClient {
       if (seq !== this.seq) return;
       this.setStatus({ state: 'authenticating' });
       this.nonce = undefined;
-      if (!this.key) this.write({ type: 'authenticate', token });
+      if (!this.tokens.bound) this.write({ type: 'authenticate', token });
       // A bound device proves its key over the nonce of the server's first frame.
       else this.pendingAuthenticate = (nonce) => void this.proveAndWrite(seq, 'authenticate', token, nonce);
       this.authTimer = this.timers.setTimeout(() => {
@@ -493,7 +370,7 @@ export class RealtimeClient {
       // The token was refused (expired, or the secret rotated): one immediate retry with a fresh
       // token. If the session itself is gone, the token request says so with a 401.
       this.retriedAuth = true;
-      this.token = undefined;
+      this.tokens.forget();
       this.seq++;
       void this.attempt();
       return;
@@ -582,39 +459,15 @@ export class RealtimeClient {
   }
 
   /** Signs the proof for a bound device's authenticate or refresh; a failure to sign drops the socket. */
+  /** Writes a bound device's authenticate or refresh with its proof, unless the socket moved on meanwhile. */
   private async proveAndWrite(seq: number, type: 'authenticate' | 'refresh', token: string, nonce: string | undefined): Promise<void> {
-    const key = this.key;
-    let proof: string | undefined;
-    try {
-      if (key && nonce) proof = await socketProof(key, nonce, token);
-    } catch (err) {
-      this.log('signing the proof failed', err);
-    }
+    const proof = await this.tokens.proof(nonce, token);
     if (seq !== this.seq) return;
     if (type === 'refresh' && this.status.state !== 'live') {
       this.refreshing = false;
       return;
     }
     this.write(proof ? { type, token, proof } : { type, token });
-  }
-
-  private async fetchToken(): Promise<string> {
-    let res: Response;
-    try {
-      const url = this.baseUrl + '/api/auth/token';
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (this.key) headers.DPoP = await dpopProof(this.key, 'POST', new URL(url, (globalThis as { location?: { href: string } }).location?.href).toString());
-      res = await this.fetchImpl(url, { method: 'POST', credentials: 'same-origin', headers });
-    } catch (err) {
-      throw new Unreachable(String(err));
-    }
-    if (res.status === 401) throw new SessionEnded();
-    if (!res.ok) throw new Error(`token request: ${res.status}`);
-    const body = (await res.json()) as { token?: unknown; expiresAt?: unknown };
-    if (typeof body.token !== 'string') throw new Error('token request: no token in the answer');
-    const expiresAt = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
-    this.token = Number.isFinite(expiresAt) ? { token: body.token, expiresAt } : undefined;
-    return body.token;
   }
 
   // ---------------------------------------------------------------- frames
@@ -748,7 +601,7 @@ export class RealtimeClient {
     this.refreshing = true;
     const seq = this.seq;
     try {
-      const token = await this.fetchToken();
+      const token = await this.tokens.fresh();
       if (seq === this.seq && this.status.state === 'live') await this.proveAndWrite(seq, 'refresh', token, this.nonce);
       else this.refreshing = false;
     } catch (err) {
