@@ -4,7 +4,7 @@
  * the same code through real sockets and real Postgres.
  */
 import { describe, expect, it } from 'vitest';
-import { Connection, REPLAY_HOLD_MAX } from './connection.js';
+import { Connection, REPLAY_HOLD_BYTES, REPLAY_HOLD_MAX } from './connection.js';
 import { TokenBucket } from './limiter.js';
 
 function connection() {
@@ -32,6 +32,23 @@ describe('Connection subscriptions', () => {
     expect(conn.endReplay('ch')).toBe(false);
     // …but the presence frame, which no database holds, was not dropped with them.
     expect(types()).toEqual(['presence']);
+  });
+
+  it('SEQ3: held stream frames are bounded by bytes too: long messages overflow to a database read well before the count bound', () => {
+    const { conn, types } = connection();
+    const long = (seq: number) => Buffer.from(JSON.stringify({ type: 'message', seq, body: 'x'.repeat(16_000) }));
+    conn.beginReplay('ch');
+    const fit = Math.floor(REPLAY_HOLD_BYTES / long(1).length);
+    expect(fit).toBeLessThan(REPLAY_HOLD_MAX);
+    for (let seq = 1; seq <= fit + 1; seq++) conn.deliver('ch', long(seq), seq, '');
+    expect(conn.endReplay('ch')).toBe(false);
+    expect(types()).toEqual([]);
+    // A replay that held fewer bytes than the bound sends them all, in order.
+    const again = connection();
+    again.conn.beginReplay('ch');
+    for (let seq = 1; seq <= fit; seq++) again.conn.deliver('ch', long(seq), seq, '');
+    expect(again.conn.endReplay('ch')).toBe(true);
+    expect(again.types()).toEqual(Array.from({ length: fit }, (_, i) => `message:${i + 1}`));
   });
 
   it('SEQ3: a presence frame held behind a gap survives the catch-up that restarts the hold', () => {

@@ -89,6 +89,7 @@ export class Connection implements HubMember, ConnectionHandle {
       (this.subs ??= new Map()).set(channelId, sub);
     }
     sub.pending = [];
+    sub.pendingBytes = 0;
     sub.overflowed = false;
     sub.behind = false;
     return sub;
@@ -231,16 +232,20 @@ export class Connection implements HubMember, ConnectionHandle {
   deliver(channelId: string, frame: Buffer, seq: number, skip: string): boolean {
     const sub = this.subs?.get(channelId);
     if (!sub) return true;
-    // Held frames are bounded (REPLAY_HOLD_MAX each kind), so a slow replay cannot grow memory:
-    // stream events past the bound are read back from the database when the replay ends.
+    // Held frames are bounded (REPLAY_HOLD_MAX each kind, and REPLAY_HOLD_BYTES of stream frames:
+    // 256 long messages would otherwise be megabytes per socket), so a slow replay cannot grow
+    // memory: stream events past the bound are read back from the database when the replay ends.
     if (seq === 0) {
       if (!sub.pending) this.sendRaw(frame);
       else if ((sub.others ??= []).length < REPLAY_HOLD_MAX) sub.others.push(frame);
       return true;
     }
     if (sub.pending) {
-      if (sub.pending.length < REPLAY_HOLD_MAX) sub.pending.push({ frame, seq, skip });
-      else sub.overflowed = true;
+      const bytes = (sub.pendingBytes ?? 0) + frame.length;
+      if (sub.pending.length < REPLAY_HOLD_MAX && bytes <= REPLAY_HOLD_BYTES) {
+        sub.pending.push({ frame, seq, skip });
+        sub.pendingBytes = bytes;
+      } else sub.overflowed = true;
       return true;
     }
     if (this.emit(sub, frame, seq, skip)) return true;
@@ -301,6 +306,8 @@ const EARLY_EVENTS_MAX = 256;
 
 /** Frames held per subscription while it replays (see `deliver`). */
 export const REPLAY_HOLD_MAX = 256;
+/** ...and at most this many bytes of held stream frames (the frames outside the stream are small). */
+export const REPLAY_HOLD_BYTES = 256 * 1024;
 
 interface HeldFrame {
   frame: Buffer;
@@ -314,6 +321,7 @@ export interface Subscription {
   sent: number;
   /** While replaying: live stream frames held until the replay is out. */
   pending?: HeldFrame[];
+  pendingBytes?: number;
   /** While replaying: frames outside the stream (typing, presence, members_changed) held. */
   others?: Buffer[];
   overflowed?: boolean;
