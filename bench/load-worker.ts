@@ -14,6 +14,8 @@
  * Every loop here is bounded: connects by count and timeout, send loops by maxDurationMs.
  */
 import WebSocket from 'ws';
+import { importJWK, type CryptoKey, type JWK } from 'jose';
+import { publicMembers, socketProof, type ProofKey } from '../shared/proofs.js';
 import { Histogram, MARKER, makeBody, serveRpc, sleep, type LatencySummary } from './common.js';
 import { stormArm, stormClose, stormConnect, stormReport, stormStatus } from './storm-client.js';
 
@@ -30,6 +32,19 @@ export interface Target {
 export interface Cred {
   cookie: string;
   token: string;
+  /** A bound device's private key (a bench key, so a JWK): its sockets prove possession over the challenge nonce. */
+  key?: JWK;
+}
+
+/** Imported once per device key (its `x`), as a browser loads its key once per page. */
+const proofKeys = new Map<string, Promise<ProofKey>>();
+function proofKeyOf(jwk: JWK): Promise<ProofKey> {
+  let key = proofKeys.get(jwk.x!);
+  if (!key) {
+    key = importJWK(jwk, 'ES256').then((privateKey) => ({ privateKey: privateKey as CryptoKey, publicJwk: publicMembers(jwk) }));
+    proofKeys.set(jwk.x!, key);
+  }
+  return key;
 }
 
 export interface ConnectArgs {
@@ -182,13 +197,19 @@ function connectOne(args: ConnectArgs, index: number): Promise<BenchSocket> {
         return;
       }
       // relay
-      let frame: { type?: string; code?: string; channelId?: string; ref?: string };
+      let frame: { type?: string; code?: string; channelId?: string; ref?: string; nonce?: string };
       try {
         frame = JSON.parse(text);
       } catch {
         return fail(new Error('relay_non_json'));
       }
-      if (frame.type === 'authenticated') {
+      if (frame.type === 'challenge' && cred!.key) {
+        // A bound device signs the socket's nonce and the token's hash (shared/proofs.ts, as the browser does).
+        const { token, key } = cred!;
+        proofKeyOf(key!)
+          .then((k) => socketProof(k, frame.nonce!, token))
+          .then((proof) => send({ type: 'authenticate', token, proof }), fail);
+      } else if (frame.type === 'authenticated') {
         if (wantSub) send({ type: 'subscribe', channelId, ref: 'sub' });
         else done();
       } else if (frame.type === 'subscribed' && frame.channelId === channelId) {
@@ -204,7 +225,8 @@ function connectOne(args: ConnectArgs, index: number): Promise<BenchSocket> {
         if (wantSub) send({ type: 'sub' });
         else done();
       } else if (t.proto === 'relay') {
-        send({ type: 'authenticate', token: cred!.token });
+        // An unbound device authenticates at once; a bound one waits for the challenge (above).
+        if (!cred!.key) send({ type: 'authenticate', token: cred!.token });
       }
     });
     ws.on('unexpected-response', (_req, res) => fail(new Error(`http_${res.statusCode}`)));

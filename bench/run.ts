@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=raw,sio,relay,cluster,loginstorm,storm,stormtoken] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=raw,sio,relay,cluster,pop,loginstorm,storm,stormtoken] [-- --profile]`
  *
  * Side by side, in one run, with one load client (bench/load-worker.ts) and one 100-byte body:
  *   raw ws (bench/raw-server.ts), Socket.IO 4 (bench/socketio-server.ts), Relay (bench/relay-server.ts
@@ -7,7 +7,8 @@
  * Prints a table and writes bench/results/latest.json. Not a test: nothing here fails on a target;
  * the table says which targets were met and by how much they were missed.
  *
- * Then, on the single Relay: send→deliver latency with and without a storm of logins (argon2id)
+ * Then, on the single Relay: authenticated connections of bound devices (proofs) against raw ws
+ * handshakes (bench/pop.ts), send→deliver latency with and without a storm of logins (argon2id)
  * in interleaved windows, and reconnect storms (bench/reconnect-storm.ts): Relay restarted under
  * N subscribed sockets that come back like the browser's client.
  *
@@ -24,6 +25,7 @@ import { BENCH_DIR, Child, percentileOf, sleep, startChild, type LatencySummary 
 import type { ConnectResult, Cred, Target } from './load-worker.js';
 import { RelayHttp, mapLimit } from './relay-http.js';
 import { reconnectStorm, type ReconnectStormResult, type RelayProcess } from './reconnect-storm.js';
+import { bindBenchDevices, boundVsRaw, measureAuthWithProofs, popRows, type PopResult } from './pop.js';
 import type { TokenPolicy } from './storm-client.js';
 
 // ------------------------------------------------------------------------------ parameters
@@ -31,13 +33,13 @@ import type { TokenPolicy } from './storm-client.js';
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const PROFILE = argv.includes('--profile');
-const PARTS = ['raw', 'sio', 'relay', 'cluster', 'loginstorm', 'storm', 'stormtoken'];
+const PARTS = ['raw', 'sio', 'relay', 'cluster', 'pop', 'loginstorm', 'storm', 'stormtoken'];
 /** The quick run leaves out the second reconnect storm (token per attempt), ~30 s; --only=stormtoken adds it. */
 const DEFAULT_PARTS = QUICK ? PARTS.filter((p) => p !== 'stormtoken') : PARTS;
 const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.slice(7) ?? DEFAULT_PARTS.join(',')).split(','));
 for (const part of ONLY) if (!PARTS.includes(part)) throw new Error(`--only: unknown part ${part} (known: ${PARTS.join(', ')})`);
 /** The single Relay instance runs for its own comparisons and for the storms. */
-const SINGLE_RELAY = ['relay', 'loginstorm', 'storm', 'stormtoken'].some((k) => ONLY.has(k));
+const SINGLE_RELAY = ['relay', 'pop', 'loginstorm', 'storm', 'stormtoken'].some((k) => ONLY.has(k));
 
 /**
  * The machine is shared and noisy, so every comparison is interleaved: all servers run at once
@@ -49,6 +51,8 @@ const P = QUICK
   ? {
       idleSockets: 1_000,
       connectRounds: 2,
+      popBatches: 3,
+      popPerBatch: 500,
       connectConcurrency: 50,
       subscribers: 1_000,
       senders: 50,
@@ -75,6 +79,8 @@ const P = QUICK
   : {
       idleSockets: 5_000,
       connectRounds: 5,
+      popBatches: 5,
+      popPerBatch: 1_000,
       connectConcurrency: 50,
       subscribers: 1_000,
       senders: 50,
@@ -796,7 +802,7 @@ async function main(): Promise<void> {
   const { child: worker } = await startChild('load-worker', 'load-worker.ts');
   cleanups.push(() => worker.stop());
   const servers: Record<string, { child: Child; target: Target; url?: string }> = {};
-  if (ONLY.has('raw')) {
+  if (ONLY.has('raw') || ONLY.has('pop')) {
     const { child, info } = await startChild('raw-server', 'raw-server.ts');
     cleanups.push(() => child.stop());
     servers.raw = { child, target: { proto: 'raw', host: HOST, port: info.port } };
@@ -809,6 +815,8 @@ async function main(): Promise<void> {
   let setup: RelaySetup | undefined;
   /** The single Relay instance's environment: a restart (the storms) starts it again with this and the same port. */
   let singleEnv: Record<string, string> = {};
+  /** One bound device per bench user (the pop part). */
+  let boundCreds: Cred[] = [];
   if (SINGLE_RELAY || ONLY.has('cluster')) {
     log('starting embedded Postgres' + (ONLY.has('cluster') ? ' and Redis' : ''));
     const db = await startPostgres();
@@ -823,6 +831,10 @@ async function main(): Promise<void> {
       servers.relayB = b;
     }
     setup = await setupRelay((servers.relay ?? servers.relayA).url!);
+    if (servers.relay && ONLY.has('pop')) {
+      boundCreds = await bindBenchDevices(servers.relay.url!, setup.usernames);
+      log(`relay: ${boundCreds.length} bound devices (one more sign-in each, with a device key)`);
+    }
     if (servers.relay) {
       // A fresh process for the measurements: the argon2 work of the set-up (~19 MiB per hash)
       // leaves the allocator's footprint in a state that would blur the per-socket RSS delta.
@@ -850,10 +862,26 @@ async function main(): Promise<void> {
     await sleep(1_000);
   }
 
+  // ---------------------------------------------------------------------------- auth with proofs
+  let pop: PopResult | undefined;
+  if (ONLY.has('pop') && servers.raw && servers.relay) {
+    log(`auth with proofs: ${P.popBatches} interleaved batches of ${fmt(P.popPerBatch)} sockets (raw, Relay unbound, Relay bound)`);
+    pop = await measureAuthWithProofs(
+      worker,
+      [
+        { key: 'raw', server: servers.raw.child, target: servers.raw.target },
+        { key: 'unbound', server: servers.relay.child, target: servers.relay.target, creds: setup!.creds },
+        { key: 'bound', server: servers.relay.child, target: servers.relay.target, creds: boundCreds },
+      ],
+      { batches: P.popBatches, perBatch: P.popPerBatch, concurrency: P.connectConcurrency, localAddresses: LOCAL_ADDRESSES, log },
+    );
+    await sleep(1_000);
+  }
+
   // ---------------------------------------------------------------------------- fan-out
   const N = P.subscribers;
   const contenders: Contender[] = [];
-  if (servers.raw) contenders.push({ key: 'raw', label: 'raw ws', servers: [servers.raw.child], subscribe: [{ target: servers.raw.target, count: N, group: 'fo-raw' }], senderGroup: 'fo-raw' });
+  if (servers.raw && ONLY.has('raw')) contenders.push({ key: 'raw', label: 'raw ws', servers: [servers.raw.child], subscribe: [{ target: servers.raw.target, count: N, group: 'fo-raw' }], senderGroup: 'fo-raw' });
   if (servers.sio) contenders.push({ key: 'sio', label: 'Socket.IO', servers: [servers.sio.child], subscribe: [{ target: servers.sio.target, count: N, group: 'fo-sio' }], senderGroup: 'fo-sio' });
   if (servers.relay && ONLY.has('relay'))
     contenders.push({
@@ -1024,6 +1052,7 @@ async function main(): Promise<void> {
     { name: '  CPU-normalised (deliveries per server CPU-s) Relay/raw', value: ratio(perCpu(rel), perCpu(raw)), goal: '≥ 0.8', unit: '×', ok: undefined },
     { name: '  CPU-normalised Relay/Socket.IO', value: ratio(perCpu(rel), perCpu(sio)), goal: '≥ 1.3', unit: '×', ok: undefined },
     { name: 'authenticated conn/s vs raw handshakes/s', value: ratio(rel?.idle?.connect.perSecond, raw?.idle?.connect.perSecond), goal: '≥ 0.7', unit: '×', ok: undefined },
+    { name: 'auth with proofs: bound conn/s vs raw handshakes/s', value: boundVsRaw(pop), goal: '≥ 0.8', unit: '×', ok: undefined, part: 'pop' },
     { name: 'idle socket RSS Relay/raw', value: ratio(rel?.idle?.rssPerSocket, raw?.idle?.rssPerSocket), goal: '≤ 1.5', unit: '×', ok: undefined },
     { name: 'idle socket JS heap Relay/raw', value: ratio(rel?.idle?.heapPerSocket, raw?.idle?.heapPerSocket), goal: '≤ 1.5', unit: '×', ok: undefined },
     { name: 'idle socket RSS Relay (KB)', value: kb(rel?.idle?.rssPerSocket), goal: '≤ 10', unit: 'KB', ok: undefined },
@@ -1080,6 +1109,7 @@ async function main(): Promise<void> {
     }
     if (r.idle?.connect.failed) warnings.push(`${name} connect: ${r.idle.connect.failed} failed: ${JSON.stringify(r.idle.connect.errors)}`);
   }
+  if (pop) for (const [k, r] of Object.entries(pop.rates)) if (r.failed) warnings.push(`auth with proofs, ${k}: ${r.failed} sockets failed: ${JSON.stringify(r.errors)}`);
   if (cluster.revoke?.failures) warnings.push(`revoke: ${cluster.revoke.failures} samples failed: ${JSON.stringify(cluster.revoke.reasons)}`);
   if (loginStorm) {
     for (const f of [loginStorm.quiet, loginStorm.storm]) {
@@ -1108,6 +1138,7 @@ async function main(): Promise<void> {
     `Relay benchmark (${QUICK ? 'quick' : 'full'}) — ${new Date().toISOString()} — ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
     ...(Object.keys(results).length ? ['', table(rows)] : []),
     ...(crows.length > 1 ? ['', table(crows)] : []),
+    ...(pop ? ['', table(popRows(pop))] : []),
     ...(loginStorm ? ['', table(loginStormRows(loginStorm))] : []),
     ...(Object.keys(storms).length ? ['', table(stormRows(storms))] : []),
     '',
@@ -1125,6 +1156,7 @@ async function main(): Promise<void> {
     params: P,
     results,
     cluster,
+    authWithProofs: pop,
     loginStorm,
     reconnectStorm: storms,
     targets,

@@ -14,20 +14,26 @@ import {
   user,
   userSummary,
 } from '../../../shared/api.js';
+import { forgetDeviceKey, signInWithDeviceKey } from '../auth/device-key.js';
 import { http } from './http.js';
 
 const channelResponse = z.object({ channel });
 
 export const api = {
   me: () => http.get('/api/auth/me', meResponse),
-  login: (username: string, password: string) => http.post('/api/auth/login', authResponse, { username, password }),
+  // Each sign-in binds its new device to a new key of this browser (auth/device-key.ts).
+  login: (username: string, password: string) =>
+    signInWithDeviceKey((deviceKey) => http.post('/api/auth/login', authResponse, { username, password, ...(deviceKey ? { deviceKey } : {}) })),
   register: (username: string, password: string, displayName?: string, invite?: string) =>
-    http.post('/api/auth/register', authResponse, {
-      username,
-      password,
-      ...(displayName ? { displayName } : {}),
-      ...(invite ? { invite } : {}),
-    }),
+    signInWithDeviceKey((deviceKey) =>
+      http.post('/api/auth/register', authResponse, {
+        username,
+        password,
+        ...(displayName ? { displayName } : {}),
+        ...(invite ? { invite } : {}),
+        ...(deviceKey ? { deviceKey } : {}),
+      }),
+    ),
   setup: () => http.get('/api/setup', setupResponse),
   changePassword: (currentPassword: string, newPassword: string) =>
     http.post('/api/me/password', z.object({ revoked: z.number() }), { currentPassword, newPassword }),
@@ -38,10 +44,14 @@ export const api = {
     if (opts.limit) params.set('limit', String(opts.limit));
     return http.get(`/api/search?${params}`, searchResponse).then((r) => r.results);
   },
-  logout: () => http.post('/api/auth/logout', null),
+  logout: () => http.post('/api/auth/logout', null).finally(() => forgetDeviceKey()),
 
   devices: () => http.get('/api/devices', z.object({ devices: z.array(device) })).then((r) => r.devices),
-  revokeDevice: (id: string) => http.post(`/api/devices/${encodeURIComponent(id)}/revoke`, z.object({ device })).then((r) => r.device),
+  revokeDevice: (id: string) =>
+    http.post(`/api/devices/${encodeURIComponent(id)}/revoke`, z.object({ device })).then(async ({ device }) => {
+      if (device.current) await forgetDeviceKey();
+      return device;
+    }),
 
   usersByIds: (ids: string[]) =>
     http

@@ -21,6 +21,11 @@ export function DeviceCard({ device, onRevoke, busy }: { device: Device; onRevok
         <div className="device-title">
           <strong>{device.name}</strong>
           {device.current && <span className="pill accent">This device</span>}
+          {device.bound && (
+            <span className="pill" title="Holds a device key: its session cannot be used from another machine">
+              Bound
+            </span>
+          )}
           {revoked ? <span className="pill">Signed out</span> : device.online && <span className="pill success">Online</span>}
         </div>
         <p className="muted small">

@@ -10,6 +10,7 @@
  */
 import type { Channel, Message, User, UserSummary } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
+import { forgetDeviceKeyWhenSessionEnds, loadDeviceKey } from '../auth/device-key.js';
 import { describeError } from '../api/http.js';
 import { RealtimeClient, type ConnectionStatus, type OutboxEntry } from '../realtime/client.js';
 import { ReadState, type Counts } from './read-state.js';
@@ -82,9 +83,10 @@ export class ChatStore {
     readonly me: User,
     readonly deviceId: string,
     private readonly saved: UserStorage = new UserStorage(me.id),
-    readonly rt: RealtimeClient = new RealtimeClient({ outboxStorage: saved }),
+    readonly rt: RealtimeClient = new RealtimeClient({ outboxStorage: saved, proofKey: () => loadDeviceKey(deviceId) }),
   ) {
     this.status = rt.getStatus();
+    this.offs.push(forgetDeviceKeyWhenSessionEnds(rt, deviceId));
     this.reads = new ReadState(me.id, () => this.refreshCountsSoon());
     this.people.set(me.id, me);
     this.offs.push(

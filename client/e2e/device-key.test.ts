@@ -1,0 +1,303 @@
+/**
+ * End to end, proof of possession in the browser (CONTRACT "(v2) Proof of possession",
+ * client/src/auth/device-key.ts): a sign-up binds the device to a non-extractable WebCrypto key
+ * kept in IndexedDB; reloads and token refreshes prove with it; the session's cookies copied into
+ * another browser get neither a token nor a live socket; sign-out removes the key; with
+ * DEVICE_BINDING=required a browser sign-up still works, and a browser that cannot keep a key is
+ * told why. Same set-up as the other e2e tests: the built app on real test servers, Debian's
+ * Chromium via playwright-core. Screenshots go to test-results/screenshots/.
+ */
+import { type Browser, type BrowserContext, type Page, type WebSocket as PageSocket } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { launchBrowser, live, PASSWORD, shot } from './support.js';
+
+/** Short tokens: a page that stays live past one has refreshed it, with a proof, on its socket. */
+const TOKEN_TTL_S = 6;
+
+interface Frame {
+  type: string;
+  token?: string;
+  proof?: string;
+  expiresAt?: string;
+  nonce?: string;
+}
+
+/** Every socket a page opens, with the frames each way. */
+interface Socket {
+  ws: PageSocket;
+  sent: Frame[];
+  received: Frame[];
+  /** Waits for a received frame that `match` accepts (those already received count). */
+  next(match: (f: Frame) => boolean, timeout?: number): Promise<Frame>;
+}
+
+function watchSockets(page: Page): Socket[] {
+  const sockets: Socket[] = [];
+  page.on('websocket', (ws) => {
+    const sent: Frame[] = [];
+    const received: Frame[] = [];
+    const waiters = new Set<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }>();
+    const parse = (payload: string | Buffer): Frame => JSON.parse(String(payload)) as Frame;
+    ws.on('framesent', (f) => sent.push(parse(f.payload)));
+    ws.on('framereceived', (f) => {
+      const frame = parse(f.payload);
+      received.push(frame);
+      for (const w of waiters) if (w.match(frame)) (waiters.delete(w), w.resolve(frame));
+    });
+    sockets.push({
+      ws,
+      sent,
+      received,
+      next: (match, timeout = 15_000) => {
+        const seen = received.find(match);
+        if (seen) return Promise.resolve(seen);
+        return new Promise((resolve, reject) => {
+          const w = { match, resolve };
+          waiters.add(w);
+          setTimeout(() => waiters.delete(w) && reject(new Error('no such frame in time')), timeout);
+        });
+      },
+    });
+  });
+  return sockets;
+}
+
+/** The device-key record as the page's IndexedDB holds it, inspected with the browser's own API. */
+function storedKey(page: Page) {
+  return page.evaluate(
+    () =>
+      new Promise<null | { deviceId: string | null; extractable: boolean; curve: string; usages: string[]; exportRefused: boolean; publicJwk: JsonWebKey }>(
+        (resolve, reject) => {
+          const open = indexedDB.open('relay');
+          open.onupgradeneeded = () => open.result.createObjectStore('saved');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const db = open.result;
+            const get = db.transaction('saved', 'readonly').objectStore('saved').get('device-key');
+            get.onerror = () => reject(get.error);
+            get.onsuccess = async () => {
+              db.close();
+              const record = get.result as { deviceId: string | null; keys: CryptoKeyPair } | undefined;
+              if (!record) return resolve(null);
+              const { privateKey, publicKey } = record.keys;
+              const exportRefused = await crypto.subtle.exportKey('jwk', privateKey).then(
+                () => false,
+                () => true,
+              );
+              resolve({
+                deviceId: record.deviceId,
+                extractable: privateKey.extractable,
+                curve: (privateKey.algorithm as EcKeyAlgorithm).namedCurve,
+                usages: privateKey.usages,
+                exportRefused,
+                publicJwk: await crypto.subtle.exportKey('jwk', publicKey),
+              });
+            };
+          };
+        },
+      ),
+  );
+}
+
+const getJson = (page: Page, path: string) => page.evaluate((p) => fetch(p).then(async (r) => ({ status: r.status, body: await r.json() })), path);
+
+async function registerInPage(page: Page, username: string): Promise<void> {
+  await page.getByRole('tab', { name: 'Register' }).click();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+}
+
+describe('device key in the browser, end to end', () => {
+  let server: TestServer;
+  let strict: TestServer;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  let page: Page;
+  let sockets: Socket[];
+  let deviceId = '';
+
+  async function newPage(opts: { noWebCrypto?: boolean } = {}): Promise<Page> {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(ctx);
+    // A browser where WebCrypto is missing, as in an insecure (plain http, not localhost) context.
+    if (opts.noWebCrypto) await ctx.addInitScript(() => Object.defineProperty(Crypto.prototype, 'subtle', { get: () => undefined }));
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(8_000);
+    p.on('dialog', (d) => void d.accept());
+    return p;
+  }
+
+  beforeAll(async () => {
+    [server, strict] = await Promise.all([
+      startTestServer({ env: { TOKEN_TTL: `${TOKEN_TTL_S}s` } }),
+      startTestServer({ env: { DEVICE_BINDING: 'required' } }),
+    ]);
+    browser = await launchBrowser();
+    page = await newPage();
+    sockets = watchSockets(page);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const ctx of contexts) await ctx.close().catch(() => {});
+    await browser?.close();
+    await Promise.all([server?.close(), strict?.close()]);
+  });
+
+  it('a sign-up binds the device to a non-extractable key kept in IndexedDB, and proves with it', async () => {
+    await page.goto(server.url);
+    const [registered, token] = await Promise.all([
+      page.waitForRequest('**/api/auth/register'),
+      page.waitForRequest('**/api/auth/token'),
+      registerInPage(page, 'alice'),
+    ]);
+    await live(page);
+
+    // Only the public members went to the server.
+    const sentKey = registered.postDataJSON().deviceKey as Record<string, string>;
+    expect(Object.keys(sentKey).sort()).toEqual(['crv', 'kty', 'x', 'y']);
+    expect(sentKey).toMatchObject({ kty: 'EC', crv: 'P-256' });
+
+    const devices = await getJson(page, '/api/devices');
+    expect(devices.status).toBe(200);
+    const current = devices.body.devices.find((d: { current: boolean }) => d.current);
+    expect(current.bound).toBe(true);
+    deviceId = current.id;
+
+    const stored = await storedKey(page);
+    expect(stored).toMatchObject({ deviceId, extractable: false, curve: 'P-256', usages: ['sign'], exportRefused: true });
+    expect({ x: stored!.publicJwk.x, y: stored!.publicJwk.y }).toEqual({ x: sentKey.x, y: sentKey.y });
+
+    // The token request carried a DPoP proof, and the socket's authenticate a proof over the challenge.
+    expect(token.headers()['dpop']).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const socket = sockets.at(-1)!;
+    expect(socket.received[0].type).toBe('challenge');
+    const auth = socket.sent.find((f) => f.type === 'authenticate')!;
+    expect(auth.proof).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+
+    await page.getByRole('link', { name: 'My devices' }).click();
+    await page.locator('.device-card.current').getByText('Bound', { exact: true }).waitFor();
+    await shot(page, 'device-key-devices');
+  });
+
+  it('a reload stays live as the same device, with the key loaded from IndexedDB', async () => {
+    const before = sockets.length;
+    const token = page.waitForResponse('**/api/auth/token');
+    await page.reload();
+    expect((await token).status()).toBe(200);
+    await live(page);
+    expect(sockets.length).toBe(before + 1);
+    const socket = sockets.at(-1)!;
+    expect(socket.sent.find((f) => f.type === 'authenticate')?.proof).toBeTruthy();
+    const me = await getJson(page, '/api/auth/me');
+    expect(me.body.device.id).toBe(deviceId);
+    expect((await storedKey(page))?.deviceId).toBe(deviceId);
+  });
+
+  it(`with ${TOKEN_TTL_S} s tokens the page stays live past expiry on the same socket (refresh with a proof)`, async () => {
+    const socket = sockets.at(-1)!;
+    const count = sockets.length;
+    const authenticated = await socket.next((f) => f.type === 'authenticated');
+    const firstExpiry = Date.parse(authenticated.expiresAt!);
+    // A refresh that lands after the first token has expired: the socket lived through it.
+    await socket.next((f) => f.type === 'refreshed' && Date.now() > firstExpiry, TOKEN_TTL_S * 1000 + 15_000);
+    expect(sockets.length).toBe(count);
+    expect(socket.ws.isClosed()).toBe(false);
+    expect(await page.locator('.connection').getAttribute('data-state')).toBe('live');
+    const refreshes = socket.sent.filter((f) => f.type === 'refresh');
+    expect(refreshes.length).toBeGreaterThan(0);
+    for (const r of refreshes) expect(r.proof).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('the session’s cookies in another browser (without the key) get no token and no live socket', async () => {
+    const thief = await newPage();
+    await thief.context().addCookies(await page.context().cookies());
+    const thiefSockets = watchSockets(thief);
+    const [token] = await Promise.all([thief.waitForResponse('**/api/auth/token'), thief.goto(server.url)]);
+    expect(token.status()).toBe(401);
+    expect((await token.json()).error.code).toBe('invalid_proof');
+    // The app stops and asks to sign in; it opened no socket.
+    await thief.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot(thief, 'device-key-copied-cookies');
+    expect(thiefSockets.length).toBe(0);
+    // The session itself is untouched: the real page is still live on its socket.
+    expect(await page.locator('.connection').getAttribute('data-state')).toBe('live');
+    expect(sockets.at(-1)!.ws.isClosed()).toBe(false);
+  });
+
+  it('a browser without WebCrypto signs in unbound, with nothing alarming said', async () => {
+    const plain = await newPage({ noWebCrypto: true });
+    await plain.goto(server.url);
+    const [registered] = await Promise.all([plain.waitForRequest('**/api/auth/register'), registerInPage(plain, 'bob')]);
+    expect(registered.postDataJSON().deviceKey).toBeUndefined();
+    await live(plain);
+    expect(await plain.getByRole('alert').count()).toBe(0);
+    const devices = await getJson(plain, '/api/devices');
+    expect(devices.body.devices.find((d: { current: boolean }) => d.current).bound).toBe(false);
+  });
+
+  it('signing out removes the key from IndexedDB', async () => {
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await expect.poll(() => storedKey(page)).toBeNull();
+  });
+
+  it('signing in again makes a new key for the new device; signed out from elsewhere (4403), the key is gone', async () => {
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await live(page);
+    const me = await getJson(page, '/api/auth/me');
+    expect(me.body.device.id).not.toBe(deviceId);
+    expect(me.body.device.bound).toBe(true);
+    expect(await storedKey(page)).toMatchObject({ deviceId: me.body.device.id, extractable: false });
+
+    const elsewhere = await server.login('alice', PASSWORD);
+    expect((await elsewhere.post(`/api/devices/${me.body.device.id}/revoke`)).status).toBe(200);
+    await page.getByText('This device was signed out.').waitFor({ timeout: 15_000 });
+    await expect.poll(() => storedKey(page)).toBeNull();
+  });
+
+  describe('DEVICE_BINDING=required', () => {
+    it('a normal browser sign-up binds and goes live; a stolen token with copied cookies gets no socket', async () => {
+      const carol = await newPage();
+      await carol.goto(strict.url);
+      const [token] = await Promise.all([carol.waitForResponse('**/api/auth/token'), registerInPage(carol, 'carol')]);
+      await live(carol);
+      const devices = await getJson(carol, '/api/devices');
+      expect(devices.body.devices.find((d: { current: boolean }) => d.current).bound).toBe(true);
+      expect((await storedKey(carol))?.extractable).toBe(false);
+
+      // Even holding a live token as well as the cookies, another browser is refused: no proof, no socket.
+      const stolen = (await token.json()).token as string;
+      const thief = await newPage();
+      await thief.context().addCookies(await carol.context().cookies());
+      await thief.goto(strict.url);
+      await thief.getByRole('heading', { name: 'Sign in' }).waitFor();
+      const closed = await thief.evaluate(
+        (t) =>
+          new Promise<{ code: number; reason: string; frames: string[] }>((resolve) => {
+            const frames: string[] = [];
+            const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws');
+            ws.onmessage = (e) => {
+              frames.push(JSON.parse(e.data).type);
+              if (frames.length === 1) ws.send(JSON.stringify({ type: 'authenticate', token: t }));
+            };
+            ws.onclose = (e) => resolve({ code: e.code, reason: e.reason, frames });
+          }),
+        stolen,
+      );
+      expect(closed).toEqual({ code: 4401, reason: 'invalid_proof', frames: ['challenge'] });
+      expect(await carol.locator('.connection').getAttribute('data-state')).toBe('live');
+    });
+
+    it('a browser that cannot keep a key is told why, in words', async () => {
+      const plain = await newPage({ noWebCrypto: true });
+      await plain.goto(strict.url);
+      await registerInPage(plain, 'dave');
+      await plain.getByRole('alert').filter({ hasText: 'This server only accepts browsers that can keep a device key' }).waitFor();
+      await shot(plain, 'device-key-required-refused');
+    });
+  });
+});
