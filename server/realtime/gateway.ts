@@ -24,7 +24,7 @@ import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/
 import type { CloseReason } from '../../shared/codes.js';
 import { TOPICS, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
-import { importDeviceKey, newNonce, verifySocketProof, type DevicePublicKey } from '../auth/pop.js';
+import { DeviceKeyCache, newNonce, verifySocketProof } from '../auth/pop.js';
 import type { BoundKey } from '../auth/tokens.js';
 import { describeError } from '../logger.js';
 import type { PresenceTracker } from '../presence/presence.js';
@@ -73,8 +73,8 @@ export class Gateway {
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byDevice = new Map<string, Set<Connection>>();
   private readonly pendingByIp = new Map<string, number>();
-  /** POP5: bound devices' imported keys, kept while the device has an authenticated socket here. */
-  private readonly deviceKeys = new Map<string, { jkt: string; key: DevicePublicKey }>();
+  /** POP5: bound devices' imported keys, by thumbprint, the most recently used kept. */
+  private readonly deviceKeys = new DeviceKeyCache();
   private readonly all = new Set<Connection>();
   private readonly revocations: Revocations;
   private readonly announcer: PresenceAnnouncer;
@@ -223,25 +223,18 @@ export class Gateway {
 
   /**
    * POP3–POP5: whether the frame proves possession of the device's key, with `nonce` (already
-   * consumed). An unbound device needs no proof unless DEVICE_BINDING=required. Returns the
-   * imported key to keep, or false.
+   * consumed). An unbound device needs no proof unless DEVICE_BINDING=required. Returns null
+   * for an unbound device admitted without one.
    */
-  private async proves(
-    deviceId: string,
-    bound: BoundKey | undefined,
-    frame: { token: string; proof?: string },
-    nonce: string | undefined,
-  ): Promise<{ jkt: string; key: DevicePublicKey } | null | false> {
+  private async proves(bound: BoundKey | undefined, frame: { token: string; proof?: string }, nonce: string | undefined): Promise<boolean | null> {
     if (!bound) return this.ctx.config.deviceBinding === 'required' ? false : null;
-    let entry = this.deviceKeys.get(deviceId);
-    if (entry?.jkt !== bound.jkt) {
-      try {
-        entry = { jkt: bound.jkt, key: await importDeviceKey(bound.jwk) };
-      } catch {
-        return false;
-      }
+    let key;
+    try {
+      key = await this.deviceKeys.get(bound.jkt, bound.jwk);
+    } catch {
+      return false;
     }
-    return (await verifySocketProof(frame.proof, entry.key, { nonce, token: frame.token })) ? entry : false;
+    return verifySocketProof(frame.proof, key, { nonce, token: frame.token });
   }
 
   private async authenticate(conn: Connection, frame: ClientFrameOf<'authenticate'>): Promise<void> {
@@ -252,7 +245,7 @@ export class Gateway {
     if (!conn.open) return;
     if (!result.ok) return conn.close(result.reason);
     const { identity } = result;
-    const proven = await this.proves(identity.deviceId, result.key, frame, nonce);
+    const proven = await this.proves(result.key, frame, nonce);
     if (!conn.open) return;
     if (proven === false) return conn.close('invalid_proof');
     const userConns = this.byUser.get(identity.user.id);
@@ -267,7 +260,6 @@ export class Gateway {
     this.ctx.metrics.sockets.inc({ state: 'authenticated' });
     add(this.byUser, conn.userId, conn);
     add(this.byDevice, conn.deviceId, conn);
-    if (proven) this.deviceKeys.set(conn.deviceId, proven);
     const revoked = this.revocations.recent(conn.deviceId);
     if (revoked) return conn.close(revoked.reason);
     // The user's topic (channel_added/channel_removed) is held once per user on this instance,
@@ -369,7 +361,7 @@ export class Gateway {
     if (result.identity.user.id !== conn.userId || result.identity.deviceId !== conn.deviceId) {
       return conn.close('invalid_token');
     }
-    const proven = await this.proves(conn.deviceId, result.key, frame, nonce);
+    const proven = await this.proves(result.key, frame, nonce);
     if (!conn.open) return;
     if (proven === false) return conn.close('invalid_proof');
     conn.expiresAt = result.expiresAt.getTime();
@@ -423,7 +415,7 @@ export class Gateway {
     }
     this.ctx.metrics.sockets.dec({ state: 'authenticated' });
     for (const channelId of [...conn.channels.keys()]) this.unsubscribe(conn, channelId);
-    if (remove(this.byDevice, conn.deviceId, conn)) this.deviceKeys.delete(conn.deviceId);
+    remove(this.byDevice, conn.deviceId, conn);
     if (remove(this.byUser, conn.userId, conn)) this.userTopics.release(TOPICS.user(conn.userId));
     if (!conn.inPresence) return;
     const { userId, deviceId } = conn;
