@@ -63,7 +63,7 @@ export const devices = pgTable(
 );
 
 /** Raw bytes (Postgres bytea), as a Uint8Array: what @simplewebauthn/server reads and writes. */
-const bytea = customType<{ data: Uint8Array; driverData: Buffer }>({
+const bytea = customType<{ data: Uint8Array<ArrayBuffer>; driverData: Buffer }>({
   dataType: () => 'bytea',
   toDriver: (value) => Buffer.from(value),
   fromDriver: (value) => new Uint8Array(value),
