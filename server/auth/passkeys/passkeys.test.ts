@@ -1,5 +1,5 @@
 /**
- * Passkeys on the real server (CONTRACT "(v2) passkeys"; SPEC PK1–PK7): real Postgres, real Redis
+ * Passkeys on the real server (CONTRACT "(v2) passkeys"; SPEC PK1–PK6): real Postgres, real Redis
  * for the shared challenge store, and a software authenticator with real P-256 keys and
  * signatures (server/test/webauthn-authenticator.ts) in place of a person's device. Clients
  * reach the server as http://localhost:<port>: browsers allow no passkey on a bare IP address.
@@ -403,7 +403,7 @@ describe('passkey challenges in Redis, shared by instances', () => {
     await pair?.close();
   });
 
-  it('PK7: options store the challenge in Redis for 2 minutes at most; a response on another instance takes it, once', async () => {
+  it('PK3: options store the challenge in Redis for 2 minutes at most; a response on another instance takes it, once', async () => {
     const { a, b } = pair;
     const onA = await signUp(a, 'rae');
     const options = await onA.post('/api/auth/passkeys/options');
