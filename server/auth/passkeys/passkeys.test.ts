@@ -6,7 +6,8 @@
  */
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_PASSWORD, HttpClient, startTestServer, type TestServer } from '../../test/harness.js';
+import { loadConfig } from '../../config.js';
+import { DEFAULT_PASSWORD, HttpClient, startTestServer, testSecret, type TestServer } from '../../test/harness.js';
 import { startInstancePair } from '../../test/instance-pair.js';
 import { deviceKey } from '../../test/pop.js';
 import { SoftAuthenticator } from '../../test/webauthn-authenticator.js';
@@ -440,5 +441,17 @@ describe('passkey challenges in Redis, shared by instances', () => {
     const replayer = new HttpClient(local(b));
     replayer.cookies.set('relay_passkey', ceremony);
     expect((await replayer.post('/api/auth/passkey/login', { response: assertion })).status).toBe(401);
+  });
+});
+
+describe('WEBAUTHN_RP_ID and WEBAUTHN_RP_NAME', () => {
+  const env = (extra: Record<string, string>) => ({ NODE_ENV: 'test', JWT_SECRET: testSecret(), SESSION_SECRET: testSecret(), ...extra });
+
+  it('PK2: a URL, a port or an IP address as the RP id stops the start, naming the variable; a host name is lower-cased', () => {
+    for (const rpId of ['https://chat.example.com', 'chat.example.com:8443', '10.0.0.1', '::1', 'chat example']) {
+      expect(() => loadConfig(env({ WEBAUTHN_RP_ID: rpId })), rpId).toThrow(/WEBAUTHN_RP_ID/);
+    }
+    expect(loadConfig(env({ WEBAUTHN_RP_ID: 'Example.COM' })).webauthn).toEqual({ rpId: 'example.com', rpName: 'Relay' });
+    expect(loadConfig(env({ WEBAUTHN_RP_NAME: 'Team chat' })).webauthn).toEqual({ rpId: undefined, rpName: 'Team chat' });
   });
 });
