@@ -69,6 +69,10 @@ export const envSchema = z.object({
   DEVICE_BINDING: z.enum(['optional', 'required']).default('optional'),
   /** (v2) The URL people reach the app at; DPoP `htu` is checked against it when set. */
   PUBLIC_URL: optionalString,
+  /** (v2) The passkey relying party id (a host name); unset: the host name of the app's origin. */
+  WEBAUTHN_RP_ID: optionalString,
+  /** (v2) The relying party name an authenticator shows. */
+  WEBAUTHN_RP_NAME: z.string().trim().min(1).max(64).default('Relay'),
   /** The public channel every new account joins, made with the first account; `none`: no such channel. */
   DEFAULT_CHANNEL: z
     .string()
@@ -119,6 +123,8 @@ export interface Config {
   deviceBinding: 'optional' | 'required';
   /** (v2) The app's public origin and base path, without a trailing slash (DPoP `htu`). */
   publicUrl?: string;
+  /** (v2) Passkeys: the relying party id (unset: the host name of the app's origin) and name. */
+  webauthn: { rpId?: string; rpName: string };
   /** DEFAULT_CHANNEL, or undefined when it is `none` (an empty variable means unset: the default). */
   defaultChannel: string | undefined;
   sessionIdleMs: number;
@@ -270,6 +276,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       problems.push(`PUBLIC_URL: "${e.PUBLIC_URL}" is not a URL like https://chat.example.com`);
     }
   }
+  // An RP id is a host name (a registrable domain suffix of the app's), never a URL or an address.
+  const rpId = e.WEBAUTHN_RP_ID?.toLowerCase();
+  if (rpId && (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(rpId) || /^[\d.]+$/.test(rpId))) {
+    problems.push(`WEBAUTHN_RP_ID: "${e.WEBAUTHN_RP_ID}" is not a host name like chat.example.com (no scheme, port or IP address)`);
+  }
   if (e.WORKERS > 1 && !e.REDIS_URL) problems.push('WORKERS: more than one worker needs REDIS_URL');
   if (e.WORKERS > 1 && !e.DATABASE_URL) problems.push('WORKERS: more than one worker needs DATABASE_URL');
   if (problems.length) throw new ConfigError(problems);
@@ -292,6 +303,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     registrationOpen: e.REGISTRATION === 'open',
     deviceBinding: e.DEVICE_BINDING,
     publicUrl,
+    webauthn: { rpId, rpName: e.WEBAUTHN_RP_NAME },
     defaultChannel: e.DEFAULT_CHANNEL === 'none' ? undefined : e.DEFAULT_CHANNEL,
     sessionIdleMs: e.SESSION_IDLE_TIMEOUT,
     sessionMaxAgeMs: e.SESSION_MAX_AGE,

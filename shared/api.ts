@@ -153,6 +153,8 @@ export const device = z.object({
   online: z.boolean(),
   /** (v2) The device holds a key: its tokens are accepted only with a proof signed by it. */
   bound: z.boolean(),
+  /** (v2) How the device signed in: a password (or registration) or a passkey. */
+  signedInWith: z.enum(['password', 'passkey']),
 });
 export const channelKind = z.enum(['public', 'private', 'direct']);
 export const channel = z.object({
@@ -219,3 +221,64 @@ export type AuthResponse = z.infer<typeof authResponse>;
 export type SnippetSegment = z.infer<typeof snippetSegment>;
 export type SearchResult = z.infer<typeof searchResult>;
 export type ErrorBody = z.infer<typeof errorBody>;
+
+// ---------------------------------------------------------------------------------------------
+// (v2) Passkeys (WebAuthn). The WebAuthn JSON the browser produces (@simplewebauthn/browser's
+// startRegistration/startAuthentication) is checked here for shape only; the server verifies it.
+
+const base64url = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
+/** Transports an authenticator may report; unknown ones are refused rather than stored. */
+export const authenticatorTransport = z.enum(['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb']);
+const credentialCommon = {
+  id: base64url(1400),
+  rawId: base64url(1400),
+  type: z.literal('public-key'),
+  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
+  clientExtensionResults: z.looseObject({}),
+};
+
+/** What `startRegistration()` resolves to (RegistrationResponseJSON). */
+export const passkeyRegistrationResponse = z.looseObject({
+  ...credentialCommon,
+  response: z.looseObject({
+    clientDataJSON: base64url(8192),
+    attestationObject: base64url(16384),
+    transports: z.array(authenticatorTransport).max(10).optional(),
+  }),
+});
+/** What `startAuthentication()` resolves to (AuthenticationResponseJSON). */
+export const passkeyAuthenticationResponse = z.looseObject({
+  ...credentialCommon,
+  response: z.looseObject({
+    clientDataJSON: base64url(8192),
+    authenticatorData: base64url(8192),
+    signature: base64url(2048),
+    userHandle: base64url(128).optional(),
+  }),
+});
+
+const passkeyName = nulFree(z.string().trim().min(1).max(LIMITS.deviceNameMax));
+/** `POST /api/auth/passkeys`: the registration response, and a name for the passkey. */
+export const registerPasskeyBody = z.strictObject({ response: passkeyRegistrationResponse, name: passkeyName.optional() });
+/** Added to the contract: `PATCH /api/auth/passkeys/:id`. */
+export const renamePasskeyBody = z.strictObject({ name: passkeyName });
+/** `POST /api/auth/passkey/login`: like a password login, with the authenticator's assertion instead of a username and password. */
+export const passkeyLoginBody = z.strictObject({
+  response: passkeyAuthenticationResponse,
+  deviceName: deviceName.optional(),
+  deviceKey: deviceKey.optional(),
+});
+
+export const passkey = z.object({ id, name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() });
+export const passkeyResponse = z.object({ passkey });
+export const passkeysResponse = z.object({ passkeys: z.array(passkey) });
+/**
+ * The options answers are WebAuthn JSON options at the top level of the body, handed as they are
+ * to startRegistration/startAuthentication; only what the client relies on is checked.
+ */
+export const passkeyCreationOptions = z.looseObject({ challenge: z.string(), rp: z.looseObject({ name: z.string() }), user: z.looseObject({ id: z.string() }) });
+export const passkeyRequestOptions = z.looseObject({ challenge: z.string() });
+
+export type Passkey = z.infer<typeof passkey>;
+export type PasskeyRegistrationResponse = z.infer<typeof passkeyRegistrationResponse>;
+export type PasskeyAuthenticationResponse = z.infer<typeof passkeyAuthenticationResponse>;

@@ -37,6 +37,8 @@ export type RevocationReason = 'device_revoked' | 'logged_out' | 'account_disabl
 /** HTTP error codes and their status. */
 export const HTTP_ERRORS = {
   invalid_request: 400,
+  /** (v2) A well-formed passkey registration that fails WebAuthn verification. */
+  invalid_passkey: 400,
   unauthenticated: 401,
   invalid_credentials: 401,
   /** (v2) A bound device's DPoP proof is missing or wrong, or DEVICE_BINDING=required and the device has no key. */

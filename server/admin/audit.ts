@@ -9,7 +9,7 @@ type Executor = Pick<Db, 'insert'>;
 export interface AuditEntry {
   actorId: string | null;
   action: string;
-  targetType: 'user' | 'device' | 'channel' | 'setting' | 'invite';
+  targetType: 'user' | 'device' | 'channel' | 'setting' | 'invite' | 'passkey';
   targetId: string | null;
   ip: string | null;
   details?: Record<string, unknown>;

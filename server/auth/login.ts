@@ -10,8 +10,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { AuthResponse } from '../../shared/api.js';
+import type { AuthResponse, DeviceKey } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
+import { invalidRequest } from '../errors.js';
 import { describeError } from '../logger.js';
 import type { Db } from '../db/client.js';
 import { devices } from '../db/schema.js';
@@ -19,13 +20,29 @@ import { storeCall } from '../http/session.js';
 import { deviceNameFrom, presentDevice, revokeDevices } from '../devices/devices.js';
 import { presentUser, type UserRow } from '../users/users.js';
 import { FINGERPRINT_COOKIE, newFingerprint } from './fingerprint.js';
-import type { StoredDeviceKey } from './pop.js';
+import { bindDeviceKey, type StoredDeviceKey } from './pop.js';
 import { destroySession } from './session-auth.js';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 const regenerate = (req: Request) => storeCall((cb) => req.session.regenerate(cb));
 const save = (req: Request) => storeCall((cb) => req.session.save(cb));
+
+/**
+ * POP1/POP7: the key a register or login (password or passkey) binds its device to. Without one,
+ * DEVICE_BINDING=required refuses the request before anything is checked or written.
+ */
+export async function deviceKeyOf(ctx: AppContext, key: DeviceKey | undefined) {
+  if (!key) {
+    if (ctx.config.deviceBinding === 'required') throw invalidRequest('deviceKey: required (this server binds every device to a key)');
+    return undefined;
+  }
+  try {
+    return await bindDeviceKey(key);
+  } catch {
+    throw invalidRequest('deviceKey: not an EC P-256 public key');
+  }
+}
 
 /**
  * Regenerates the session, then in one transaction runs `writeUser`, inserts the device and
@@ -35,7 +52,13 @@ export async function signIn(
   ctx: AppContext,
   req: Request,
   res: Response,
-  opts: { deviceName?: string; deviceKey?: { publicKey: StoredDeviceKey; thumbprint: string }; writeUser: (tx: Tx) => Promise<UserRow> },
+  opts: {
+    deviceName?: string;
+    deviceKey?: { publicKey: StoredDeviceKey; thumbprint: string };
+    /** How the credentials were checked, shown in device lists (default: a password). */
+    signedInWith?: 'password' | 'passkey';
+    writeUser: (tx: Tx) => Promise<UserRow>;
+  },
 ): Promise<AuthResponse> {
   const deviceId = randomUUID();
   const fingerprint = newFingerprint();
@@ -63,6 +86,7 @@ export async function signIn(
           fingerprintHash: fingerprint.hash,
           publicKey: opts.deviceKey?.publicKey ?? null,
           keyThumbprint: opts.deviceKey?.thumbprint ?? null,
+          signedInWith: opts.signedInWith ?? 'password',
         })
         .returning();
       // The session is stored before the rows commit: a store that fails (or does not answer)

@@ -2,9 +2,9 @@
 import { Router, type Request, type Response } from 'express';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { loginBody, registerBody, type DeviceKey } from '../../shared/api.js';
+import { loginBody, registerBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { accountDisabled, AppError, invalidCredentials, invalidRequest, registrationClosed, serviceUnavailable, usernameTaken } from '../errors.js';
+import { accountDisabled, AppError, invalidCredentials, registrationClosed, serviceUnavailable, usernameTaken } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
 import { authLimiters } from '../http/rate-limit.js';
 import { SESSION_COOKIE } from '../http/session.js';
@@ -12,8 +12,9 @@ import { announceRevocation, presentDevice, revokeDevicesIn } from '../devices/d
 import { findUserByUsername, insertUser, presentUser, type UserRow } from '../users/users.js';
 import { FINGERPRINT_COOKIE } from './fingerprint.js';
 import { checkPassword, hashPassword } from './passwords.js';
-import { signIn } from './login.js';
-import { bindDeviceKey, MemoryReplayCache, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
+import { deviceKeyOf, signIn } from './login.js';
+import { passkeyRoutes } from './passkeys/routes.js';
+import { MemoryReplayCache, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
 import { destroySession } from './session-auth.js';
 import { joinDefaultChannel } from '../setup/default-channel.js';
 import { consumeInvite, inviteIsUsable } from '../setup/invites.js';
@@ -55,22 +56,6 @@ function authenticateLocal(authenticator: passport.Authenticator, req: Request, 
       resolve({ failure: info?.message === 'account_disabled' ? 'account_disabled' : 'invalid_credentials' });
     })(req, res, () => {});
   });
-}
-
-/**
- * POP1/POP7: the key a register or login binds its device to. Without one, DEVICE_BINDING=required
- * refuses the request before anything is checked or written.
- */
-async function deviceKeyOf(ctx: AppContext, key: DeviceKey | undefined) {
-  if (!key) {
-    if (ctx.config.deviceBinding === 'required') throw invalidRequest('deviceKey: required (this server binds every device to a key)');
-    return undefined;
-  }
-  try {
-    return await bindDeviceKey(key);
-  } catch {
-    throw invalidRequest('deviceKey: not an EC P-256 public key');
-  }
 }
 
 const invalidProof = (message: string) => new AppError('invalid_proof', message);
@@ -131,9 +116,11 @@ export function authRoutes(ctx: AppContext): Router {
     }),
   );
 
+  // One set of login limiters for passwords and passkeys: an address has one budget of sign-in attempts.
+  const loginLimits = limits('login');
   router.post(
     '/login',
-    ...limits('login'),
+    ...loginLimits,
     endpoint(ctx, { access: 'public', body: loginBody }, async ({ req, res, body }) => {
       const deviceKey = await deviceKeyOf(ctx, body.deviceKey);
       req.body = body; // passport-local reads the normalised username
@@ -147,6 +134,9 @@ export function authRoutes(ctx: AppContext): Router {
       return result;
     }),
   );
+
+  // (v2) /passkeys (a signed-in user's passkeys) and /passkey (signing in with one).
+  router.use(passkeyRoutes(ctx, { loginLimits }));
 
   router.post(
     '/logout',

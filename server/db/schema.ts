@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
+  customType,
   index,
   jsonb,
   pgTable,
@@ -55,8 +56,45 @@ export const devices = pgTable(
     publicKey: jsonb('public_key').$type<{ kty: 'EC'; crv: 'P-256'; x: string; y: string }>(),
     /** (v2) RFC 7638 SHA-256 thumbprint of `publicKey`; tokens carry it as `cnf.jkt`. */
     keyThumbprint: text('key_thumbprint'),
+    /** (v2) How this device signed in: a password (or registration) or a passkey. */
+    signedInWith: text('signed_in_with', { enum: ['password', 'passkey'] }).notNull().default('password'),
   },
   (t) => [index('devices_user_id_idx').on(t.userId)],
+);
+
+/** Raw bytes (Postgres bytea), as a Uint8Array: what @simplewebauthn/server reads and writes. */
+const bytea = customType<{ data: Uint8Array<ArrayBuffer>; driverData: Buffer }>({
+  dataType: () => 'bytea',
+  toDriver: (value) => Buffer.from(value),
+  fromDriver: (value) => new Uint8Array(value),
+});
+
+/**
+ * (v2) WebAuthn credentials (auth/passkeys/). `credential_id` is the authenticator's id
+ * (base64url, as the browser sends it); `counter` only moves forward (a regression is refused:
+ * a cloned authenticator or a replay).
+ */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    credentialId: text('credential_id').notNull(),
+    /** The COSE public key of the credential. */
+    publicKey: bytea('public_key').notNull(),
+    counter: bigint('counter', { mode: 'number' }).notNull().default(0),
+    /** Transports the authenticator reported (`internal`, `hybrid`, `usb`…), a hint for the browser. */
+    transports: text('transports').array().notNull().default(sql`'{}'::text[]`),
+    /** `singleDevice` or `multiDevice` (a synced passkey). */
+    deviceType: text('device_type', { enum: ['singleDevice', 'multiDevice'] }).notNull(),
+    backedUp: boolean('backed_up').notNull().default(false),
+    name: text('name').notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('passkeys_credential_id_key').on(t.credentialId), index('passkeys_user_id_idx').on(t.userId)],
 );
 
 export const channels = pgTable(

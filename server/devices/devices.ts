@@ -30,6 +30,7 @@ export function presentDevice(d: DeviceRow, opts: { currentDeviceId?: string; on
     current: d.id === opts.currentDeviceId,
     online: !d.revokedAt && opts.online.has(d.id),
     bound: d.keyThumbprint !== null,
+    signedInWith: d.signedInWith,
   };
 }
 

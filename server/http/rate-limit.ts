@@ -28,8 +28,12 @@ function withDeadline<T>(work: Promise<T>): Promise<T> {
 }
 
 function usernameOf(req: Request): string {
-  const raw = (req.body as { username?: unknown } | undefined)?.username;
+  const body = req.body as { username?: unknown; response?: { id?: unknown } } | undefined;
+  const raw = body?.username;
   if (typeof raw === 'string') return raw.trim().toLowerCase().slice(0, 64);
+  // A passkey sign-in names no username: its credential id stands in for one (auth/passkeys/).
+  const credential = body?.response && typeof body.response === 'object' ? body.response.id : undefined;
+  if (typeof credential === 'string') return `passkey:${credential.slice(0, 256)}`;
   // A signed-in password check (POST /api/me/password) names no username: count it per account.
   return req.session?.userId ? `id:${req.session.userId}` : '';
 }

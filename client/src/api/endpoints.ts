@@ -1,4 +1,5 @@
 /** Every /api call the browser makes, one function each, typed by the shared schemas. */
+import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/browser';
 import { z } from 'zod';
 import {
   adminUser,
@@ -9,10 +10,15 @@ import {
   inviteResponse,
   meResponse,
   message,
+  passkeyCreationOptions,
+  passkeyRequestOptions,
+  passkeyResponse,
+  passkeysResponse,
   searchResponse,
   setupResponse,
   user,
   userSummary,
+  type DeviceKey,
 } from '../../../shared/api.js';
 import { forgetDeviceKey, signInWithDeviceKey } from '../auth/device-key.js';
 import { http } from './http.js';
@@ -77,6 +83,22 @@ export const api = {
     return http
       .get(`/api/channels/${encodeURIComponent(channelId)}/messages?${q}`, z.object({ messages: z.array(message) }))
       .then((r) => r.messages);
+  },
+
+  /** (v2) Passkeys: the options go as they are to @simplewebauthn/browser's startRegistration/startAuthentication. */
+  passkeys: {
+    registerOptions: () =>
+      http.post('/api/auth/passkeys/options', passkeyCreationOptions).then((o) => o as unknown as PublicKeyCredentialCreationOptionsJSON),
+    register: (response: RegistrationResponseJSON, name?: string) =>
+      http.post('/api/auth/passkeys', passkeyResponse, { response, ...(name ? { name } : {}) }).then((r) => r.passkey),
+    list: () => http.get('/api/auth/passkeys', passkeysResponse).then((r) => r.passkeys),
+    rename: (id: string, name: string) => http.patch(`/api/auth/passkeys/${encodeURIComponent(id)}`, passkeyResponse, { name }).then((r) => r.passkey),
+    remove: (id: string) => http.delete(`/api/auth/passkeys/${encodeURIComponent(id)}`),
+    loginOptions: () =>
+      http.post('/api/auth/passkey/options', passkeyRequestOptions).then((o) => o as unknown as PublicKeyCredentialRequestOptionsJSON),
+    /** Signs in like `login`; with `deviceKey`, the new device is bound to it. */
+    login: (response: AuthenticationResponseJSON, deviceKey?: DeviceKey, deviceName?: string) =>
+      http.post('/api/auth/passkey/login', authResponse, { response, ...(deviceKey ? { deviceKey } : {}), ...(deviceName ? { deviceName } : {}) }),
   },
 
   admin: {

@@ -4,6 +4,7 @@ import type { User } from '../../../shared/api.js';
 import { password as passwordSchema, username as usernameSchema } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { ApiError, describeError, formatWait } from '../api/http.js';
+import { PasskeySignIn } from './PasskeySignIn.js';
 
 type Mode = 'signin' | 'register';
 
@@ -158,6 +159,7 @@ export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn
             {busy ? 'Please wait…' : mode === 'signin' ? 'Sign in' : 'Create account'}
           </button>
         </form>
+        {mode === 'signin' && <PasskeySignIn onSignedIn={onSignedIn} />}
       </main>
     </div>
   );

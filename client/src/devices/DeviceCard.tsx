@@ -35,7 +35,7 @@ export function DeviceCard({ device, onRevoke, busy }: { device: Device; onRevok
               {' · '}
             </>
           )}
-          {revoked ? `Signed out ${formatAgo(device.revokedAt!)}` : `Signed in ${formatFull(device.createdAt)}`}
+          {revoked ? `Signed out ${formatAgo(device.revokedAt!)}` : `Signed in${device.signedInWith === 'passkey' ? ' with a passkey' : ''} ${formatFull(device.createdAt)}`}
           {device.ip && ` · ${device.ip}`}
         </p>
         {device.userAgent && (

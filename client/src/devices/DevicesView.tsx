@@ -6,6 +6,7 @@ import { describeError } from '../api/http.js';
 import { useStore } from '../state/use-store.js';
 import { BackButton, ErrorNotice } from '../ui/bits.js';
 import { DeviceCard } from './DeviceCard.js';
+import { PasskeysSection } from './PasskeysSection.js';
 
 export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
   const store = useStore();
@@ -87,6 +88,7 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
             )}
           </>
         )}
+        <PasskeysSection />
       </div>
     </section>
   );
