@@ -108,8 +108,14 @@ describe('passkeys, end to end', () => {
     await openDevices();
     const current = page.locator('.device-card.current');
     await current.getByText(/Signed in with a passkey/).waitFor();
-    const rows = await db<{ signed_in_with: string }>('SELECT signed_in_with FROM devices WHERE user_id = $1 AND revoked_at IS NULL', [aliceId]);
+    const rows = await db<{ signed_in_with: string; key_thumbprint: string | null }>(
+      'SELECT signed_in_with, key_thumbprint FROM devices WHERE user_id = $1 AND revoked_at IS NULL',
+      [aliceId],
+    );
     expect(rows.map((r) => r.signed_in_with)).toContain('passkey');
+    // A passkey sign-in binds its new device to a device key, as a password sign-in does.
+    expect(rows.find((r) => r.signed_in_with === 'passkey')?.key_thumbprint).toEqual(expect.any(String));
+    await current.getByText('Bound').waitFor();
     const [after] = await db<{ counter: string; last_used_at: Date | null }>('SELECT counter, last_used_at FROM passkeys WHERE user_id = $1', [aliceId]);
     expect(Number(after.counter)).toBeGreaterThan(Number(before.counter));
     expect(after.last_used_at).not.toBeNull();

@@ -96,9 +96,11 @@ export const api = {
     remove: (id: string) => http.delete(`/api/auth/passkeys/${encodeURIComponent(id)}`),
     loginOptions: () =>
       http.post('/api/auth/passkey/options', passkeyRequestOptions).then((o) => o as unknown as PublicKeyCredentialRequestOptionsJSON),
-    /** Signs in like `login`; with `deviceKey`, the new device is bound to it. */
-    login: (response: AuthenticationResponseJSON, deviceKey?: DeviceKey, deviceName?: string) =>
-      http.post('/api/auth/passkey/login', authResponse, { response, ...(deviceKey ? { deviceKey } : {}), ...(deviceName ? { deviceName } : {}) }),
+    /** Signs in like `login`: the new device is bound to a new device key where the browser can keep one. */
+    login: (response: AuthenticationResponseJSON, deviceName?: string) =>
+      signInWithDeviceKey((deviceKey) =>
+        http.post('/api/auth/passkey/login', authResponse, { response, ...(deviceKey ? { deviceKey } : {}), ...(deviceName ? { deviceName } : {}) }),
+      ),
   },
 
   admin: {

@@ -6,20 +6,13 @@
  */
 import { browserSupportsWebAuthn, startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useState } from 'react';
-import type { DeviceKey, User } from '../../../shared/api.js';
+import type { User } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { ApiError, formatWait } from '../api/http.js';
 import { Icon } from '../ui/bits.js';
 import { describePasskeyError } from './passkey-errors.js';
 
-export function PasskeySignIn({
-  onSignedIn,
-  getDeviceKey,
-}: {
-  onSignedIn: (me: User, deviceId: string) => void;
-  /** The device key to bind the new device to, when the app keeps one. */
-  getDeviceKey?: () => Promise<DeviceKey | undefined>;
-}) {
+export function PasskeySignIn({ onSignedIn }: { onSignedIn: (me: User, deviceId: string) => void }) {
   const [supported] = useState(() => browserSupportsWebAuthn());
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -47,7 +40,7 @@ export function PasskeySignIn({
     try {
       const optionsJSON = await api.passkeys.loginOptions();
       const response = await startAuthentication({ optionsJSON });
-      const res = await api.passkeys.login(response, await getDeviceKey?.());
+      const res = await api.passkeys.login(response);
       onSignedIn(res.user, res.device.id);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'rate_limited' && err.retryAfter) {
