@@ -92,7 +92,8 @@ export async function tail(cl: CommandLine, env: Env = process.env): Promise<num
           await names.load(messages.map((m) => m.senderId));
           for (const m of messages) await showMessage(m, { history: true });
         }
-        if (!cl.json) note(`-- ${label}: waiting for new messages (Ctrl-C to stop) --`);
+        // On stderr in --json mode too: it tells a person (or a test) the stream is live.
+        note(`-- ${label}: waiting for new messages (Ctrl-C to stop) --`);
       });
     });
     rt.on('message', ({ message, replay }) => {
