@@ -106,11 +106,11 @@ export class RelayHttp {
   }
 
   private unreachable(err: unknown): CliError {
-    const e = err as { name?: string; cause?: { code?: string } };
+    const e = err as { name?: string; cause?: { code?: string; message?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
       return new CliError(`The server at ${this.baseUrl} did not answer within ${formatWait(this.timeoutMs / 1000)}`);
     }
-    const why = e.cause?.code ?? (err instanceof Error ? err.message : String(err));
+    const why = e.cause?.code ?? e.cause?.message ?? (err instanceof Error ? err.message : String(err));
     return new CliError(`Cannot reach the server at ${this.baseUrl} (${why}). Is it running, and is the URL right?`);
   }
 }

@@ -58,10 +58,11 @@ function promptHidden(question: string): Promise<string> {
         else if (ch >= ' ') value += ch;
       }
     };
-    process.stderr.write(question);
-    stdin.setEncoding('utf8');
+    // Echo off before the prompt shows: a password typed the moment it appears is never echoed.
     stdin.setRawMode(true);
+    stdin.setEncoding('utf8');
     stdin.on('data', onData);
     stdin.resume();
+    process.stderr.write(question);
   });
 }

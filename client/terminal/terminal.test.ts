@@ -3,22 +3,26 @@
  * directory) against a real server on port 0, real Postgres, real sockets. Another user talks to
  * it through the HTTP harness and a raw WebSocket; an admin revokes it over HTTP.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopProof } from '../../shared/proofs.js';
 import { freePort } from '../../server/db/embedded.js';
-import { DEFAULT_PASSWORD, startTestServer, type HttpClient, type TestServer } from '../../server/test/harness.js';
+import { startTestServer, type HttpClient, type TestServer } from '../../server/test/harness.js';
 import { deviceKey } from '../../server/test/pop.js';
 import { connect, openSocket, type TestSocket } from '../../server/test/ws-client.js';
-import { killRelays, runRelay, spawnRelay } from '../test/relay-cli.js';
+import { killRelays, relayEnv, runRelay, spawnRelay } from '../test/relay-cli.js';
 import { proofKeyFrom } from './device-key.js';
 
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const freshDir = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'relay-cli-cfg-')), 'relay');
 const storedLogin = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'login.json'), 'utf8'));
 const LIVE = /waiting for new messages/;
+/** Carol's password: unique, so finding it in `ps` could only mean this client leaked it. */
+const PASSWORD = `cli pw ${randomBytes(8).toString('hex')}`;
 
 describe('relay, the terminal client', () => {
   let server: TestServer;
@@ -29,12 +33,12 @@ describe('relay, the terminal client', () => {
   let general: { id: string };
   const dir = freshDir();
   const login = (extra: string[] = []) =>
-    runRelay(dir, ['login', '--server', server.url, '--username', 'carol', ...extra], { stdin: `${DEFAULT_PASSWORD}\n` });
+    runRelay(dir, ['login', '--server', server.url, '--username', 'carol', ...extra], { stdin: `${PASSWORD}\n` });
 
   beforeAll(async () => {
     server = await startTestServer();
     admin = await server.register('admin'); // the first account: an admin
-    carol = await server.register('carol');
+    carol = await server.register('carol', PASSWORD);
     bob = await server.register('bob');
     general = (await admin.post('/api/channels', { name: 'general', kind: 'public' })).body.channel;
     await admin.post('/api/channels', { name: 'random', kind: 'public' });
@@ -55,7 +59,7 @@ describe('relay, the terminal client', () => {
   }
 
   it('npm run relay -- help prints the usage', async () => {
-    const out = execFileSync('npm', ['run', '--silent', 'relay', '--', 'help'], { cwd: path.resolve(import.meta.dirname, '..', '..'), encoding: 'utf8' });
+    const out = execFileSync('npm', ['run', '--silent', 'relay', '--', 'help'], { cwd: ROOT, encoding: 'utf8' });
     expect(out).toMatch(/relay login \[--server URL\]/);
     expect(out).toMatch(/relay tail/);
   });
@@ -71,20 +75,20 @@ describe('relay, the terminal client', () => {
     // The process is up and waiting for the password: nothing of it is visible to others.
     const cmdline = readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8');
     expect(cmdline).toContain('login');
-    expect(cmdline).not.toContain(DEFAULT_PASSWORD);
-    expect(readFileSync(`/proc/${p.child.pid}/environ`, 'utf8')).not.toContain(DEFAULT_PASSWORD);
-    expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(DEFAULT_PASSWORD);
-    p.child.stdin!.end(`${DEFAULT_PASSWORD}\n`);
+    expect(cmdline).not.toContain(PASSWORD);
+    expect(readFileSync(`/proc/${p.child.pid}/environ`, 'utf8')).not.toContain(PASSWORD);
+    expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(PASSWORD);
+    p.child.stdin!.end(`${PASSWORD}\n`);
     expect((await p.waitExit()).code).toBe(0);
     expect(p.stdout()).toMatch(/Logged in to .* as carol\./);
     expect(p.stdout()).toMatch(/bound to a key/);
-    expect(p.stdout() + p.stderr()).not.toContain(DEFAULT_PASSWORD);
+    expect(p.stdout() + p.stderr()).not.toContain(PASSWORD);
 
     const file = path.join(dir, 'login.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const text = readFileSync(file, 'utf8');
-    expect(text).not.toContain(DEFAULT_PASSWORD);
+    expect(text).not.toContain(PASSWORD);
     const stored = JSON.parse(text);
     expect(stored.server).toBe(server.url);
     expect(Object.keys(stored.cookies).sort()).toEqual(['relay.sid', 'relay_fp']);
@@ -93,7 +97,28 @@ describe('relay, the terminal client', () => {
     const { devices } = (await carol.get('/api/devices')).body;
     const mine = devices.find((d: { id: string }) => d.id === stored.deviceId);
     expect(mine).toMatchObject({ bound: true, name: `relay CLI on ${os.hostname()}`, revokedAt: null });
-    expect(server.logs.join('')).not.toContain(DEFAULT_PASSWORD);
+    expect(server.logs.join('')).not.toContain(PASSWORD);
+  });
+
+  it('logs in at a terminal: the username is asked, the password prompt does not echo', async () => {
+    // util-linux `script` gives the client a real pseudo-terminal; we type into it.
+    const other = freshDir();
+    const cmd = `${process.execPath} --import tsx client/terminal/main.ts login --server ${server.url}`;
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: relayEnv(other, { TERM: 'dumb' }) });
+    let screen = '';
+    child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const shows = (pattern: RegExp) => expect.poll(() => screen, { timeout: 15_000 }).toMatch(pattern);
+    await shows(/Username: /);
+    child.stdin.write('carol\r');
+    await shows(/Password: /);
+    child.stdin.write(`${PASSWORD}\r`);
+    await shows(/Logged in to .* as carol\./);
+    child.stdin.end();
+    expect(await exited).toBe(0);
+    expect(screen).not.toContain(PASSWORD);
+    expect(statSync(path.join(other, 'login.json')).mode & 0o777).toBe(0o600);
+    expect((await runRelay(other, ['logout'])).code).toBe(0);
   });
 
   it('refuses a login file others can read, like ssh, without using it', async () => {
@@ -184,7 +209,7 @@ describe('relay, the terminal client', () => {
     expect(r.stdout).toMatch(new RegExp(`^\\*\\s+${me}\\s+relay CLI on .*\\s+bound\\s`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^\\s+${carol.deviceId}\\s+.*\\s+unbound\\s`, 'm'));
 
-    const other = await server.login('carol', DEFAULT_PASSWORD, { deviceName: 'old laptop' });
+    const other = await server.login('carol', PASSWORD, { deviceName: 'old laptop' });
     const rv = await runRelay(dir, ['revoke', other.deviceId.slice(0, 8)]);
     expect(rv.stderr).toBe('');
     expect(rv.stdout).toMatch(/Signed out "old laptop"/);
@@ -256,7 +281,7 @@ describe('relay, the terminal client', () => {
   });
 
   it('refuses a password in argv: --password is not an option', async () => {
-    const r = await runRelay(freshDir(), ['login', '--server', server.url, '--username', 'carol', '--password', DEFAULT_PASSWORD]);
+    const r = await runRelay(freshDir(), ['login', '--server', server.url, '--username', 'carol', '--password', 'in argv']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Unknown option '--password'/);
   });
