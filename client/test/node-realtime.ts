@@ -19,6 +19,9 @@ export function nodeRealtime(baseUrl: string, http: HttpClient, opts: RealtimeOp
   class CookieWebSocket extends WebSocket {
     constructor(url: string) {
       super(url, { headers: { cookie: http.cookieHeader() } });
+      // `ws` may emit 'error' after the client has let go of the socket (its handlers cleared);
+      // unheard, that would crash the test process. The close that follows is what counts.
+      this.on('error', () => {});
       const index = rec.sockets.push([]) - 1;
       const send = this.send.bind(this);
       this.send = ((data: string) => {
