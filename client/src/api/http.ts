@@ -68,6 +68,7 @@ async function request<S extends z.ZodType>(method: string, path: string, schema
 export const http = {
   get: <S extends z.ZodType>(path: string, schema: S) => request('GET', path, schema),
   post: <S extends z.ZodType>(path: string, schema: S | null, body?: unknown) => request('POST', path, schema, body),
+  patch: <S extends z.ZodType>(path: string, schema: S | null, body?: unknown) => request('PATCH', path, schema, body),
 };
 
 /** A sentence for a person, from any error a request can throw. */

@@ -6,6 +6,7 @@ import { ConfirmDialog } from '../ui/ConfirmDialog.js';
 import { navigate } from '../ui/router.js';
 import { Composer, TypingIndicator } from './Composer.js';
 import { AddPeopleDialog } from './dialogs.js';
+import { JoinBar } from './JoinBar.js';
 import { MessageList } from './MessageList.js';
 
 export function ChannelView({ channelId }: { channelId: string }) {
@@ -16,7 +17,8 @@ export function ChannelView({ channelId }: { channelId: string }) {
   const partnerStatus = partner ? store.presenceOf(partner) : undefined;
   const online = channel.memberIds.filter((id) => store.presenceOf(id) === 'online').length;
   const [dialog, setDialog] = useState<'add' | 'leave' | null>(null);
-  const canAdd = channel.kind !== 'direct' && store.isMember(channel);
+  const member = store.isMember(channel);
+  const canAdd = channel.kind !== 'direct' && member;
 
   const leave = async () => {
     await store.leave(channelId);
@@ -56,22 +58,24 @@ export function ChannelView({ channelId }: { channelId: string }) {
             ))}
           </div>
         )}
-        <button
-          type="button"
-          className="icon-button small"
-          aria-pressed={!!channel.muted}
-          aria-label={channel.muted ? 'Unmute notifications' : 'Mute notifications'}
-          title={channel.muted ? 'Muted: no notifications. Click to unmute' : 'Mute notifications'}
-          onClick={() => void store.setMuted(channelId, !channel.muted)}
-        >
-          <Icon name={channel.muted ? 'bellOff' : 'bell'} size={16} />
-        </button>
+        {member && (
+          <button
+            type="button"
+            className="icon-button small"
+            aria-pressed={!!channel.muted}
+            aria-label={channel.muted ? 'Unmute notifications' : 'Mute notifications'}
+            title={channel.muted ? 'Muted: no notifications. Click to unmute' : 'Mute notifications'}
+            onClick={() => void store.setMuted(channelId, !channel.muted)}
+          >
+            <Icon name={channel.muted ? 'bellOff' : 'bell'} size={16} />
+          </button>
+        )}
         {canAdd && (
           <button type="button" className="button small" onClick={() => setDialog('add')} aria-label="Add people" title="Add people">
             <Icon name="plus" size={14} /> <span className="wide-only">Add people</span>
           </button>
         )}
-        {channel.kind !== 'direct' && (
+        {channel.kind !== 'direct' && member && (
           <button type="button" className="button small subtle" onClick={() => setDialog('leave')}>
             Leave
           </button>
@@ -88,8 +92,14 @@ export function ChannelView({ channelId }: { channelId: string }) {
         </ConfirmDialog>
       )}
       <MessageList channelId={channelId} title={title} direct={!!partner} />
-      <TypingIndicator channelId={channelId} />
-      <Composer channelId={channelId} label={partner ? `Message ${title}` : `Message #${title}`} />
+      {member ? (
+        <>
+          <TypingIndicator channelId={channelId} />
+          <Composer channelId={channelId} label={partner ? `Message ${title}` : `Message #${title}`} />
+        </>
+      ) : (
+        <JoinBar channel={channel} />
+      )}
       <div className="sr-only" aria-live="polite" aria-atomic="true">
         {store.announcement}
       </div>

@@ -80,6 +80,8 @@ export interface RealtimeEvents {
   channel_added: { channel: Channel };
   channel_removed: { channelId: string };
   members_changed: { channelId: string; added: string[]; removed: string[] };
+  /** Someone in one of our channels (or we) changed their display name. */
+  user_updated: { user: User };
   /** An edit (EDIT1), once, in stream order: the message in its new state. */
   message_updated: { message: Message };
   /** A deletion (EDIT2), once, in stream order: the message is now a tombstone. */
@@ -679,6 +681,8 @@ export class RealtimeClient {
         return this.emit('channel_added', { channel: frame.channel });
       case 'members_changed':
         return this.emit('members_changed', { channelId: frame.channelId, added: frame.added, removed: frame.removed });
+      case 'user_updated':
+        return this.emit('user_updated', { user: frame.user });
       case 'channel_removed':
         this.streams.dropped(frame.channelId);
         return this.emit('channel_removed', { channelId: frame.channelId });
