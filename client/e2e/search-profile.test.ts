@@ -118,10 +118,17 @@ describe('search, profile and password, end to end', () => {
     await alice.locator('.search-page').evaluate((el) => el.scrollTo(0, 0));
     await shot(alice, 'search-results-mobile');
     await expectNoSideScroll(alice);
+    // On a phone the conversation list is the home screen, with the search box on top.
+    await alice.getByRole('button', { name: 'Back to conversations' }).click();
+    await alice.getByRole('button', { name: /Search messages/ }).waitFor(WAIT);
+    await shot(alice, 'sidebar-mobile');
+    await expectNoSideScroll(alice);
     await alice.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('opens the old message highlighted among its neighbours; scrolling down reaches the newest, and only then is it read', async () => {
+    // The sidebar's box opens the search again, as it was left.
+    await alice.getByRole('button', { name: /Search messages/ }).click();
     const box = alice.getByRole('searchbox', { name: 'Search messages' });
     await box.fill('zanzibar');
     await alice.getByText('1 message matches “zanzibar”').waitFor(WAIT);
@@ -220,6 +227,16 @@ describe('search, profile and password, end to end', () => {
     await navLink(alice, /announcements/).waitFor(WAIT);
     await bobSays(newsId, 'welcome, alice');
     await messageText(alice, 'welcome, alice').waitFor(WAIT);
+
+    // Searching from a conversation offers it as a filter.
+    await alice.keyboard.press('Control+k');
+    await box.fill('routine');
+    await alice.getByText('20+ messages match “routine”').waitFor(WAIT);
+    const only = alice.getByLabel('Only in #announcements');
+    await only.check();
+    await alice.getByText('No messages match “routine” in #announcements.').waitFor(WAIT);
+    await only.uncheck();
+    await alice.getByText('20+ messages match “routine”').waitFor(WAIT);
   });
 
   it('a new display name reaches bob’s open page live: messages, members and the sidebar', async () => {

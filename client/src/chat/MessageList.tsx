@@ -88,8 +88,11 @@ export function MessageList({ channelId, title, direct }: { channelId: string; t
     const row = el?.querySelector<HTMLElement>('.message.highlighted');
     if (!el || !win || win.scrolled || !row) return;
     win.scrolled = true;
-    stick.current = false;
     row.scrollIntoView({ block: 'center' });
+    // Found among the newest messages, with nothing below it off screen: the conversation is read.
+    stick.current = !windowed && el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    if (stick.current) setShowJump(false);
+    store.setAtBottom(channelId, stick.current);
     prev.current = { first, height: el.scrollHeight, top: el.scrollTop };
   }, [win, first, count, windowed]);
 
