@@ -88,7 +88,10 @@ export function MessageList({ channelId, title, direct }: { channelId: string; t
     const row = el?.querySelector<HTMLElement>('.message.highlighted');
     if (!el || !win || win.scrolled || !row) return;
     win.scrolled = true;
-    row.scrollIntoView({ block: 'center' });
+    // Only this list scrolls (scrollIntoView would move the page around it too).
+    const box = el.getBoundingClientRect();
+    const at = row.getBoundingClientRect();
+    el.scrollTop += at.top - box.top - Math.max(0, (el.clientHeight - at.height) / 2);
     // Found among the newest messages, with nothing below it off screen: the conversation is read.
     stick.current = !windowed && el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     if (stick.current) setShowJump(false);

@@ -3,7 +3,7 @@
  * first, with more loaded as the list is scrolled to its end. Opening a result opens its
  * conversation at that message (state/message-window.ts).
  */
-import { useEffect, useId, useRef } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import type { SearchResult } from '../../../shared/api.js';
 import { useSearch } from '../state/search.js';
 import { useStore } from '../state/use-store.js';
@@ -20,6 +20,7 @@ export function SearchView() {
   const sentinel = useRef<HTMLDivElement>(null);
   const statusId = useId();
   const context = search.context ? store.channels.get(search.context) : undefined;
+  const [openError, setOpenError] = useState<string | null>(null);
 
   // Names of the senders found (people outside our channels are not loaded yet).
   useEffect(() => {
@@ -39,7 +40,9 @@ export function SearchView() {
 
   const open = async (r: SearchResult) => {
     // A public channel made since the list was loaded is not known yet.
+    setOpenError(null);
     if (!store.channels.has(r.channel.id)) await store.refreshChannels().catch(() => {});
+    if (!store.channels.has(r.channel.id)) return setOpenError('That conversation cannot be opened any more.');
     store.jumps.open(r.channel.id, { id: r.message.id, seq: r.message.seq });
     navigate({ name: 'channel', id: r.channel.id });
   };
@@ -102,7 +105,7 @@ export function SearchView() {
         {search.status === 'idle' && !search.error && (
           <p className="muted search-hint">Find messages in your channels, your direct messages and every public channel. Press Ctrl+K or / to search from anywhere.</p>
         )}
-        <ErrorNotice message={search.error} />
+        <ErrorNotice message={search.error ?? openError} />
         {search.results.length > 0 && (
           <ol className="search-results" aria-label="Results">
             {search.results.map((r) => (
