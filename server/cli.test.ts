@@ -12,6 +12,13 @@ import { baseServerEnv, spawnServer } from './test/process.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
+/** The cookies a response set, as a request's Cookie header. */
+const sessionCookie = (res: Response) =>
+  res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+
 function runCli(dataDir: string, args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], {
@@ -86,6 +93,10 @@ describe('cli user:create and user:role on the embedded Postgres', () => {
         body: JSON.stringify({ username: 'beside', password: 'a long password' }),
       });
       expect(login.status).toBe(200);
+      // Like a registered account, it is in the default channel (DEFAULT_CHANNEL, unset: general).
+      const channels = await fetch(`${server.url}/api/channels`, { headers: { cookie: sessionCookie(login) } });
+      const general = ((await channels.json()) as { channels: Array<{ name: string; memberIds: string[] }> }).channels.find((c) => c.name === 'general');
+      expect(general?.memberIds).toEqual([((await login.json()) as { user: { id: string } }).user.id]);
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     } finally {
       await server.stop();

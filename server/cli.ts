@@ -15,6 +15,7 @@ import { runMigrations } from './db/migrate.js';
 import { users } from './db/schema.js';
 import { createLogger, describeError } from './logger.js';
 import { hashPassword } from './auth/passwords.js';
+import { joinDefaultChannel } from './setup/default-channel.js';
 import { insertUser } from './users/users.js';
 import { AppError } from './errors.js';
 
@@ -72,14 +73,18 @@ async function main(): Promise<void> {
       const pw = passwordSchema.safeParse(await readStdin());
       if (!pw.success) fail('password: must be 8 to 128 characters');
       const passwordHash = await hashPassword(pw.data);
-      const user = await database.db.transaction((tx) =>
-        insertUser(tx, {
+      // As the register route does: the account joins the default channel (made with the first
+      // account) in the same transaction, so a user made here has a channel to land in too.
+      const user = await database.db.transaction(async (tx) => {
+        const created = await insertUser(tx, {
           username: name.data,
           passwordHash,
           displayName: values['display-name'],
           role: values.admin ? 'admin' : undefined,
-        }),
-      );
+        });
+        if (config.defaultChannel) await joinDefaultChannel(tx, config.defaultChannel, created.id);
+        return created;
+      });
       console.log(`created ${user.role} ${user.username} (${user.id})`);
     } else {
       const r = roleSchema.safeParse(values.role);

@@ -86,6 +86,10 @@ export const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: z.coerce.number().int().min(1).optional(),
   LOGIN_RATE_LIMIT_WINDOW: duration('15m'),
   CHANNEL_WRITE_RATE_LIMIT: int(60, 1),
+  /** Message searches per user per window (each one is a full-text query). */
+  SEARCH_RATE_LIMIT: int(300, 1),
+  /** Display-name changes per user per window (each one is announced to every channel of the user). */
+  RENAME_RATE_LIMIT: int(20, 1),
   PRESENCE_TTL_MS: int(30_000, 1000),
   WORKERS: int(1, 1),
   MAX_SOCKETS_PER_USER: int(20, 1),
@@ -131,9 +135,18 @@ export interface Config {
   sessionMaxAgeMs: number;
   /**
    * Per window: login/register attempts per IP; failures per (username, IP) and, a much higher
-   * ceiling, per username from all addresses; channel writes (create, add, direct) per user.
+   * ceiling, per username from all addresses; channel writes (create, add, direct), searches
+   * and display-name changes per user.
    */
-  rateLimits: { loginPerIp: number; loginPerUsername: number; loginPerUsernameGlobal: number; windowMs: number; channelWrites: number };
+  rateLimits: {
+    loginPerIp: number;
+    loginPerUsername: number;
+    loginPerUsernameGlobal: number;
+    windowMs: number;
+    channelWrites: number;
+    searches: number;
+    renames: number;
+  };
   presenceTtlMs: number;
   workers: number;
   maxSocketsPerUser: number;
@@ -313,6 +326,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       loginPerUsernameGlobal,
       windowMs: e.LOGIN_RATE_LIMIT_WINDOW,
       channelWrites: e.CHANNEL_WRITE_RATE_LIMIT,
+      searches: e.SEARCH_RATE_LIMIT,
+      renames: e.RENAME_RATE_LIMIT,
     },
     presenceTtlMs: e.PRESENCE_TTL_MS,
     workers: e.WORKERS,

@@ -8,7 +8,7 @@ import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import { nodeRealtime, sleep } from '../test/node-realtime.js';
-import { launchBrowser, live, PASSWORD, shot } from './support.js';
+import { launchBrowser, live, PASSWORD, setUpAdmin, shot } from './support.js';
 
 /** The history test seeds 120 messages from one socket: lift the per-socket flood limit for it. */
 const FAST_SENDS = { WS_RATE_PER_SEC: '1000', WS_BURST: '1000' };
@@ -60,15 +60,16 @@ describe('browser client, end to end', () => {
   });
 
   it('signs in with errors in words, and registers', async () => {
+    // An empty install: its first visitor makes the administrator (first-run.test.ts).
     await alice.goto(server.url);
-    await alice.getByRole('heading', { name: 'Sign in' }).waitFor();
-    await shot(alice, 'sign-in');
-    await signIn(alice, 'alice');
-    await expect.poll(() => alice.getByRole('alert').textContent()).toContain('Wrong username or password.');
-    await register(alice, 'alice');
+    await setUpAdmin(alice, 'alice');
     await live(alice);
 
     await bob.goto(server.url);
+    await bob.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot(bob, 'sign-in');
+    await signIn(bob, 'bob');
+    await expect.poll(() => bob.getByRole('alert').textContent()).toContain('Wrong username or password.');
     await register(bob, 'bob');
     await live(bob);
   });

@@ -8,7 +8,7 @@
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { launchBrowser, live, PASSWORD, shot } from './support.js';
+import { launchBrowser, live, PASSWORD, setUpAdmin, shot } from './support.js';
 
 const WAIT = { timeout: 20_000 };
 
@@ -79,7 +79,8 @@ describe('read state, edits, Markdown and notifications, end to end', () => {
     a2 = await newPage();
     b = await newPage();
     await a1.goto(server.url);
-    await register(a1, 'alice');
+    // The first visitor of the empty install makes the administrator.
+    await setUpAdmin(a1, 'alice');
     await b.goto(server.url);
     await register(b, 'bob');
     await a2.goto(server.url);

@@ -47,6 +47,19 @@ export async function shot(page: Page, name: string): Promise<void> {
 export const live = (page: Page) => page.locator('.connection[data-state="live"]').waitFor({ timeout: 15_000 });
 
 /**
+ * The first visitor of an empty install: makes the administrator on the set-up screen and waits
+ * for the app (home, where no default channel is set: the test harness sets none).
+ */
+export async function setUpAdmin(page: Page, username: string, password = PASSWORD): Promise<void> {
+  await page.getByRole('heading', { name: 'Set up Relay' }).waitFor({ timeout: 15_000 });
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Repeat the password').fill(password);
+  await page.getByRole('button', { name: 'Create the administrator account' }).click();
+  await page.getByRole('heading', { name: `Welcome, ${username}` }).waitFor({ timeout: 15_000 });
+}
+
+/**
  * What the app keeps in the page's IndexedDB (state/user-storage.ts: database `relay`, store
  * `saved`), as [key, value] pairs. Read with the browser's own API, so a test sees what a
  * reload would find.

@@ -6,7 +6,7 @@ import { useCallback, useEffect, useState } from 'react';
 import type { User } from '../../shared/api.js';
 import { api } from './api/endpoints.js';
 import { ApiError, describeError, onUnauthenticated } from './api/http.js';
-import { AuthScreen } from './auth/AuthScreen.js';
+import { SignedOut } from './auth/SignedOut.js';
 import { Shell } from './chat/Shell.js';
 import { navigate } from './ui/router.js';
 
@@ -14,7 +14,8 @@ type Session =
   | { kind: 'loading' }
   | { kind: 'error'; message: string }
   | { kind: 'out'; notice?: string }
-  | { kind: 'in'; me: User; deviceId: string };
+  /** `land`: a new account, opened in its first channel (the default one it was put in). */
+  | { kind: 'in'; me: User; deviceId: string; land?: boolean };
 
 export function App() {
   const [session, setSession] = useState<Session>({ kind: 'loading' });
@@ -64,8 +65,8 @@ export function App() {
         </div>
       );
     case 'out':
-      return <AuthScreen notice={session.notice} onSignedIn={(me, deviceId) => setSession({ kind: 'in', me, deviceId })} />;
+      return <SignedOut notice={session.notice} onSignedIn={(me, deviceId, registered) => setSession({ kind: 'in', me, deviceId, land: registered })} />;
     case 'in':
-      return <Shell key={session.deviceId} me={session.me} deviceId={session.deviceId} onSignedOut={signedOut} />;
+      return <Shell key={session.deviceId} me={session.me} deviceId={session.deviceId} land={session.land} onSignedOut={signedOut} />;
   }
 }

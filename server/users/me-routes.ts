@@ -3,14 +3,17 @@ import { Router } from 'express';
 import { changePasswordBody, updateMeBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
 import { endpoint } from '../http/endpoint.js';
-import { authLimiters } from '../http/rate-limit.js';
+import { authLimiters, userLimiter } from '../http/rate-limit.js';
 import { changePassword, updateDisplayName } from './profile.js';
 
 export function meRoutes(ctx: AppContext): Router {
   const router = Router();
 
+  // A rename is announced to every channel of the user (user_updated): one budget per user.
+  const renames = userLimiter({ name: 'rename', windowMs: ctx.config.rateLimits.windowMs, limit: ctx.config.rateLimits.renames, redis: ctx.redis });
   router.patch(
     '/',
+    renames,
     endpoint(ctx, { access: 'session', body: updateMeBody }, async ({ req, auth, body }) => ({
       user: await updateDisplayName(ctx, auth.user.id, body.displayName, { id: auth.user.id, ip: req.ip ?? null }),
     })),

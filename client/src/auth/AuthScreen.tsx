@@ -5,13 +5,27 @@ import { password as passwordSchema, username as usernameSchema } from '../../..
 import { api } from '../api/endpoints.js';
 import { ApiError, describeError, formatWait } from '../api/http.js';
 import { PasskeySignIn } from './PasskeySignIn.js';
+import { InviteCodeField, RegistrationNote, type Registration } from './RegistrationNote.js';
 
 type Mode = 'signin' | 'register';
 
-export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn: (me: User, deviceId: string) => void }) {
+export function AuthScreen({
+  notice,
+  registration,
+  onSignedIn,
+}: {
+  notice?: string;
+  /** How accounts are made here (GET /api/setup), said on the screen; unknown: nothing is said. */
+  registration?: Registration;
+  onSignedIn: (me: User, deviceId: string, registered?: boolean) => void;
+}) {
   // An invite link (`/?invite=<code>`, made by an admin) opens on the register tab and carries its code.
-  const [invite] = useState(() => new URLSearchParams(window.location.search).get('invite') ?? undefined);
-  const [mode, setMode] = useState<Mode>(invite ? 'register' : 'signin');
+  const [linkInvite] = useState(() => new URLSearchParams(window.location.search).get('invite') ?? undefined);
+  const [typedInvite, setTypedInvite] = useState('');
+  const invite = linkInvite ?? (typedInvite || undefined);
+  // Closed without an invite: there is nothing to register with, so only sign-in is offered.
+  const canRegister = registration !== 'closed' || !!linkInvite;
+  const [mode, setMode] = useState<Mode>(linkInvite ? 'register' : 'signin');
   const [username, setUsername] = useState('');
   const [displayName, setDisplayName] = useState('');
   const [password, setPassword] = useState('');
@@ -58,7 +72,7 @@ export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn
     setBusy(true);
     try {
       const res = mode === 'signin' ? await api.login(username.trim(), password) : await api.register(username.trim(), password, displayName.trim() || undefined, invite);
-      onSignedIn(res.user, res.device.id);
+      onSignedIn(res.user, res.device.id, mode === 'register');
     } catch (err) {
       if (err instanceof ApiError && err.code === 'rate_limited' && err.retryAfter) {
         setWaitUntil(Date.now() + err.retryAfter * 1000);
@@ -94,7 +108,9 @@ export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn
           </div>
         )}
 
-        <div className="segmented" role="tablist" aria-label="Sign in or register">
+        <RegistrationNote registration={registration} hasInvite={!!linkInvite} />
+
+        <div className="segmented" role="tablist" aria-label="Sign in or register" hidden={!canRegister}>
           <button type="button" role="tab" aria-selected={mode === 'signin'} onClick={() => switchMode('signin')}>
             Sign in
           </button>
@@ -124,6 +140,7 @@ export function AuthScreen({ notice, onSignedIn }: { notice?: string; onSignedIn
               </p>
             )}
           </div>
+          {mode === 'register' && registration === 'invite' && !linkInvite && <InviteCodeField value={typedInvite} onChange={setTypedInvite} />}
           {mode === 'register' && (
             <div className="field">
               <label htmlFor={ids.d}>

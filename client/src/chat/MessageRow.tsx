@@ -63,7 +63,20 @@ function MessageShell({
   );
 }
 
-export function MessageRow({ message, grouped, seen, usernames }: { message: Message; grouped: boolean; seen: boolean; usernames: ReadonlySet<string> }) {
+export function MessageRow({
+  message,
+  grouped,
+  seen,
+  usernames,
+  highlighted,
+}: {
+  message: Message;
+  grouped: boolean;
+  seen: boolean;
+  usernames: ReadonlySet<string>;
+  /** The message a search result opened the conversation at. */
+  highlighted?: boolean;
+}) {
   const store = useStore();
   const own = message.senderId === store.me.id;
   const deleted = !!message.deletedAt;
@@ -78,7 +91,7 @@ export function MessageRow({ message, grouped, seen, usernames }: { message: Mes
       senderId={message.senderId}
       at={message.createdAt}
       grouped={grouped}
-      className={`${deleted ? 'deleted' : ''}${mentionsMe ? ' mentions-me' : ''}`}
+      className={`${deleted ? 'deleted' : ''}${mentionsMe ? ' mentions-me' : ''}${highlighted ? ' highlighted' : ''}`}
       actions={
         (canEdit || canDelete) &&
         !editing && (

@@ -1,11 +1,14 @@
 /**
- * The signed-in app: sidebar (channels, direct messages, account) and the main pane (a channel,
- * My devices, or Admin). Owns the ChatStore and its realtime connection for this device.
+ * The signed-in app: sidebar (search, channels, direct messages, account) and the main pane (a
+ * channel, search results, Profile, My devices, or Admin). Owns the ChatStore and its realtime connection for this device.
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { User } from '../../../shared/api.js';
 import { AdminView } from '../admin/AdminView.js';
 import { DevicesView } from '../devices/DevicesView.js';
+import { ProfileView } from '../profile/ProfileView.js';
+import { SearchView } from '../search/SearchView.js';
+import { useSearchShortcut } from '../search/shortcut.js';
 import { ChatStore } from '../state/chat-store.js';
 import { StoreContext, useStore } from '../state/use-store.js';
 import { ErrorNotice, Icon } from '../ui/bits.js';
@@ -16,7 +19,18 @@ import { startNotifier } from './notifier.js';
 import { NotifyPrompt } from './NotifyPrompt.js';
 import { Sidebar } from './Sidebar.js';
 
-export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: string; onSignedOut: (notice?: string) => void }) {
+export function Shell({
+  me,
+  deviceId,
+  land,
+  onSignedOut,
+}: {
+  me: User;
+  deviceId: string;
+  /** A new account: open its first channel (the default one the server put it in). */
+  land?: boolean;
+  onSignedOut: (notice?: string) => void;
+}) {
   const [store, setStore] = useState<ChatStore | null>(null);
 
   // The store is made inside the effect, so each mount (StrictMode mounts twice) owns one
@@ -34,8 +48,8 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
         const why =
           s.closeReason === 'account_disabled'
             ? 'This account was disabled by an administrator.'
-            : s.closeReason === 'logged_out'
-              ? 'This device was signed out.'
+            : s.closeReason === 'password_changed'
+              ? 'Your password was changed on another device, so this one was signed out. Sign in with the new password.'
               : 'This device was signed out.';
         onSignedOut(why);
       } else if (s.stopped === 'session_ended') onSignedOut('Your session ended. Sign in again.');
@@ -79,14 +93,24 @@ export function Shell({ me, deviceId, onSignedOut }: { me: User; deviceId: strin
   if (!store) return null;
   return (
     <StoreContext.Provider value={store}>
-      <Layout onSignedOut={onSignedOut} />
+      <Layout onSignedOut={onSignedOut} land={land} />
     </StoreContext.Provider>
   );
 }
 
-function Layout({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
+function Layout({ onSignedOut, land }: { onSignedOut: (notice?: string) => void; land?: boolean }) {
   const store = useStore();
   const route = useRoute();
+  useSearchShortcut(store, route);
+
+  // A new account lands in the public channel it was put in (DEFAULT_CHANNEL), once.
+  const landed = useRef(!land);
+  useEffect(() => {
+    if (landed.current || !store.channelsLoaded) return;
+    landed.current = true;
+    const first = [...store.channels.values()].find((c) => c.kind === 'public' && store.isMember(c));
+    if (first && route.name === 'home') navigate({ name: 'channel', id: first.id }, { replace: true });
+  }, [store, store.channelsLoaded, route]);
 
   useEffect(() => {
     const id = route.name === 'channel' ? route.id : null;
@@ -105,6 +129,8 @@ function Layout({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
   const pane = route.name === 'home' ? 'list' : 'detail';
   let main;
   if (route.name === 'channel' && store.channels.has(route.id)) main = <ChannelView key={route.id} channelId={route.id} />;
+  else if (route.name === 'search') main = <SearchView />;
+  else if (route.name === 'profile') main = <ProfileView />;
   else if (route.name === 'devices') main = <DevicesView onSignedOut={onSignedOut} />;
   else if (route.name === 'admin' && store.me.role === 'admin') main = <AdminView />;
   else main = <Welcome />;

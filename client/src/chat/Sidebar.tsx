@@ -5,6 +5,7 @@ import { api } from '../api/endpoints.js';
 import { useStore } from '../state/use-store.js';
 import { Avatar, Icon } from '../ui/bits.js';
 import { navigate, type Route } from '../ui/router.js';
+import { SearchLauncher } from '../search/SearchLauncher.js';
 import { ConnectionIndicator } from './ConnectionIndicator.js';
 import { BrowseChannelsDialog, NewChannelDialog, NewDirectDialog } from './dialogs.js';
 
@@ -34,6 +35,7 @@ export function Sidebar({ route, onSignedOut }: { route: Route; onSignedOut: (no
           <span>Relay</span>
         </div>
         <ConnectionIndicator />
+        <SearchLauncher route={route} />
       </header>
 
       <nav className="sidebar-scroll" aria-label="Channels and direct messages">
@@ -100,6 +102,17 @@ export function Sidebar({ route, onSignedOut }: { route: Route; onSignedOut: (no
           </div>
         </div>
         <div className="footer-actions">
+          <a
+            href="/profile"
+            className={`footer-link${route.name === 'profile' ? ' active' : ''}`}
+            aria-current={route.name === 'profile' ? 'page' : undefined}
+            onClick={(e) => {
+              e.preventDefault();
+              navigate({ name: 'profile' });
+            }}
+          >
+            <Icon name="user" size={16} /> Profile
+          </a>
           <a
             href="/devices"
             className={`footer-link${route.name === 'devices' ? ' active' : ''}`}

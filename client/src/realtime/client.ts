@@ -532,6 +532,8 @@ export class RealtimeClient {
         return this.emit('channel_added', { channel: frame.channel });
       case 'members_changed':
         return this.emit('members_changed', { channelId: frame.channelId, added: frame.added, removed: frame.removed });
+      case 'user_updated':
+        return this.emit('user_updated', { user: frame.user });
       case 'channel_removed':
         this.streams.dropped(frame.channelId);
         return this.emit('channel_removed', { channelId: frame.channelId });

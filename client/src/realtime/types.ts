@@ -44,6 +44,8 @@ export interface RealtimeEvents {
   channel_added: { channel: Channel };
   channel_removed: { channelId: string };
   members_changed: { channelId: string; added: string[]; removed: string[] };
+  /** Someone in one of our channels (or we) changed their display name. */
+  user_updated: { user: User };
   /** An edit (EDIT1), once, in stream order: the message in its new state. */
   message_updated: { message: Message };
   /** A deletion (EDIT2), once, in stream order: the message is now a tombstone. */

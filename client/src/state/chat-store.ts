@@ -13,7 +13,9 @@ import { api } from '../api/endpoints.js';
 import { forgetDeviceKeyWhenSessionEnds, loadDeviceKey } from '../auth/device-key.js';
 import { describeError } from '../api/http.js';
 import { RealtimeClient, type ConnectionStatus, type OutboxEntry } from '../realtime/client.js';
+import { Jumps } from './message-window.js';
 import { ReadState, type Counts } from './read-state.js';
+import { SearchState } from './search.js';
 import { UserStorage } from './user-storage.js';
 
 export const PAGE_SIZE = 50;
@@ -68,6 +70,9 @@ export class ChatStore {
   private bottomOf: string | null = null;
   /** The id of our message being edited in place. */
   editing: string | null = null;
+  /** Message search (search.ts) and opening a conversation at a found message (message-window.ts). */
+  readonly search = new SearchState();
+  readonly jumps = new Jumps(this);
   private countsTimer: ReturnType<typeof setTimeout> | null = null;
 
   private readonly draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -80,7 +85,8 @@ export class ChatStore {
   private typingTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
-    readonly me: User,
+    /** Replaced when we rename ourselves (takeUser). */
+    public me: User,
     readonly deviceId: string,
     private readonly saved: UserStorage = new UserStorage(me.id),
     readonly rt: RealtimeClient = new RealtimeClient({ outboxStorage: saved, proofKey: () => loadDeviceKey(deviceId) }),
@@ -121,6 +127,7 @@ export class ChatStore {
       rt.on('channel_added', ({ channel }) => this.addChannel(channel)),
       rt.on('channel_removed', ({ channelId }) => this.removeChannel(channelId)),
       rt.on('members_changed', (change) => this.changeMembers(change)),
+      rt.on('user_updated', ({ user }) => this.takeUser(user)),
       rt.on('read', (r) => this.onRead(r)),
       rt.on('message_updated', ({ message }) => this.replaceMessage(message.channelId, message.id, () => message)),
       rt.on('message_deleted', ({ channelId, messageId }) =>
@@ -171,6 +178,8 @@ export class ChatStore {
 
   dispose(): void {
     this.flushDrafts();
+    this.search.dispose();
+    this.jumps.dispose();
     for (const off of this.offs) off();
     if (this.typingTimer) clearInterval(this.typingTimer);
     if (this.peopleTimer) clearTimeout(this.peopleTimer);
@@ -497,7 +506,7 @@ export class ChatStore {
    * People we cannot name yet (newcomers, or beyond the first page of the directory): look them
    * up by id, batching the ids seen within 200 ms into one request.
    */
-  private ensurePeople(ids: Iterable<string>): void {
+  ensurePeople(ids: Iterable<string>): void {
     for (const id of ids) if (!this.people.has(id)) this.unknownPeople.add(id);
     if (this.unknownPeople.size === 0 || this.peopleTimer) return;
     this.peopleTimer = setTimeout(() => {
@@ -518,6 +527,26 @@ export class ChatStore {
         },
       );
     }, 200);
+  }
+
+  /** A user's new name (a `user_updated` event, or our own rename's answer): shown everywhere at once. */
+  takeUser(user: User): void {
+    this.people.set(user.id, { id: user.id, username: user.username, displayName: user.displayName });
+    if (user.id === this.me.id) this.me = { ...this.me, displayName: user.displayName };
+    this.changed();
+  }
+
+  /**
+   * Older history fetched elsewhere (a window opened at a search result) that reaches the held
+   * messages: they become one conversation again. `hasOlder`: there may be messages before them.
+   */
+  adoptHistory(channelId: string, messages: Message[], hasOlder: boolean): void {
+    const v = this.view(channelId);
+    const oldest = v.messages[0]?.seq;
+    this.merge(channelId, messages);
+    if (oldest === undefined || (messages[0] && messages[0].seq < oldest)) v.hasMore = hasOlder;
+    this.ensurePeople(messages.map((m) => m.senderId));
+    this.changed();
   }
 
   rememberPeople(list: Person[]): void {

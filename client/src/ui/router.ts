@@ -1,11 +1,19 @@
-/** A tiny path router: /, /c/:channelId, /devices, /admin. The server answers every path with the app. */
+/** A tiny path router: /, /c/:channelId, /search, /profile, /devices, /admin. The server answers every path with the app. */
 import { useEffect, useState } from 'react';
 
-export type Route = { name: 'home' } | { name: 'channel'; id: string } | { name: 'devices' } | { name: 'admin' };
+export type Route =
+  | { name: 'home' }
+  | { name: 'channel'; id: string }
+  | { name: 'search' }
+  | { name: 'profile' }
+  | { name: 'devices' }
+  | { name: 'admin' };
 
 export function parseRoute(path: string): Route {
   const m = /^\/c\/([^/]+)\/?$/.exec(path);
   if (m) return { name: 'channel', id: decodeURIComponent(m[1]) };
+  if (path === '/search') return { name: 'search' };
+  if (path === '/profile') return { name: 'profile' };
   if (path === '/devices') return { name: 'devices' };
   if (path === '/admin') return { name: 'admin' };
   return { name: 'home' };
@@ -15,6 +23,10 @@ export function routePath(r: Route): string {
   switch (r.name) {
     case 'channel':
       return `/c/${encodeURIComponent(r.id)}`;
+    case 'search':
+      return '/search';
+    case 'profile':
+      return '/profile';
     case 'devices':
       return '/devices';
     case 'admin':
