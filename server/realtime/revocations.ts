@@ -18,7 +18,7 @@ import type { Connection } from './connection.js';
 
 const REVOKED_MEMORY_MS = 120_000;
 /** Reasons stored in devices.revoked_reason that a swept socket is closed with as they are. */
-const SWEPT_REASONS = new Set<string>(['logged_out', 'password_changed'] satisfies RevocationReason[]);
+const SWEPT_REASONS = new Set<string>(['logged_out', 'password_changed', 'revoked_by_admin'] satisfies RevocationReason[]);
 /** REV3: how often the fail-closed spread closes the sockets that are due. */
 const SPREAD_TICK_MS = 100;
 
