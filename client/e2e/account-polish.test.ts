@@ -26,14 +26,19 @@ describe('account polish (issue 12), in Chromium', () => {
   let server: TestServer;
   let browser: Browser;
   let root: HttpClient;
-  let dave: TrackedPage;
+
+  /** A fresh browser (its own device) signed in as `username`, so each test stands on its own. */
+  async function signedIn(username: string): Promise<TrackedPage> {
+    const tracked = await openPage(browser, server.url);
+    await signInLive(tracked.page, username);
+    return tracked;
+  }
 
   beforeAll(async () => {
     server = await startTestServer({ env: { DEFAULT_CHANNEL: 'general', LOGIN_RATE_LIMIT_PER_USERNAME: '10' } });
     root = await server.register('alice', PASSWORD);
-    await server.register('dave', PASSWORD);
+    for (const name of ['dave', 'erin', 'frank', 'grace', 'heidi']) await server.register(name, PASSWORD);
     browser = await launchBrowser();
-    dave = await openPage(browser, server.url);
   }, 180_000);
 
   afterAll(async () => {
@@ -42,23 +47,24 @@ describe('account polish (issue 12), in Chromium', () => {
   });
 
   it('after 10 failed sign-ins for “nobody”, only “nobody” waits: another username signs in at once', async () => {
-    const { page } = dave;
+    const { page } = await openPage(browser, server.url);
     for (let i = 0; i < 10; i++) expect(await failSignIn(page, 'nobody')).toBe(401);
     expect(await failSignIn(page, 'nobody')).toBe(429);
-    await page.getByRole('alert').filter({ hasText: /^Too many attempts for “nobody”\. Try again in \d+ minutes\.$/ }).waitFor();
     expect(await signInButton(page).isDisabled()).toBe(true);
-    await shot(page, 'signin-throttled-username');
 
     await page.getByLabel('Username').fill('dave');
-    expect(await signInButton(page).isEnabled()).toBe(true);
+    expect(await signInButton(page).isEnabled(), 'another username may sign in').toBe(true);
     expect(await page.getByRole('alert').filter({ hasText: 'Too many attempts' }).count()).toBe(0);
     await page.getByLabel('Username').fill('nobody');
     expect(await signInButton(page).isDisabled()).toBe(true);
+    await page.getByRole('alert').filter({ hasText: /^Too many attempts for “nobody”\. Try again in \d+ minutes\.$/ }).waitFor();
+    await shot(page, 'signin-throttled-username');
 
     await page.getByLabel('Username').fill('dave');
     await page.getByLabel('Password').fill(PASSWORD);
     await signInButton(page).click();
     await live(page);
+    await page.context().close();
   });
 
   it('when the server throttles the address, every username waits', async () => {
@@ -77,43 +83,47 @@ describe('account polish (issue 12), in Chromium', () => {
   });
 
   it('re-enabled, a wrong password shows only “Wrong username or password”, not the old “disabled” notice', async () => {
-    const { page } = dave;
-    const daveId = (await page.evaluate(() => fetch('/api/auth/me').then((r) => r.json()))).user.id;
-    expect((await root.post(`/api/admin/users/${daveId}/disable`)).status).toBe(200);
+    const { page } = await signedIn('erin');
+    const erinId = (await page.evaluate(() => fetch('/api/auth/me').then((r) => r.json()))).user.id;
+    expect((await root.post(`/api/admin/users/${erinId}/disable`)).status).toBe(200);
     const disabled = page.getByText('This account was disabled by an administrator.');
     await disabled.waitFor();
-    expect((await root.post(`/api/admin/users/${daveId}/enable`)).status).toBe(200);
+    expect((await root.post(`/api/admin/users/${erinId}/enable`)).status).toBe(200);
 
-    expect(await failSignIn(page, 'dave')).toBe(401);
+    expect(await failSignIn(page, 'erin')).toBe(401);
     await page.getByRole('alert').filter({ hasText: 'Wrong username or password.' }).waitFor();
-    expect(await disabled.count()).toBe(0);
+    expect(await disabled.count(), 'the old notice is gone').toBe(0);
     await shot(page, 'signin-fresh-error');
-    await signInLive(page, 'dave');
+    await signInLive(page, 'erin');
+    await page.context().close();
   });
 
   it('a device signed out from another of one’s devices is told so', async () => {
-    const { page } = dave;
+    const { page } = await signedIn('frank');
     const me = await page.evaluate(() => fetch('/api/auth/me').then((r) => r.json()));
-    const phone = await server.login('dave', PASSWORD);
+    const phone = await server.login('frank', PASSWORD);
     expect((await phone.post(`/api/devices/${me.device.id}/revoke`)).status).toBe(200);
     await page.getByText('This device was signed out from another of your devices.').waitFor();
     await shot(page, 'revoked-by-self');
-    await signInLive(page, 'dave');
+    await page.context().close();
   });
 
   it('My devices folds signed-out devices away, and signing one out asks in the app’s dialog', async () => {
-    const { page } = dave;
+    // grace has signed out of three devices, and has a phone still signed in.
+    for (let i = 0; i < 3; i++) expect((await (await server.login('grace', PASSWORD)).post('/api/auth/logout')).status).toBe(204);
+    await server.login('grace', PASSWORD, { deviceName: 'Phone' });
+    const grace = await signedIn('grace');
+    const { page } = grace;
     await page.getByRole('link', { name: 'My devices' }).click();
     await page.getByRole('heading', { name: 'My devices' }).waitFor();
     await page.locator('.device-card.current', { hasText: /Headless Chrome \d+ on Linux/ }).waitFor();
-    // Three were signed out above: disabling took the first two (registered, browser), the phone the next.
     const toggle = page.getByRole('button', { name: 'Show 3 signed-out devices' });
     await toggle.waitFor();
     expect(await page.locator('.device-card.revoked').count()).toBe(0);
 
-    const phone = page.locator('.device-card:not(.current)', { hasText: 'relay CLI' }).first();
+    const phone = page.locator('.device-card:not(.current)', { hasText: 'Phone' });
     await phone.getByRole('button', { name: /^Sign out/ }).click();
-    const dialog = page.getByRole('dialog', { name: 'Sign out “relay CLI”?' });
+    const dialog = page.getByRole('dialog', { name: 'Sign out “Phone”?' });
     await dialog.waitFor();
     await shot(page, 'devices-signout-dialog');
     await dialog.getByRole('button', { name: 'Sign out' }).click();
@@ -121,11 +131,12 @@ describe('account polish (issue 12), in Chromium', () => {
     await page.getByRole('button', { name: 'Show 4 signed-out devices' }).click();
     expect(await page.locator('.device-card.revoked').count()).toBe(4);
     await shot(page, 'devices-signed-out-shown');
-    expect(dave.nativeDialogs).toEqual([]);
+    expect(grace.nativeDialogs).toEqual([]);
+    await page.context().close();
   });
 
   it('every keyboard focus ring is solid and at least 3:1 against its background, in the sidebar and in a dialog', async () => {
-    const { page } = dave;
+    const { page } = await signedIn('heidi');
     await page.getByRole('link', { name: /general/ }).click();
     await page.getByRole('heading', { name: 'general', level: 1 }).waitFor();
     await page.locator('body').click({ position: { x: 1, y: 1 } });
@@ -145,10 +156,12 @@ describe('account polish (issue 12), in Chromium', () => {
     await shot(page, 'focus-ring-dialog');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
+    await page.context().close();
   });
 
   it('at 360 px, the hover “Sent” label does not cover the message', async () => {
-    const { page } = dave;
+    const { page } = await signedIn('dave');
+    await page.getByRole('link', { name: /general/ }).click();
     await page.setViewportSize({ width: 360, height: 740 });
     const composer = page.getByRole('textbox', { name: /^Message / });
     const words = 'a message long enough to wrap across several lines on a narrow phone screen, right to its edge';
@@ -158,7 +171,7 @@ describe('account polish (issue 12), in Chromium', () => {
     }
     const own = page.locator('.message.own', { hasText: 'Second:' });
     await own.locator('.message-status[data-status="sent"]').waitFor();
-    for (const message of [page.locator('.message.own', { hasText: 'First:' }), own]) {
+    for (const message of [own, page.locator('.message.own', { hasText: 'First:' })]) {
       await message.hover();
       const label = message.locator('.message-status.sent .status-label');
       const labelBox = (await label.boundingBox())!;
@@ -171,6 +184,6 @@ describe('account polish (issue 12), in Chromium', () => {
       expect(overlaps(status, tools), `status vs toolbar ${JSON.stringify(tools)}`).toBe(false);
     }
     await shot(page, 'sent-label-360');
-    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.context().close();
   });
 });
