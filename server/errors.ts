@@ -29,9 +29,16 @@ export const usernameTaken = () => new AppError('username_taken', 'That username
 export const nameTaken = () => new AppError('name_taken', 'A channel with that name exists');
 export const unsupportedMediaType = () =>
   new AppError('unsupported_media_type', 'Send the request body as application/json');
-export const rateLimited = (retryAfterSeconds: number) =>
+/**
+ * `scope` (added to the contract, header `RateLimit-Scope`) says what the wait applies to, so a
+ * client can tell "this username, from here" (`username`) from "anything from this address"
+ * (`address`) or "this account's writes" (`user`).
+ */
+export type RateLimitScope = 'address' | 'username' | 'user';
+export const rateLimited = (retryAfterSeconds: number, scope?: RateLimitScope) =>
   new AppError('rate_limited', `Too many attempts; try again in ${retryAfterSeconds} s`, {
     'Retry-After': String(retryAfterSeconds),
+    ...(scope ? { 'RateLimit-Scope': scope } : {}),
   });
 export const serviceUnavailable = (message = 'A backing service is unavailable; try again shortly') =>
   new AppError('service_unavailable', message);

@@ -198,6 +198,13 @@ export const auditEvent = z.object({
   targetType: z.string(),
   targetId: z.string().nullable(),
   ip: z.string().nullable(),
+  // Added to the contract: the names behind the ids, read with the event (null: unknown or deleted).
+  /** The actor's names. */
+  actor: z.object({ username: z.string(), displayName: z.string() }).nullable().optional(),
+  /** The target's own name: a device's or a channel's, a user's display name. */
+  targetName: z.string().nullable().optional(),
+  /** Whom the event concerns: the target user, a device's owner, a message's sender. */
+  targetUser: z.object({ id, username: z.string(), displayName: z.string() }).nullable().optional(),
 });
 
 /** A piece of a search snippet: plain text (never HTML), `match` when it is a word the query matched. */

@@ -27,12 +27,22 @@ export const CLOSE_REASONS = {
   try_again_later: 1013,
   /** The user already holds the most sockets allowed (MAX_SOCKETS_PER_USER). */
   too_many_sockets: 4429,
+  /** An administrator signed this device out (`device_revoked` is its own user, from another device). */
+  revoked_by_admin: 4403,
 } as const;
 
 export type CloseReason = keyof typeof CLOSE_REASONS;
 
 /** Reasons a device can be cut off with; each closes its sockets with 4403. */
-export type RevocationReason = 'device_revoked' | 'logged_out' | 'account_disabled' | 'password_changed';
+export type RevocationReason = 'device_revoked' | 'revoked_by_admin' | 'logged_out' | 'account_disabled' | 'password_changed';
+
+/** Reasons kept in a revoked device's row that its sockets are closed with as they are (who did it). */
+const STORED_REVOCATION_REASONS = new Set<string>(['logged_out', 'password_changed', 'revoked_by_admin'] satisfies RevocationReason[]);
+
+/** The close reason for a device revoked with `stored` (devices.revoked_reason); `device_revoked` for anything else. */
+export function revokedDeviceReason(stored: string | null | undefined): Exclude<RevocationReason, 'account_disabled'> {
+  return stored && STORED_REVOCATION_REASONS.has(stored) ? (stored as 'logged_out' | 'password_changed' | 'revoked_by_admin') : 'device_revoked';
+}
 
 /** HTTP error codes and their status. */
 export const HTTP_ERRORS = {

@@ -213,11 +213,16 @@ describe('browser client, end to end', () => {
     await bobRow.getByText('Online').waitFor({ timeout: 5_000 });
     await bobRow.getByRole('button', { name: 'Devices' }).click();
     await shot(alice, 'admin');
-    const revoke = alice.locator('.devices-row').getByRole('button', { name: /^Sign out/ }).first();
-    const [response] = await Promise.all([alice.waitForResponse((r) => /\/api\/admin\/devices\/[^/]+\/revoke$/.test(r.url())), revoke.click()]);
+    await alice.locator('.devices-row').getByRole('button', { name: /^Sign out/ }).first().click();
+    // The app's own question (issue 12), not the browser's confirm().
+    const question = alice.getByRole('dialog', { name: /^Sign out / });
+    const [response] = await Promise.all([
+      alice.waitForResponse((r) => /\/api\/admin\/devices\/[^/]+\/revoke$/.test(r.url())),
+      question.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
     expect(response.status()).toBe(200);
     // Live, not on a poll: the sweep runs every 30 s, so this arrives through the bus (REV1).
-    await bob.getByText('This device was signed out.').waitFor({ timeout: 10_000 });
+    await bob.getByText('An administrator signed this device out.').waitFor({ timeout: 10_000 });
     await bob.getByRole('heading', { name: 'Sign in' }).waitFor();
     await shot(bob, 'signed-out');
     expect(await alice.locator('.connection').getAttribute('data-state')).toBe('live');

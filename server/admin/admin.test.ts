@@ -214,13 +214,80 @@ describe('admin API', () => {
     for (const e of fresh) {
       expect(e.actorId).toBe(root.userId);
       expect(e.ip).toMatch(/127\.0\.0\.1/);
-      expect(e).toEqual({ id: expect.any(String), at: expect.any(String), actorId: root.userId, action: e.action, targetType: e.targetType, targetId: e.targetId, ip: e.ip });
+      expect(e).toEqual({
+        id: expect.any(String),
+        at: expect.any(String),
+        actorId: root.userId,
+        action: e.action,
+        targetType: e.targetType,
+        targetId: e.targetId,
+        ip: e.ip,
+        // Added names (see the next test).
+        actor: { username: 'root', displayName: 'root' },
+        targetName: expect.any(String),
+        targetUser: { id: victim.userId, username: 'victim', displayName: 'victim' },
+      });
     }
     // A user's own revocations (logout) are audited too, with the user as the actor.
     victim = await server.login('victim');
     expect((await victim.post('/api/auth/logout')).status).toBe(204);
     const logout = (await audit())[0];
     expect(logout).toMatchObject({ action: 'device.revoke', actorId: victim.userId, targetId: victim.deviceId, ip: expect.stringMatching(/127\.0\.0\.1/) });
+  });
+
+  it('names the actor, the device and its owner, and the user in each audit event, read in one query whatever the page size', async () => {
+    const ua = 'Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36';
+    const pixel = await server.client().post('/api/auth/login', { username: 'victim', password: DEFAULT_PASSWORD }, { 'user-agent': ua });
+    expect(pixel.status).toBe(200);
+    expect(pixel.body.device.name).toBe('Chrome 131 on Android (Pixel 7)');
+    expect((await root.patch('/api/me', { displayName: 'Root Admin' })).status).toBe(200);
+    expect((await root.post(`/api/admin/devices/${pixel.body.device.id}/revoke`)).status).toBe(200);
+    expect((await root.post(`/api/admin/users/${victim.userId}/enable`)).status).toBe(200);
+
+    const [enable, revoke] = await audit();
+    expect(revoke).toMatchObject({
+      action: 'device.revoke',
+      targetType: 'device',
+      targetId: pixel.body.device.id,
+      actor: { username: 'root', displayName: 'Root Admin' },
+      targetName: 'Chrome 131 on Android (Pixel 7)',
+      targetUser: { id: victim.userId, username: 'victim', displayName: 'victim' },
+    });
+    expect(enable).toMatchObject({
+      action: 'user.enable',
+      targetName: 'victim',
+      targetUser: { id: victim.userId, username: 'victim', displayName: 'victim' },
+    });
+    // An id that names nothing (an invite, a malformed or deleted target) has null names, not an error.
+    await server.ctx.pool.query(
+      `INSERT INTO audit_events (actor_id, action, target_type, target_id) VALUES (NULL, 'test.odd', 'device', 'not-a-uuid'), (NULL, 'test.odd', 'user', '00000000-0000-4000-8000-000000000000'), (NULL, 'test.odd', 'message', '99999999999999999999')`,
+    );
+    const odd = (await audit()).slice(0, 3);
+    for (const e of odd) expect(e).toMatchObject({ actorId: null, actor: null, targetName: null, targetUser: null });
+
+    // No query per event: the page of 2 and the page of 1000 cost the same number of queries.
+    const queries = async (limit: number) => {
+      const pool = server.ctx.pool;
+      const original = pool.query.bind(pool);
+      let n = 0;
+      (pool as { query: unknown }).query = (...args: unknown[]) => {
+        const q = args[0] as string | { text?: string };
+        if (/audit_events|"users"|"devices"/.test(typeof q === 'string' ? q : (q.text ?? ''))) n += 1;
+        return (original as (...a: unknown[]) => unknown)(...args);
+      };
+      try {
+        const res = await root.get(`/api/admin/audit?limit=${limit}`);
+        expect(res.status).toBe(200);
+        return { n, events: res.body.events.length as number };
+      } finally {
+        (pool as { query: unknown }).query = original;
+      }
+    };
+    const small = await queries(2);
+    const large = await queries(1000);
+    expect(large.events).toBeGreaterThan(10);
+    expect(small.n).toBeGreaterThan(0);
+    expect(large.n).toBe(small.n);
   });
 
   it('validates the audit limit', async () => {

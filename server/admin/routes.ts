@@ -73,7 +73,7 @@ export function adminRoutes(ctx: AppContext): Router {
     endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
       const device = await findDevice(ctx.db, String(req.params.id));
       if (!device) throw notFound('Device');
-      const [revoked] = await revokeDevices(ctx, { deviceId: device.id }, 'device_revoked', actor(req, auth.user.id));
+      const [revoked] = await revokeDevices(ctx, { deviceId: device.id }, 'revoked_by_admin', actor(req, auth.user.id));
       return { device: presentDevice(revoked ?? device, { currentDeviceId: auth.device.id, online: new Set() }) };
     }),
   );
@@ -84,7 +84,7 @@ export function adminRoutes(ctx: AppContext): Router {
       const u = await loadUser(String(req.params.id));
       // The admin action is audited even when no device was active (then no device.revoke row exists).
       const revoked = await ctx.db.transaction(async (tx) => {
-        const r = await revokeDevicesIn(tx, { userId: u.id }, 'device_revoked', actor(req, auth.user.id));
+        const r = await revokeDevicesIn(tx, { userId: u.id }, 'revoked_by_admin', actor(req, auth.user.id));
         await recordAudit(tx, {
           actorId: auth.user.id,
           action: 'user.revoke_devices',
@@ -98,7 +98,7 @@ export function adminRoutes(ctx: AppContext): Router {
       await announceRevocation(
         ctx,
         revoked.map((d) => d.id),
-        'device_revoked',
+        'revoked_by_admin',
       );
       return { revoked: revoked.length };
     }),

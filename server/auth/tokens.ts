@@ -19,6 +19,7 @@ import jwt from 'jsonwebtoken';
 import type pg from 'pg';
 import { fingerprintMatches } from './fingerprint.js';
 import type { StoredDeviceKey } from './pop.js';
+import { revokedDeviceReason, type RevocationReason } from '../../shared/codes.js';
 
 export const TOKEN_TYP = 'relay-device+jwt';
 export const TOKEN_ISSUER = 'relay';
@@ -44,7 +45,7 @@ export interface BoundKey {
 }
 
 /** Why a token is refused; `try_again_later` when the database could not be asked (the socket closes 1013). */
-export type TokenFailure = 'invalid_token' | 'token_expired' | 'device_revoked' | 'account_disabled' | 'try_again_later';
+export type TokenFailure = 'invalid_token' | 'token_expired' | RevocationReason | 'try_again_later';
 
 export interface ActiveIdentity {
   user: { id: string; username: string; displayName: string; role: 'user' | 'admin' };
@@ -57,7 +58,7 @@ export type VerifyResult =
   | { ok: false; reason: TokenFailure };
 export type DeviceStatus =
   | { ok: true; identity: ActiveIdentity; key?: BoundKey }
-  | { ok: false; reason: 'invalid_token' | 'device_revoked' | 'account_disabled' };
+  | { ok: false; reason: 'invalid_token' | RevocationReason };
 
 interface SigningKey {
   kid: string;
@@ -72,6 +73,8 @@ interface DeviceRow {
   id: string;
   user_id: string;
   revoked: boolean;
+  /** Who revoked it (devices.revoked_reason), so a socket that missed the live close is told the same. */
+  revoked_reason: string | null;
   disabled: boolean;
   username: string;
   display_name: string;
@@ -86,7 +89,7 @@ interface DeviceRow {
  */
 const DEVICE_STATUS = {
   name: 'relay_device_status',
-  text: `SELECT d.id, d.user_id, d.revoked_at IS NOT NULL AS revoked, u.disabled, u.username, u.display_name, u.role,
+  text: `SELECT d.id, d.user_id, d.revoked_at IS NOT NULL AS revoked, d.revoked_reason, u.disabled, u.username, u.display_name, u.role,
                 d.public_key, d.key_thumbprint
            FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ANY($1::uuid[])`,
 };
@@ -177,7 +180,7 @@ export class TokenService {
     return pending.then((row) => {
       if (!row || (userId && row.user_id !== userId)) return { ok: false, reason: 'invalid_token' } as const;
       if (row.disabled) return { ok: false, reason: 'account_disabled' } as const;
-      if (row.revoked) return { ok: false, reason: 'device_revoked' } as const;
+      if (row.revoked) return { ok: false, reason: revokedDeviceReason(row.revoked_reason) } as const;
       return {
         ok: true,
         identity: { deviceId, user: { id: row.user_id, username: row.username, displayName: row.display_name, role: row.role } },

@@ -34,34 +34,8 @@ export function presentDevice(d: DeviceRow, opts: { currentDeviceId?: string; on
   };
 }
 
-/** A readable device name from a User-Agent when the client gave none. */
-export function deviceNameFrom(userAgent: string): string {
-  if (!userAgent) return 'Unknown device';
-  const browser = /Edg\//.test(userAgent)
-    ? 'Edge'
-    : /Firefox\//.test(userAgent)
-      ? 'Firefox'
-      : /Chrom(e|ium)\//.test(userAgent)
-        ? 'Chrome'
-        : /Safari\//.test(userAgent)
-          ? 'Safari'
-          : /curl\//.test(userAgent)
-            ? 'curl'
-            : null;
-  const os = /Windows/.test(userAgent)
-    ? 'Windows'
-    : /Android/.test(userAgent)
-      ? 'Android'
-      : /iPhone|iPad/.test(userAgent)
-        ? 'iOS'
-        : /Mac OS X/.test(userAgent)
-          ? 'macOS'
-          : /Linux/.test(userAgent)
-            ? 'Linux'
-            : null;
-  if (browser && os) return `${browser} on ${os}`;
-  return browser ?? os ?? userAgent.slice(0, 60);
-}
+/** A readable device name from a User-Agent when the client gave none (ua-parser-js: naming.ts). */
+export { deviceNameFrom } from './naming.js';
 
 export async function listDevices(ctx: Pick<AppContext, 'db' | 'presence'>, userId: string, currentDeviceId?: string): Promise<Device[]> {
   const rows = await ctx.db.select().from(devices).where(eq(devices.userId, userId)).orderBy(desc(devices.lastSeenAt));

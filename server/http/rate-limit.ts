@@ -13,7 +13,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
 import { RedisStore } from 'rate-limit-redis';
-import { rateLimited, serviceUnavailable } from '../errors.js';
+import { rateLimited, serviceUnavailable, type RateLimitScope } from '../errors.js';
 import type { RedisClient } from '../redis.js';
 
 /** A Redis that stops answering without closing the connection must give a 503, not a hung login. */
@@ -59,16 +59,17 @@ function limiterParts(opts: LimiterOptions) {
           sendCommand: (...args: string[]) => withDeadline(opts.redis!.sendCommand(args)),
         })
       : undefined;
-  const common = {
+  // The refusal names its limit's scope (RateLimit-Scope): a client then waits for that username only, or for all.
+  const common = (scope: RateLimitScope) => ({
     windowMs: opts.windowMs,
     standardHeaders: 'draft-7' as const,
     legacyHeaders: false,
     handler: (req: Request, _res: unknown, next: (err: unknown) => void) => {
       const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime?.getTime() ?? Date.now() + opts.windowMs;
       opts.onLimited?.();
-      next(rateLimited(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
+      next(rateLimited(Math.max(1, Math.ceil((reset - Date.now()) / 1000)), scope));
     },
-  };
+  });
   return { store, common };
 }
 
@@ -82,13 +83,13 @@ export function authLimiters(
 ): RequestHandler[] {
   const { store, common } = limiterParts(opts);
   const perIp = rateLimit({
-    ...common,
+    ...common('address'),
     limit: opts.perIp,
     store: store('ip'),
     keyGenerator: (req) => `ip:${addressKey(req)}`,
   });
   // Only failures count per username, so a user who logs in often is never locked out by success.
-  const failures = { ...common, skipSuccessfulRequests: true, requestWasSuccessful: checkedNoPassword };
+  const failures = { ...common('username'), skipSuccessfulRequests: true, requestWasSuccessful: checkedNoPassword };
   const perUsernameAndAddress = rateLimit({
     ...failures,
     limit: opts.perUsername,
@@ -114,7 +115,7 @@ export function userLimiter(opts: LimiterOptions & { limit: number }): RequestHa
   const { store, common } = limiterParts(opts);
   return failClosed(
     rateLimit({
-      ...common,
+      ...common('user'),
       limit: opts.limit,
       store: store('user'),
       keyGenerator: (req) => (req.session?.userId ? `user:${req.session.userId}` : `ip:${addressKey(req)}`),

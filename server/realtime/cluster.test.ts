@@ -120,7 +120,7 @@ afterAll(async () => {
 });
 
 describe('revocation across instances', () => {
-  it('REV1: admin revoke on A closes the socket held by B with 4403 device_revoked, through the bus', async () => {
+  it('REV1: admin revoke on A closes the socket held by B with 4403 revoked_by_admin, through the bus', async () => {
     const alice = await registerAt(A.url, name('alice'));
     const s = await sock(B.url, alice);
     const closed = closeTimed(s);
@@ -129,7 +129,7 @@ describe('revocation across instances', () => {
     expect(res.status).toBe(200);
     const c = await within(closed, CLOSE_WAIT_MS, 'close');
     measured.rev1_admin_revoke = Math.round(c.at - t0);
-    expect({ code: c.code, reason: c.reason }).toEqual({ code: 4403, reason: 'device_revoked' });
+    expect({ code: c.code, reason: c.reason }).toEqual({ code: 4403, reason: 'revoked_by_admin' });
   });
 
   it('REV1: revoke by its own user on B closes the socket held by A (the other direction)', async () => {

@@ -119,18 +119,24 @@ describe('revocation (REVOCATION_SWEEP_MS 300)', () => {
     expect((await laptop.get('/api/auth/me')).status).toBe(401);
   });
 
-  it('REV1: an admin revoking a device, or all of a user\'s devices, closes them 4403 device_revoked', async () => {
+  it('REV1: an admin revoking a device, or all of a user\'s devices, closes them 4403 revoked_by_admin', async () => {
     const bob = await server.register('revbob');
     const bobLaptop = await server.login('revbob');
     const b = await connect(server.url, bob);
     const bl = await connect(server.url, bobLaptop);
+    const heldToken: string = (await bob.post('/api/auth/token')).body.token;
     expect((await admin.post(`/api/admin/devices/${bob.deviceId}/revoke`)).status).toBe(200);
-    expect(await b.waitClose()).toEqual({ code: 4403, reason: 'device_revoked' });
+    expect(await b.waitClose()).toEqual({ code: 4403, reason: 'revoked_by_admin' });
+    // A socket that missed the live close (it reconnects later with a token still in date) is
+    // told the same: the reason is kept in the device's row.
+    const late = await openSocket(server.url, bob);
+    late.send({ type: 'authenticate', token: heldToken });
+    expect(await late.waitClose()).toEqual({ code: 4403, reason: 'revoked_by_admin' });
     bl.send({ type: 'ping' });
     await bl.next('pong');
     const res = await admin.post(`/api/admin/users/${bob.userId}/revoke-devices`);
     expect(res.body).toEqual({ revoked: 1 });
-    expect(await bl.waitClose()).toEqual({ code: 4403, reason: 'device_revoked' });
+    expect(await bl.waitClose()).toEqual({ code: 4403, reason: 'revoked_by_admin' });
   });
 
   it('REV1: logout closes the device\'s sockets 4403 logged_out', async () => {

@@ -11,14 +11,12 @@
  * the spread.
  */
 import type pg from 'pg';
-import type { RevocationReason } from '../../shared/codes.js';
+import { revokedDeviceReason, type RevocationReason } from '../../shared/codes.js';
 import type { ControlEvent } from '../bus/bus.js';
 import { describeError, type Logger } from '../logger.js';
 import type { Connection } from './connection.js';
 
 const REVOKED_MEMORY_MS = 120_000;
-/** Reasons stored in devices.revoked_reason that a swept socket is closed with as they are. */
-const SWEPT_REASONS = new Set<string>(['logged_out', 'password_changed'] satisfies RevocationReason[]);
 /** REV3: how often the fail-closed spread closes the sockets that are due. */
 const SPREAD_TICK_MS = 100;
 
@@ -99,7 +97,7 @@ export class Revocations {
         const row = seen.get(deviceId);
         if (!row) this.closeDevice(deviceId, 'device_revoked');
         else if (row.disabled) this.closeDevice(deviceId, 'account_disabled');
-        else if (row.revoked) this.closeDevice(deviceId, SWEPT_REASONS.has(row.reason ?? '') ? (row.reason as RevocationReason) : 'device_revoked');
+        else if (row.revoked) this.closeDevice(deviceId, revokedDeviceReason(row.reason));
       }
     } catch (err) {
       // Fail closed: sockets whose devices cannot be checked twice in a row are sent away.

@@ -13,6 +13,8 @@ export class ApiError extends Error {
     message: string,
     /** Seconds from the Retry-After header of a 429, when present. */
     readonly retryAfter?: number,
+    /** A 429's RateLimit-Scope: `username` (that username only) or `address` (everything from here). */
+    readonly scope?: string,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -54,6 +56,7 @@ async function request<S extends z.ZodType>(method: string, path: string, schema
       parsed.success ? parsed.data.error.code : 'http_error',
       parsed.success ? parsed.data.error.message : `The server answered ${res.status}.`,
       Number.isFinite(retry) && retry > 0 ? retry : undefined,
+      res.headers.get('ratelimit-scope') ?? undefined,
     );
     // Login and register answer 401 for wrong credentials; only other 401s mean "session gone".
     if (res.status === 401 && err.code === 'unauthenticated') for (const fn of unauthenticatedListeners) fn(err.message);

@@ -1,11 +1,12 @@
 /** Sign in and register, with every failure said in words (and a countdown when rate limited). */
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import type { User } from '../../../shared/api.js';
 import { password as passwordSchema, username as usernameSchema } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
-import { ApiError, describeError, formatWait } from '../api/http.js';
+import { describeError, formatWait } from '../api/http.js';
 import { PasskeySignIn } from './PasskeySignIn.js';
 import { InviteCodeField, RegistrationNote, type Registration } from './RegistrationNote.js';
+import { useLoginThrottle } from './use-login-throttle.js';
 
 type Mode = 'signin' | 'register';
 
@@ -32,27 +33,17 @@ export function AuthScreen({
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<{ username?: string; password?: string }>({});
   const [busy, setBusy] = useState(false);
-  const [waitUntil, setWaitUntil] = useState<number | null>(null);
-  const [now, setNow] = useState(Date.now());
+  // The notice that brought us here (e.g. "disabled by an administrator") is stale once a new attempt starts.
+  const [noticeShown, setNoticeShown] = useState(true);
+  const throttle = useLoginThrottle();
   const ids = { u: useId(), d: useId(), p: useId(), ue: useId(), pe: useId() };
 
-  useEffect(() => {
-    if (!waitUntil) return;
-    const t = setInterval(() => {
-      setNow(Date.now());
-      if (Date.now() >= waitUntil) {
-        setWaitUntil(null);
-        setError(null);
-      }
-    }, 1000);
-    return () => clearInterval(t);
-  }, [waitUntil]);
-
-  const waiting = waitUntil !== null && waitUntil > now;
+  const wait = throttle.waitFor(mode, username);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
+    setNoticeShown(false);
     if (mode === 'register') {
       const u = usernameSchema.safeParse(username);
       const p = passwordSchema.safeParse(password);
@@ -74,11 +65,8 @@ export function AuthScreen({
       const res = mode === 'signin' ? await api.login(username.trim(), password) : await api.register(username.trim(), password, displayName.trim() || undefined, invite);
       onSignedIn(res.user, res.device.id, mode === 'register');
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'rate_limited' && err.retryAfter) {
-        setWaitUntil(Date.now() + err.retryAfter * 1000);
-        setNow(Date.now());
-      }
-      setError(describeError(err));
+      // A rate limit is shown by its countdown, for the username (or address) it applies to.
+      if (!throttle.record(mode, username, err)) setError(describeError(err));
     } finally {
       setBusy(false);
     }
@@ -90,7 +78,9 @@ export function AuthScreen({
     setFieldErrors({});
   };
 
-  const errorText = waiting ? `Too many attempts. Try again in ${formatWait(Math.ceil((waitUntil! - now) / 1000))}.` : error;
+  const errorText = wait
+    ? `Too many attempts ${wait.scope === 'address' ? 'from this network' : `for “${username.trim()}”`}. Try again in ${formatWait(wait.seconds)}.`
+    : error;
 
   return (
     <div className="auth-page">
@@ -102,7 +92,7 @@ export function AuthScreen({
         <h1 id="auth-title">{mode === 'signin' ? 'Sign in' : 'Create your account'}</h1>
         <p className="muted">{mode === 'signin' ? 'Welcome back. Your conversations are waiting.' : 'Messages and presence, on your own server.'}</p>
 
-        {notice && (
+        {notice && noticeShown && (
           <div className="notice warning" role="alert">
             {notice}
           </div>
@@ -172,7 +162,7 @@ export function AuthScreen({
               {errorText}
             </div>
           )}
-          <button type="submit" className="button primary block" disabled={busy || waiting}>
+          <button type="submit" className="button primary block" disabled={busy || wait !== null}>
             {busy ? 'Please wait…' : mode === 'signin' ? 'Sign in' : 'Create account'}
           </button>
         </form>

@@ -13,6 +13,7 @@ import { ChatStore } from '../state/chat-store.js';
 import { StoreContext, useStore } from '../state/use-store.js';
 import { ErrorNotice, Icon } from '../ui/bits.js';
 import { navigate, useRoute } from '../ui/router.js';
+import { signedOutNotice } from '../ui/signed-out.js';
 import { ChannelView } from './ChannelView.js';
 import { ConnectionIndicator } from './ConnectionIndicator.js';
 import { startNotifier } from './notifier.js';
@@ -44,15 +45,8 @@ export function Shell({
     void store.start();
     const stopNotifier = startNotifier(store);
     const off = store.rt.on('status', (s) => {
-      if (s.stopped === 'signed_out') {
-        const why =
-          s.closeReason === 'account_disabled'
-            ? 'This account was disabled by an administrator.'
-            : s.closeReason === 'password_changed'
-              ? 'Your password was changed on another device, so this one was signed out. Sign in with the new password.'
-              : 'This device was signed out.';
-        onSignedOut(why);
-      } else if (s.stopped === 'session_ended') onSignedOut('Your session ended. Sign in again.');
+      if (s.stopped === 'signed_out') onSignedOut(signedOutNotice(s.closeReason));
+      else if (s.stopped === 'session_ended') onSignedOut('Your session ended. Sign in again.');
     });
     // Back online, or back to the tab after a while: the server may well answer again, so a
     // long backoff wait is cut short.

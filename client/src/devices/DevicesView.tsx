@@ -5,8 +5,10 @@ import { api } from '../api/endpoints.js';
 import { describeError } from '../api/http.js';
 import { useStore } from '../state/use-store.js';
 import { BackButton, ErrorNotice } from '../ui/bits.js';
+import { useConfirm } from '../ui/use-confirm.js';
 import { DeviceCard } from './DeviceCard.js';
 import { PasskeysSection } from './PasskeysSection.js';
+import { SignedOutDevices } from './SignedOutDevices.js';
 
 export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) => void }) {
   const store = useStore();
@@ -15,6 +17,7 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
   const [busy, setBusy] = useState<string | null>(null);
   const [done, setDone] = useState('');
   const heading = useRef<HTMLHeadingElement>(null);
+  const [dialog, ask] = useConfirm();
 
   const load = useCallback(() => {
     api.devices().then(
@@ -27,26 +30,36 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
   }, []);
   useEffect(load, [load]);
 
+  /** Runs in the question's dialog: a failure is shown there, and the device stays signed in. */
   const revoke = async (d: Device) => {
-    const question = d.current ? 'Sign out this device? You will need to sign in again here.' : `Sign out “${d.name}”? It will be disconnected at once.`;
-    if (!window.confirm(question)) return;
     setBusy(d.id);
+    setError(null);
     try {
       if (d.current) store.rt.disconnect();
       await api.revokeDevice(d.id);
-      if (d.current) return onSignedOut('This device was signed out.');
+      if (d.current) return onSignedOut('You signed out of this device.');
       setDone(`${d.name} was signed out.`);
       load();
-      // Its card (and the focused button) moves to the signed-out list: keep focus on the page.
-      heading.current?.focus();
     } catch (err) {
       // The request failed, so this device is still signed in: bring its connection back.
       if (d.current) store.rt.connect();
-      setError(describeError(err));
+      throw err;
     } finally {
       setBusy(null);
     }
   };
+
+  const askRevoke = (d: Device) =>
+    ask({
+      title: d.current ? 'Sign out this device?' : `Sign out “${d.name}”?`,
+      body: <p>{d.current ? 'You will need to sign in again here.' : 'It is disconnected at once and has to sign in again.'}</p>,
+      confirmLabel: 'Sign out',
+      busyLabel: 'Signing out…',
+      danger: true,
+      run: () => revoke(d),
+      // Its card (and the button that asked) moves to the signed-out devices: keep focus on the page.
+      focusAfter: () => heading.current,
+    });
 
   const active = devices?.filter((d) => !d.revokedAt) ?? [];
   const revoked = devices?.filter((d) => d.revokedAt) ?? [];
@@ -73,23 +86,15 @@ export function DevicesView({ onSignedOut }: { onSignedOut: (notice?: string) =>
             </h2>
             <ul className="device-list">
               {active.map((d) => (
-                <DeviceCard key={d.id} device={d} busy={busy === d.id} onRevoke={() => void revoke(d)} />
+                <DeviceCard key={d.id} device={d} busy={busy === d.id} onRevoke={() => askRevoke(d)} />
               ))}
             </ul>
-            {revoked.length > 0 && (
-              <>
-                <h2 className="section-title">Signed out ({revoked.length})</h2>
-                <ul className="device-list">
-                  {revoked.map((d) => (
-                    <DeviceCard key={d.id} device={d} />
-                  ))}
-                </ul>
-              </>
-            )}
+            <SignedOutDevices devices={revoked} />
           </>
         )}
         <PasskeysSection />
       </div>
+      {dialog}
     </section>
   );
 }
