@@ -222,7 +222,7 @@ describe('relay, the terminal client', () => {
     const deviceId = storedLogin(dir).deviceId;
     expect((await admin.post(`/api/admin/devices/${deviceId}/revoke`)).status).toBe(200);
     expect((await tail.waitExit()).code).toBe(3);
-    expect(tail.stderr()).toMatch(/This device was signed out \(device_revoked\); run relay login/);
+    expect(tail.stderr()).toMatch(/An administrator signed this device out\. \(revoked_by_admin\); run relay login/);
 
     const r = await runRelay(dir, ['channels']);
     expect(r.code).toBe(3);

@@ -183,7 +183,7 @@ describe('admin API', () => {
     expect(res.status).toBe(200);
     expect(res.body.device).toMatchObject({ id: victim.deviceId, revokedAt: expect.any(String), current: false });
     expect((await victim.get('/api/auth/me')).status).toBe(401);
-    expect(await server.ctx.tokens.verify(victim.token, victim.cookies.get(FINGERPRINT_COOKIE))).toEqual({ ok: false, reason: 'device_revoked' });
+    expect(await server.ctx.tokens.verify(victim.token, victim.cookies.get(FINGERPRINT_COOKIE))).toEqual({ ok: false, reason: 'revoked_by_admin' });
   });
 
   it('the audit log has a row with actor and ip for every admin action and revocation', async () => {

@@ -206,7 +206,7 @@ describe.each(modes)('auth over HTTP with $mode', ({ useRedis }) => {
     const row = await deviceRow(c.deviceId);
     expect(row.revoked_at).toBeInstanceOf(Date);
     expect(row.revoked_reason).toBe('logged_out');
-    expect(await server.ctx.tokens.verify(c.token, fp)).toEqual({ ok: false, reason: 'device_revoked' });
+    expect(await server.ctx.tokens.verify(c.token, fp)).toEqual({ ok: false, reason: 'logged_out' });
   });
 
   it('logout without a session is 401', async () => {

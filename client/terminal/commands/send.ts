@@ -17,6 +17,7 @@ import { print, printJson } from '../output.js';
 import { readStdin } from '../prompt.js';
 import { terminalRealtime } from '../realtime.js';
 import { openSession } from '../session.js';
+import { signedOutNotice } from '../../src/ui/signed-out.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -61,7 +62,7 @@ export async function send(cl: CommandLine, env: Env = process.env): Promise<num
       });
       rt.on('status', (s) => {
         if (s.closeCode) lastClose = ` (last connection closed: ${s.closeCode}${s.closeReason ? ` ${s.closeReason}` : ''})`;
-        if (s.stopped === 'signed_out') settle(() => reject(new CliError(`This device was signed out (${s.closeReason ?? 'signed_out'}); run relay login`, EXIT.signedOut)));
+        if (s.stopped === 'signed_out') settle(() => reject(new CliError(`${signedOutNotice(s.closeReason)} (${s.closeReason ?? 'signed_out'}); run relay login`, EXIT.signedOut)));
         if (s.stopped === 'session_ended') settle(() => reject(sessionEnded()));
       });
       rt.connect();

@@ -17,6 +17,7 @@ import { CliError, EXIT, usageError } from '../errors.js';
 import { deletedLine, editedLine, messageLine, note, print, printJson } from '../output.js';
 import { terminalRealtime } from '../realtime.js';
 import { openSession } from '../session.js';
+import { signedOutNotice } from '../../src/ui/signed-out.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -123,7 +124,7 @@ export async function tail(cl: CommandLine, env: Env = process.env): Promise<num
       if (f.ref === `sub:${channel.id}`) finish(EXIT.failed, `The server refused to stream ${label} (${f.code})`);
     });
     rt.on('status', (s) => {
-      if (s.stopped === 'signed_out') return finish(EXIT.signedOut, `This device was signed out (${s.closeReason ?? 'signed_out'}); run relay login`);
+      if (s.stopped === 'signed_out') return finish(EXIT.signedOut, `${signedOutNotice(s.closeReason)} (${s.closeReason ?? 'signed_out'}); run relay login`);
       if (s.stopped === 'session_ended') return finish(EXIT.signedOut, 'Your session has ended; run relay login');
       if (s.state === 'live' && lost) {
         lost = false;
