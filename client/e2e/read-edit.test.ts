@@ -192,6 +192,8 @@ describe('read state, edits, Markdown and notifications, end to end', () => {
     expect(created.status).toBe(201);
     const channelId = created.body.channel.id as string;
     expect((await (await server.login('bob', PASSWORD)).post(`/api/channels/${channelId}/join`)).status).toBe(200);
+    // Alice's page has the channel (channel_added) before anything is said in it.
+    await a1.getByRole('link', { name: /team/ }).waitFor(WAIT);
     await b.goto(`${server.url}/c/${channelId}`);
     await live(b);
     await b.getByRole('heading', { name: 'team', level: 1 }).waitFor(WAIT);
