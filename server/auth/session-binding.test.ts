@@ -104,6 +104,9 @@ describe('POP8: session requests of a bound device', () => {
     // The holder: every request proven once, all of them work.
     expect((await bob.get('/api/channels')).status).toBe(200);
     expect((await bob.get(`/api/channels/${channelId}/messages?limit=5`)).status).toBe(200);
+    // Proofs, accepted or refused, never reach the logs.
+    const logs = server.logs.join('\n');
+    for (const p of [proof, revokeProof]) expect(logs).not.toContain(p.split('.')[2]);
   });
 
   it('POP8: the token route verifies its proof once (a second check would see its own jti): the holder gets a token', async () => {
