@@ -1,6 +1,7 @@
 /** Everything a capability needs, built once by server.ts and handed to each router. */
 import type session from 'express-session';
 import type pg from 'pg';
+import type { SessionProofs } from './auth/session-proof.js';
 import type { TokenService } from './auth/tokens.js';
 import type { EventBus } from './bus/bus.js';
 import type { Config } from './config.js';
@@ -21,4 +22,6 @@ export interface AppContext {
   metrics: Metrics;
   presence: PresenceReader;
   sessionStore: session.Store;
+  /** POP8: DPoP checks of bound devices' session requests (replay cache and imported keys). */
+  proofs: SessionProofs;
 }

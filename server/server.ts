@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SessionProofs } from './auth/session-proof.js';
 import { TokenService } from './auth/tokens.js';
 import { createApp } from './app.js';
 import type { EventBus } from './bus/bus.js';
@@ -92,6 +93,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       metrics: createMetrics(),
       presence,
       sessionStore: sessions.store,
+      proofs: new SessionProofs(config, redis),
     };
 
     // One budget per user for creating channels and memberships (shared state everyone lists).

@@ -1,8 +1,9 @@
 /**
  * End to end, proof of possession in the browser (CONTRACT "(v2) Proof of possession",
  * client/src/auth/device-key.ts): a sign-up binds the device to a non-extractable WebCrypto key
- * kept in IndexedDB; reloads and token refreshes prove with it; the session's cookies copied into
- * another browser get neither a token nor a live socket; sign-out removes the key; with
+ * kept in IndexedDB; reloads, token refreshes and every /api request (POP8) prove with it; the
+ * session's cookies copied into another browser get no answer from the API, no token and no live
+ * socket, and do not end the session; sign-out removes the key; with
  * DEVICE_BINDING=required a browser sign-up still works, and a browser that cannot keep a key is
  * told why. Same set-up as the other e2e tests: the built app on real test servers, Debian's
  * Chromium via playwright-core. Screenshots go to test-results/screenshots/.
@@ -100,6 +101,9 @@ function storedKey(page: Page) {
   );
 }
 
+const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
+/** A plain fetch from the page, without a proof: what a page holding only the cookies can do. */
 const getJson = (page: Page, path: string) => page.evaluate((p) => fetch(p).then(async (r) => ({ status: r.status, body: await r.json() })), path);
 
 async function registerInPage(page: Page, username: string): Promise<void> {
@@ -159,9 +163,11 @@ describe('device key in the browser, end to end', () => {
     expect(Object.keys(sentKey).sort()).toEqual(['crv', 'kty', 'x', 'y']);
     expect(sentKey).toMatchObject({ kty: 'EC', crv: 'P-256' });
 
-    const devices = await getJson(page, '/api/devices');
-    expect(devices.status).toBe(200);
-    const current = devices.body.devices.find((d: { current: boolean }) => d.current);
+    // The app's own requests prove the key too (POP8): My devices loads GET /api/devices with a proof.
+    const [devices] = await Promise.all([page.waitForResponse('**/api/devices'), page.getByRole('link', { name: 'My devices' }).click()]);
+    expect(devices.status()).toBe(200);
+    expect(devices.request().headers()['dpop']).toMatch(JWS);
+    const current = (await devices.json()).devices.find((d: { current: boolean }) => d.current);
     expect(current.bound).toBe(true);
     deviceId = current.id;
 
@@ -170,13 +176,12 @@ describe('device key in the browser, end to end', () => {
     expect({ x: stored!.publicJwk.x, y: stored!.publicJwk.y }).toEqual({ x: sentKey.x, y: sentKey.y });
 
     // The token request carried a DPoP proof, and the socket's authenticate a proof over the challenge.
-    expect(token.headers()['dpop']).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(token.headers()['dpop']).toMatch(JWS);
     const socket = sockets.at(-1)!;
     expect(socket.received[0].type).toBe('challenge');
     const auth = socket.sent.find((f) => f.type === 'authenticate')!;
-    expect(auth.proof).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(auth.proof).toMatch(JWS);
 
-    await page.getByRole('link', { name: 'My devices' }).click();
     await page.locator('.device-card.current').getByText('Bound', { exact: true }).waitFor();
     await shot(page, 'device-key-devices');
   });
@@ -184,14 +189,16 @@ describe('device key in the browser, end to end', () => {
   it('a reload stays live as the same device, with the key loaded from IndexedDB', async () => {
     const before = sockets.length;
     const token = page.waitForResponse('**/api/auth/token');
+    const me = page.waitForResponse('**/api/auth/me');
     await page.reload();
     expect((await token).status()).toBe(200);
     await live(page);
     expect(sockets.length).toBe(before + 1);
     const socket = sockets.at(-1)!;
     expect(socket.sent.find((f) => f.type === 'authenticate')?.proof).toBeTruthy();
-    const me = await getJson(page, '/api/auth/me');
-    expect(me.body.device.id).toBe(deviceId);
+    expect((await me).status()).toBe(200);
+    expect((await me).request().headers()['dpop']).toMatch(JWS);
+    expect((await (await me).json()).device.id).toBe(deviceId);
     expect((await storedKey(page))?.deviceId).toBe(deviceId);
   });
 
@@ -207,23 +214,34 @@ describe('device key in the browser, end to end', () => {
     expect(await page.locator('.connection').getAttribute('data-state')).toBe('live');
     const refreshes = socket.sent.filter((f) => f.type === 'refresh');
     expect(refreshes.length).toBeGreaterThan(0);
-    for (const r of refreshes) expect(r.proof).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    for (const r of refreshes) expect(r.proof).toMatch(JWS);
   });
 
-  it('the session’s cookies in another browser (without the key) get no token and no live socket', async () => {
+  it('the session’s cookies in another browser (without the key) get no API answer, no token and no live socket', async () => {
     const thief = await newPage();
     await thief.context().addCookies(await page.context().cookies());
     const thiefSockets = watchSockets(thief);
-    const [token] = await Promise.all([thief.waitForResponse('**/api/auth/token'), thief.goto(server.url)]);
-    expect(token.status()).toBe(401);
-    expect((await token.json()).error.code).toBe('invalid_proof');
-    // The app stops and asks to sign in; it opened no socket.
+    const [me] = await Promise.all([thief.waitForResponse('**/api/auth/me'), thief.goto(server.url)]);
+    expect(me.status()).toBe(401);
+    expect((await me.json()).error.code).toBe('invalid_proof');
+    // The app says why and asks to sign in; it opened no socket.
     await thief.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await thief.getByRole('alert').filter({ hasText: 'This browser no longer holds the key this sign-in was bound to' }).waitFor();
     await shot(thief, 'device-key-copied-cookies');
+    // Asked directly with the copied cookies, the API answers nothing either (POP8, POP6).
+    expect(await getJson(thief, '/api/channels')).toMatchObject({ status: 401, body: { error: { code: 'invalid_proof' } } });
+    const token = await thief.evaluate(() => fetch('/api/auth/token', { method: 'POST' }).then(async (r) => ({ status: r.status, body: await r.json() })));
+    expect(token).toMatchObject({ status: 401, body: { error: { code: 'invalid_proof' } } });
     expect(thiefSockets.length).toBe(0);
-    // The session itself is untouched: the real page is still live on its socket.
+    // The session itself is untouched: the real page is still live on its socket, and a reload
+    // (its requests proven) comes back as the same device.
     expect(await page.locator('.connection').getAttribute('data-state')).toBe('live');
     expect(sockets.at(-1)!.ws.isClosed()).toBe(false);
+    const again = page.waitForResponse('**/api/auth/me');
+    await page.reload();
+    expect((await again).status()).toBe(200);
+    expect((await (await again).json()).device.id).toBe(deviceId);
+    await live(page);
   });
 
   it('a browser without WebCrypto signs in unbound, with nothing alarming said', async () => {
@@ -246,27 +264,55 @@ describe('device key in the browser, end to end', () => {
   it('signing in again makes a new key for the new device; signed out from elsewhere (4403), the key is gone', async () => {
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    const [login] = await Promise.all([page.waitForResponse('**/api/auth/login'), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     await live(page);
-    const me = await getJson(page, '/api/auth/me');
-    expect(me.body.device.id).not.toBe(deviceId);
-    expect(me.body.device.bound).toBe(true);
-    expect(await storedKey(page)).toMatchObject({ deviceId: me.body.device.id, extractable: false });
+    const { device } = (await login.json()) as { device: { id: string; bound: boolean } };
+    expect(device.id).not.toBe(deviceId);
+    expect(device.bound).toBe(true);
+    expect(await storedKey(page)).toMatchObject({ deviceId: device.id, extractable: false });
 
     const elsewhere = await server.login('alice', PASSWORD);
-    expect((await elsewhere.post(`/api/devices/${me.body.device.id}/revoke`)).status).toBe(200);
+    expect((await elsewhere.post(`/api/devices/${device.id}/revoke`)).status).toBe(200);
     await page.getByText('This device was signed out.').waitFor({ timeout: 15_000 });
     await expect.poll(() => storedKey(page)).toBeNull();
+  });
+
+  it('a page that lost its key (site data cleared mid-session) is sent to sign in, told why, on its next request', async () => {
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await live(page);
+    await page.evaluate(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const open = indexedDB.open('relay');
+          open.onsuccess = () => {
+            const tx = open.result.transaction('saved', 'readwrite');
+            tx.objectStore('saved').delete('device-key');
+            tx.oncomplete = () => (open.result.close(), resolve());
+            tx.onerror = () => reject(tx.error);
+          };
+          open.onerror = () => reject(open.error);
+        }),
+    );
+    const [devices] = await Promise.all([page.waitForResponse('**/api/devices'), page.getByRole('link', { name: 'My devices' }).click()]);
+    expect(devices.request().headers()['dpop']).toBeUndefined();
+    expect(devices.status()).toBe(401);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'This browser no longer holds the key this sign-in was bound to' }).waitFor();
   });
 
   describe('DEVICE_BINDING=required', () => {
     it('a normal browser sign-up binds and goes live; a stolen token with copied cookies gets no socket', async () => {
       const carol = await newPage();
       await carol.goto(strict.url);
-      const [token] = await Promise.all([carol.waitForResponse('**/api/auth/token'), registerInPage(carol, 'carol')]);
+      const [registered, token] = await Promise.all([
+        carol.waitForResponse('**/api/auth/register'),
+        carol.waitForResponse('**/api/auth/token'),
+        registerInPage(carol, 'carol'),
+      ]);
       await live(carol);
-      const devices = await getJson(carol, '/api/devices');
-      expect(devices.body.devices.find((d: { current: boolean }) => d.current).bound).toBe(true);
+      expect((await registered.json()).device.bound).toBe(true);
       expect((await storedKey(carol))?.extractable).toBe(false);
 
       // Even holding a live token as well as the cookies, another browser is refused: no proof, no socket.

@@ -132,18 +132,27 @@ describe('managing people, end to end', () => {
 
   it('the server’s refusal of a self-demotion is shown in words', async () => {
     const { alice } = pages;
-    // The UI offers no such button, so send alice's "Make member" for bob to her own id instead.
-    const me = await alice.evaluate(() => fetch('/api/auth/me').then((r) => r.json()));
-    await alice.route('**/api/admin/users/*/role', (route) => void route.continue({ url: route.request().url().replace(/users\/[^/]+\/role$/, `users/${me.user.id}/role`) }));
-    const bobRow = alice.locator('tr[data-username="bob"]');
-    await bobRow.getByRole('button', { name: 'Make member' }).click();
+    // The UI offers no such button on one's own row, so alice's page is told (GET /api/auth/me)
+    // that she is someone else: her own row then offers "Make member", and the request it sends is
+    // the app's own, with its DPoP proof. (Rewriting the request in flight would break that proof,
+    // which names the URL it was made for: SPEC POP8.)
+    await alice.route('**/api/auth/me', async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as { user: { id: string } };
+      body.user.id = '00000000-0000-4000-8000-000000000000';
+      await route.fulfill({ response: res, json: body });
+    });
+    await alice.reload();
+    await live(alice);
+    const ownRow = alice.locator('tr[data-username="alice"]');
+    await ownRow.getByRole('button', { name: 'Make member' }).click();
     await alice.getByRole('alert').filter({ hasText: 'You cannot make yourself a member.' }).waitFor();
-    await alice.unroute('**/api/admin/users/*/role');
+    await alice.unroute('**/api/auth/me');
     // Nothing changed: alice is still an admin, and so is bob.
     await alice.reload();
     await live(alice);
-    await alice.locator('tr[data-username="alice"]').getByText('Admin', { exact: true }).waitFor();
-    await bobRow.getByText('Admin', { exact: true }).waitFor();
+    await ownRow.getByText('Admin', { exact: true }).waitFor();
+    await alice.locator('tr[data-username="bob"]').getByText('Admin', { exact: true }).waitFor();
   });
 
   it('leaving a channel asks first: Escape and Cancel keep carol in, Leave channel takes her out', async () => {

@@ -186,14 +186,15 @@ describe('read state, edits, Markdown and notifications, end to end', () => {
   });
 
   it('a mention of alice while her tab is hidden makes a notification', async () => {
-    // A channel with both of them, made over the API from alice's page (same origin).
-    const channelId = await a1.evaluate(async () => {
-      const r = await fetch('/api/channels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'team', kind: 'public' }) });
-      return ((await r.json()) as { channel: { id: string } }).channel.id;
-    });
-    await b.evaluate(async (id) => {
-      await fetch(`/api/channels/${id}/join`, { method: 'POST', headers: { 'content-type': 'application/json' } });
-    }, channelId);
+    // A channel with both of them, made over the API. Not from the pages themselves: their devices
+    // are bound to keys the page's script cannot use (SPEC POP8), so each signs in over HTTP.
+    const aliceApi = await server.login('alice', PASSWORD);
+    const created = await aliceApi.post('/api/channels', { name: 'team', kind: 'public' });
+    expect(created.status).toBe(201);
+    const channelId = created.body.channel.id as string;
+    expect((await (await server.login('bob', PASSWORD)).post(`/api/channels/${channelId}/join`)).status).toBe(200);
+    // Alice's page has the channel (channel_added) before anything is said in it.
+    await a1.getByRole('link', { name: /team/ }).waitFor(WAIT);
     await b.goto(`${server.url}/c/${channelId}`);
     await live(b);
     await b.getByRole('heading', { name: 'team', level: 1 }).waitFor(WAIT);

@@ -25,7 +25,8 @@ export function App() {
     api.me().then(
       ({ user, device }) => setSession({ kind: 'in', me: user, deviceId: device.id }),
       (err) => {
-        if (err instanceof ApiError && err.status === 401) setSession({ kind: 'out' });
+        // invalid_proof (POP8): the session exists but this browser lacks its key; say so.
+        if (err instanceof ApiError && err.status === 401) setSession({ kind: 'out', notice: err.code === 'invalid_proof' ? describeError(err) : undefined });
         else setSession({ kind: 'error', message: describeError(err) });
       },
     );

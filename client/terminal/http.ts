@@ -7,6 +7,10 @@
  * - Cookies are sent to this server only, exactly as it set them (no re-encoding); a cookie the
  *   server clears leaves the jar. `changed` tells the caller to store the jar again.
  * - No cookie, token or password appears in an error message.
+ * - (SPEC POP8) With the login's device key, every request carries a DPoP proof made for it alone
+ *   (its method, its URL without query, a new jti), so the cookie jar is no use without the key
+ *   file. A request that brings its own proof (the realtime client's token requests) keeps it:
+ *   each request carries exactly one.
  * - A server that cannot be reached, or does not answer in `timeoutMs`, is reported as such;
  *   401, 429 (with its Retry-After) and the server's own `{error: {code, message}}` are reported
  *   in plain words.
@@ -16,6 +20,7 @@
  * const { channels } = await http.request<{ channels: Channel[] }>('GET', '/api/channels');
  */
 import { parseSetCookie, stringifyCookie } from 'cookie';
+import { dpopProof, type ProofKey } from '../../shared/proofs.js';
 import { CliError, EXIT, sessionEnded } from './errors.js';
 
 /** An error answer of the server: its status and snake_case code, for callers that handle one. */
@@ -47,6 +52,8 @@ export class RelayHttp {
     readonly baseUrl: string,
     cookies: Record<string, string> = {},
     private readonly timeoutMs = 30_000,
+    /** The login's device key (session.ts); without one, requests carry no proof. */
+    private readonly proofKey?: () => Promise<ProofKey>,
   ) {
     this.cookies = new Map(Object.entries(cookies));
   }
@@ -62,6 +69,10 @@ export class RelayHttp {
   readonly fetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const headers = new Headers(init.headers);
     if (this.cookies.size > 0) headers.set('cookie', this.cookieHeader());
+    if (this.proofKey && !headers.has('dpop')) {
+      const url = typeof input === 'string' || input instanceof URL ? String(input) : input.url;
+      headers.set('dpop', await dpopProof(await this.proofKey(), (init.method ?? 'GET').toUpperCase(), url));
+    }
     let res: Response;
     try {
       res = await fetch(input, { ...init, headers, signal: init.signal ?? AbortSignal.timeout(this.timeoutMs) });

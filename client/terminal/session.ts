@@ -25,12 +25,14 @@ export interface Session {
 export function openSession(env: Record<string, string | undefined> = process.env): Session {
   const login = loadLogin(env);
   if (!login) throw notLoggedIn();
-  const http = new RelayHttp(login.server, login.cookies);
   let key: Promise<ProofKey> | undefined;
+  const proofKey = () => (key ??= proofKeyFrom(login.deviceKey));
+  // POP8: every request of the stored login proves its key, not only token requests.
+  const http = new RelayHttp(login.server, login.cookies, undefined, proofKey);
   return {
     login,
     http,
-    proofKey: () => (key ??= proofKeyFrom(login.deviceKey)),
+    proofKey,
     persist() {
       if (!http.changed || http.cookies.size === 0) return;
       saveLogin({ ...login, cookies: Object.fromEntries(http.cookies) }, env);

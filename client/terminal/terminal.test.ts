@@ -239,6 +239,11 @@ describe('relay, the terminal client', () => {
     const bare = await thief.post('/api/auth/token');
     expect(bare.status).toBe(401);
     expect(bare.body.error.code).toBe('invalid_proof');
+    // POP8: nor any other session request: no reading, no signing the device out.
+    for (const res of [await thief.get('/api/channels'), await thief.get('/api/devices'), await thief.post('/api/auth/logout')]) {
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('invalid_proof');
+    }
     const otherKey = await deviceKey();
     const forged = await thief.post('/api/auth/token', undefined, { dpop: await otherKey.dpop(url) });
     expect(forged.status).toBe(401);
@@ -253,8 +258,20 @@ describe('relay, the terminal client', () => {
     s.send({ type: 'authenticate', token: granted.body.token, proof: await otherKey.socketProof(nonce, granted.body.token) });
     expect(await s.waitClose()).toEqual({ code: 4401, reason: 'invalid_proof' });
 
-    // The client itself, holding the key, still works.
+    // The client itself, holding the key, still works: its HTTP requests prove it too (POP8).
     expect((await runRelay(dir, ['send', 'general', 'still me'])).code).toBe(0);
+    const devices = await runRelay(dir, ['devices']);
+    expect(devices.code).toBe(0);
+    expect(devices.stdout).toContain(stored.deviceId.slice(0, 8));
+  });
+
+  it('logging in again signs the previous login out, proving its key (POP8)', async () => {
+    const previous = storedLogin(dir).deviceId;
+    const r = await login(['--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).signedOutDeviceId).toBe(previous);
+    const { rows } = await server.ctx.pool.query('SELECT revoked_at FROM devices WHERE id = $1', [previous]);
+    expect(rows[0].revoked_at).not.toBeNull();
   });
 
   it('logout signs the device out on the server, then deletes the stored login', async () => {

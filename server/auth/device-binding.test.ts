@@ -7,7 +7,7 @@ import { calculateJwkThumbprint, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, HttpClient, startTestServer, testSecret, type TestServer } from '../test/harness.js';
 import { startRedis, type TestRedis } from '../test/redis-server.js';
-import { deviceKey, hs256Jws, nowS, unsignedJws, type TestDeviceKey } from '../test/pop.js';
+import { deviceKey, hs256Jws, nowS, proving, unsignedJws, type TestDeviceKey } from '../test/pop.js';
 import { openSocket } from '../test/ws-client.js';
 
 const TOKEN_PATH = '/api/auth/token';
@@ -39,8 +39,9 @@ describe('device keys and DPoP token requests', () => {
     expect(decodeJwt(bob.token).cnf).toEqual({ jkt });
     const { rows } = await server.ctx.pool.query('SELECT public_key, key_thumbprint FROM devices WHERE id = $1', [bob.deviceId]);
     expect(rows).toEqual([{ public_key: { kty: 'EC', crv: 'P-256', x: key.publicJwk.x, y: key.publicJwk.y }, key_thumbprint: jkt }]);
-    expect((await bob.get('/api/auth/me')).body.device.bound).toBe(true);
-    expect((await bob.get('/api/devices')).body.devices.map((d: { bound: boolean }) => d.bound)).toEqual([true]);
+    const holder = proving(thief(bob), key); // POP8: bob's cookies and his key, signing every request
+    expect((await holder.get('/api/auth/me')).body.device.bound).toBe(true);
+    expect((await holder.get('/api/devices')).body.devices.map((d: { bound: boolean }) => d.bound)).toEqual([true]);
 
     const plain = await server.register('popplain');
     expect(plain.auth.device.bound).toBe(false);

@@ -9,6 +9,7 @@
  * thumbprint, and its token carries that thumbprint (`cnf.jkt`).
  */
 import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import type { Request, Response } from 'express';
 import type { AuthResponse, DeviceKey } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
@@ -44,6 +45,24 @@ export async function deviceKeyOf(ctx: AppContext, key: DeviceKey | undefined) {
   }
 }
 
+type SessionStoreWithGenerate = Request['sessionStore'] & { generate(req: Request): void };
+
+/**
+ * What this sign-in does with the live session `req` arrives with: `replace` it (the usual case),
+ * or `keep` it when its device is bound and active and this request does not prove its key (POP8).
+ */
+async function previousSession(
+  ctx: AppContext,
+  req: Request,
+): Promise<{ replace: { userId: string; deviceId: string } } | { keep: true } | undefined> {
+  const userId = req.session?.userId;
+  const deviceId = req.session?.deviceId;
+  if (!userId || !deviceId) return undefined;
+  const [device] = await ctx.db.select().from(devices).where(eq(devices.id, deviceId)).limit(1);
+  if (device && !device.revokedAt && !(await ctx.proofs.holds(req, device))) return { keep: true };
+  return { replace: { userId, deviceId } };
+}
+
 /**
  * Regenerates the session, then in one transaction runs `writeUser`, inserts the device and
  * saves the session; on any failure nothing is committed and the new session is destroyed.
@@ -66,10 +85,15 @@ export async function signIn(
 
   // Signing in over a live session replaces it: its device is signed out below, so it does not
   // linger as an active device with no session, and its sockets close (4403 logged_out).
-  const previousDeviceId = req.session?.userId ? req.session.deviceId : undefined;
-  const previousUserId = req.session?.userId;
+  // POP8: unless that device is bound and this request does not prove its key (a copied cookie
+  // jar signing in to any account): then the old session is left to its holder, untouched.
+  const previous = await previousSession(ctx, req);
+  const previousDeviceId = previous && 'replace' in previous ? previous.replace.deviceId : undefined;
+  const previousUserId = previous && 'replace' in previous ? previous.replace.userId : undefined;
 
-  await regenerate(req);
+  // A new session id either way (no fixation); `generate` is `regenerate` without destroying the old one.
+  if (previous && 'keep' in previous) (req.sessionStore as SessionStoreWithGenerate).generate(req);
+  else await regenerate(req);
   let user: UserRow;
   let device: typeof devices.$inferSelect;
   try {

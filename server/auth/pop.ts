@@ -1,21 +1,21 @@
 /**
- * Proof of possession of a device key (CONTRACT "(v2) Proof of possession"; SPEC POP1–POP7).
+ * Proof of possession of a device key (CONTRACT "(v2) Proof of possession"; SPEC POP1–POP8).
  *
  * Guarantees:
  * - A device key is an EC P-256 public JWK; it is stored as `{kty, crv, x, y}` with its RFC 7638
  *   SHA-256 thumbprint, the `cnf.jkt` of the device's tokens. A point not on the curve is refused.
  * - Every proof is verified with `jose`, the algorithm pinned to ES256 (`alg: none`, HS256 and
  *   anything else are refused before any key is used) and `typ` checked.
- * - A DPoP proof (RFC 9449) counts only when its header key is the device's (by thumbprint), its
- *   `htm`/`htu` name this request, its `iat` is within 60 s, and its `jti` was never seen: the
- *   replay cache is Redis (`SET NX PX`, shared by every instance) when there is one, else a
+ * - A DPoP proof (RFC 9449) counts only when it is signed by the device's stored key, its header
+ *   key is that key (the same thumbprint, no private part), its `htm`/`htu` name this request,
+ *   its `iat` is within 60 s, and its `jti` was never seen: the replay cache is Redis (`SET NX PX`, shared by every instance) when there is one, else a
  *   bounded map in this process. A full or unreachable cache refuses (503), never admits.
  * - A socket proof counts only when it is signed by the device's stored key over the nonce this
  *   socket was given last, the hash of the token it accompanies, and an `iat` within 60 s; the
  *   caller consumes the nonce before verifying, so each one is good once.
  */
 import { createHash, randomBytes, type webcrypto } from 'node:crypto';
-import { calculateJwkThumbprint, EmbeddedJWK, importJWK, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, importJWK, jwtVerify, type JWK } from 'jose';
 import type { DeviceKey } from '../../shared/api.js';
 import { DPOP_TYP, SOCKET_PROOF_TYP } from '../../shared/proofs.js';
 export { DPOP_TYP, SOCKET_PROOF_TYP };
@@ -147,33 +147,50 @@ export class MemoryReplayCache implements ReplayCache {
   }
 }
 
+/** The device a DPoP proof must be made by: its thumbprint, its stored key and that key imported (DeviceKeyCache). */
+export interface ProvingDevice {
+  jkt: string;
+  publicKey: StoredDeviceKey;
+  key: DevicePublicKey;
+}
+
 /**
- * POP6: a DPoP proof for a token request of the device whose key has thumbprint `jkt`. `url` is the
- * endpoint's URL without query. Resolves false for any bad proof; throws only when the replay
- * cache cannot answer.
+ * POP6/POP8: a DPoP proof for a request of `device`. `url` is the URL the request reached without
+ * query. The signature is checked with the device's own imported key (one ES256 verify, no
+ * import per request), and the header's `jwk` must be that key: the same RFC 7638 members, so
+ * the same thumbprint, and no private part. Resolves false for any bad proof; throws only when
+ * the replay cache cannot answer.
  */
 export async function verifyDpop(
   proof: string | undefined,
-  expected: { method: string; url: string; jkt: string },
+  expected: { method: string; url: string; device: ProvingDevice },
   replays: ReplayCache,
 ): Promise<boolean> {
   if (!proof || proof.length > 4096) return false;
+  const { device } = expected;
   let payload: Record<string, unknown>;
   let jwk: JWK | undefined;
   try {
-    // EmbeddedJWK refuses a header key with a private part.
-    const verified = await jwtVerify(proof, EmbeddedJWK, { algorithms: ALGORITHMS, typ: DPOP_TYP });
+    const verified = await jwtVerify(proof, device.key, { algorithms: ALGORITHMS, typ: DPOP_TYP });
     payload = verified.payload;
     jwk = verified.protectedHeader.jwk;
   } catch {
     return false;
   }
-  if (!jwk || (await calculateJwkThumbprint(jwk, 'sha256')) !== expected.jkt) return false;
+  if (!jwk || !isDeviceKey(jwk, device.publicKey)) return false;
   if (payload.htm !== expected.method || typeof payload.htu !== 'string' || !sameUrl(payload.htu, expected.url)) return false;
   if (!fresh(payload.iat, Date.now() / 1000)) return false;
   const { jti } = payload;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) return false;
-  return replays.firstUse(`${expected.jkt}:${jti}`, DPOP_JTI_TTL_MS);
+  return replays.firstUse(`${device.jkt}:${jti}`, DPOP_JTI_TTL_MS);
+}
+
+/**
+ * The header key is the stored one: equal `kty`, `crv`, `x`, `y` (the members RFC 7638 hashes, so
+ * equal thumbprints, without hashing per request) and no private `d`.
+ */
+function isDeviceKey(jwk: JWK, stored: StoredDeviceKey): boolean {
+  return jwk.kty === stored.kty && jwk.crv === stored.crv && jwk.x === stored.x && jwk.y === stored.y && jwk.d === undefined;
 }
 
 /** RFC 9449 §4.3: `htu` is compared without its query and fragment, after normalisation. */

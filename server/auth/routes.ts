@@ -4,7 +4,7 @@ import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { loginBody, registerBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { accountDisabled, AppError, invalidCredentials, registrationClosed, serviceUnavailable, usernameTaken } from '../errors.js';
+import { accountDisabled, invalidCredentials, registrationClosed, usernameTaken } from '../errors.js';
 import { endpoint } from '../http/endpoint.js';
 import { authLimiters } from '../http/rate-limit.js';
 import { SESSION_COOKIE } from '../http/session.js';
@@ -14,8 +14,8 @@ import { FINGERPRINT_COOKIE } from './fingerprint.js';
 import { checkPassword, hashPassword } from './passwords.js';
 import { deviceKeyOf, signIn } from './login.js';
 import { passkeyRoutes } from './passkeys/routes.js';
-import { MemoryReplayCache, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
 import { destroySession } from './session-auth.js';
+import { invalidProof } from './session-proof.js';
 import { joinDefaultChannel } from '../setup/default-channel.js';
 import { consumeInvite, inviteIsUsable } from '../setup/invites.js';
 import { registrationMode } from '../setup/settings.js';
@@ -58,23 +58,12 @@ function authenticateLocal(authenticator: passport.Authenticator, req: Request, 
   });
 }
 
-const invalidProof = (message: string) => new AppError('invalid_proof', message);
-
-/** POP6: the URL a DPoP proof must name: PUBLIC_URL plus the path, else the origin the request reached. */
-function requestUrl(ctx: AppContext, req: Request): string {
-  const path = new URL(req.originalUrl, 'http://relay.invalid').pathname;
-  // req.protocol and req.host follow X-Forwarded-Proto/-Host only from proxies TRUST_PROXY names.
-  return (ctx.config.publicUrl ?? `${req.protocol}://${req.host}`) + path;
-}
-
 export function authRoutes(ctx: AppContext): Router {
   const router = Router();
   // A private Passport per app, not the global singleton: the strategy closes over this ctx (its
   // database), and a second app in the same process (tests run several) registering 'local' on
   // the singleton would make this app check passwords against the other app's users.
   const authenticator = new passport.Passport();
-  // POP6: DPoP proof ids; on Redis every instance shares them, so a proof is good once anywhere.
-  const replays: ReplayCache = ctx.redis ? new RedisReplayCache(ctx.redis) : new MemoryReplayCache();
   authenticator.use('local', localStrategy(ctx));
   const limits = (name: string) =>
     authLimiters({
@@ -138,6 +127,9 @@ export function authRoutes(ctx: AppContext): Router {
   // (v2) /passkeys (a signed-in user's passkeys) and /passkey (signing in with one).
   router.use(passkeyRoutes(ctx, { loginLimits }));
 
+  // POP8: a bound device's logout needs its proof like any session request. Not a formality: a
+  // copied cookie jar carries the same session id as the original, so a logout from the copy
+  // would revoke the device and sign its rightful holder out.
   router.post(
     '/logout',
     endpoint(ctx, { access: 'session' }, async ({ req, res, auth }) => {
@@ -165,20 +157,11 @@ export function authRoutes(ctx: AppContext): Router {
 
   router.post(
     '/token',
-    endpoint(ctx, { access: 'session' }, async ({ req, auth }) => {
+    endpoint(ctx, { access: 'session' }, async ({ auth }) => {
+      // POP6: a bound device's DPoP proof (htm POST, htu this endpoint) was verified, once, by the
+      // session check every session route goes through (POP8, session-proof.ts).
       const jkt = auth.device.keyThumbprint;
-      if (jkt) {
-        // POP6: the session cookie and the fingerprint cookie are not enough for a bound device.
-        let ok: boolean;
-        try {
-          ok = await verifyDpop(req.get('dpop'), { method: 'POST', url: requestUrl(ctx, req), jkt }, replays);
-        } catch {
-          throw serviceUnavailable('Proofs cannot be checked right now; try again shortly');
-        }
-        if (!ok) throw invalidProof('A DPoP proof signed by this device\'s key is required');
-      } else if (ctx.config.deviceBinding === 'required') {
-        throw invalidProof('This device holds no key; sign in again with one');
-      }
+      if (!jkt && ctx.config.deviceBinding === 'required') throw invalidProof('This device holds no key; sign in again with one');
       const { token, expiresAt } = ctx.tokens.issue({
         userId: auth.user.id,
         deviceId: auth.device.id,

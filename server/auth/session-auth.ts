@@ -4,10 +4,13 @@
  * Guarantees: the user's role and state and the device's state are read from the database on
  * every request (never from the token or the session); a session whose device is revoked, whose
  * user is disabled, or that is past SESSION_MAX_AGE is destroyed and the request is 401.
+ * A bound device's request must also carry a DPoP proof of its key (POP8, session-proof.ts):
+ * without one it is 401 `invalid_proof` and the session stays, so a copied cookie jar is useless
+ * and cannot sign its rightful holder out either.
  */
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Request } from 'express';
-import type { Db } from '../db/client.js';
+import type { AppContext } from '../context.js';
 import { devices, users } from '../db/schema.js';
 import { unauthenticated } from '../errors.js';
 import { storeCall } from '../http/session.js';
@@ -34,7 +37,13 @@ export async function destroySession(req: Request): Promise<void> {
   await storeCall((cb) => req.session.destroy(cb)).catch(() => {});
 }
 
-export async function authenticateSession(req: Request, db: Db, maxAgeMs: number): Promise<SessionAuth> {
+/**
+ * The caller of a session-authenticated request: the one check every such route goes through
+ * (http/endpoint.ts), POP8's proof included. Throws 401 (or 503 when proofs cannot be checked).
+ */
+export async function authenticateSession(req: Request, ctx: Pick<AppContext, 'db' | 'config' | 'proofs'>): Promise<SessionAuth> {
+  const { db } = ctx;
+  const maxAgeMs = ctx.config.sessionMaxAgeMs;
   const s = req.session;
   if (!s?.userId || !s.deviceId) throw unauthenticated();
   if (!s.createdAt || Date.now() - s.createdAt > maxAgeMs) {
@@ -52,6 +61,9 @@ export async function authenticateSession(req: Request, db: Db, maxAgeMs: number
     await destroySession(req);
     throw unauthenticated(row?.user.disabled ? 'This account is disabled' : 'This device was signed out');
   }
+  // POP8: after the checks above (a revoked device's session ends whoever asks), before anything
+  // is written: a request without the device's proof leaves no trace, not even last_seen_at.
+  await ctx.proofs.require(req, row.device);
   // last_seen_at is refreshed at most once a minute per device; the write never delays the reply.
   if (Date.now() - row.device.lastSeenAt.getTime() > TOUCH_INTERVAL_SECONDS * 1000) {
     db.update(devices)

@@ -24,7 +24,7 @@ export interface EndpointInput<B, Q, A> {
 }
 
 export function endpoint<A extends Access, B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined>(
-  ctx: Pick<AppContext, 'db' | 'config'>,
+  ctx: Pick<AppContext, 'db' | 'config' | 'proofs'>,
   spec: { access: A; body?: B; query?: Q; status?: number },
   handler: (
     input: EndpointInput<Out<B>, Out<Q>, A extends 'public' ? undefined : SessionAuth>,
@@ -33,7 +33,7 @@ export function endpoint<A extends Access, B extends z.ZodType | undefined = und
   return async (req, res) => {
     let auth: SessionAuth | undefined;
     if (spec.access !== 'public') {
-      auth = await authenticateSession(req, ctx.db, ctx.config.sessionMaxAgeMs);
+      auth = await authenticateSession(req, ctx);
       if (spec.access === 'admin' && auth.user.role !== 'admin') throw forbidden('Administrators only');
       req.auth = auth;
     }

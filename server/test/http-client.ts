@@ -16,6 +16,12 @@ export class HttpClient {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   auth: any;
 
+  /**
+   * (POP8) Signs a DPoP proof for each request that does not bring its own `dpop` header, as a
+   * bound device's client does: see `proving` in test/pop.ts. Unset: no proof is sent.
+   */
+  dpop?: (method: string, path: string) => Promise<string>;
+
   constructor(readonly baseUrl: string) {}
 
   cookieHeader(): string {
@@ -34,6 +40,7 @@ export class HttpClient {
 
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
     const h: Record<string, string> = { ...headers };
+    if (this.dpop && !Object.keys(h).some((k) => k.toLowerCase() === 'dpop')) h.dpop = await this.dpop(method, path);
     if (this.cookies.size) h.cookie = this.cookieHeader();
     if (body !== undefined) h['content-type'] ??= 'application/json';
     const res = await fetch(this.baseUrl + path, {

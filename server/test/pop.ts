@@ -8,6 +8,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { CompactSign, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import type { HttpClient } from './http-client.js';
 
 export interface TestDeviceKey {
   /** The public JWK as WebCrypto exports it (kty, crv, x, y; no `d`). */
@@ -48,4 +49,14 @@ export function unsignedJws(header: object, payload: object): string {
 /** An HS256 JWS keyed with `secret` (e.g. the public key's bytes: the classic confusion attack). */
 export async function hs256Jws(header: object, payload: object, secret: Uint8Array): Promise<string> {
   return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ ...header, alg: 'HS256' }).sign(secret);
+}
+
+/**
+ * POP8: makes `client` sign a DPoP proof with `key` on every request, as a bound device's client
+ * does; `origin` is the origin proofs name (PUBLIC_URL behind a proxy), the client's by default.
+ * @example const bob = proving(await server.register('bob', undefined, { deviceKey: key.publicJwk }), key);
+ */
+export function proving(client: HttpClient, key: TestDeviceKey, origin = client.baseUrl): HttpClient {
+  client.dpop = (method, path) => key.dpop(origin + path.split('?')[0], { htm: method });
+  return client;
 }

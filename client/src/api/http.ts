@@ -2,9 +2,16 @@
  * The browser's HTTP client for /api: same-origin fetch with the session cookie, JSON in and
  * out, every response parsed with the shared zod schema and every failure turned into an
  * ApiError carrying the contract's stable code (and Retry-After, for rate limits).
+ *
+ * (SPEC POP8) While this browser holds the key of a bound device, every request carries a DPoP
+ * proof made for it alone (its method, its absolute URL without query, a new jti): the session
+ * cookie is worth nothing without the key. A 401 `invalid_proof` ends the session like a 401
+ * `unauthenticated` does.
  */
 import type { z } from 'zod';
 import { errorBody } from '../../../shared/api.js';
+import { dpopProof } from '../../../shared/proofs.js';
+import { currentProofKey } from '../auth/device-key.js';
 
 export class ApiError extends Error {
   constructor(
@@ -29,13 +36,32 @@ export function onUnauthenticated(fn: (message: string) => void): () => void {
   return () => unauthenticatedListeners.delete(fn);
 }
 
+/** What a person reads when the server refused this browser's proof (POP8). */
+export const INVALID_PROOF_MESSAGE =
+  'This browser no longer holds the key this sign-in was bound to, so the server would not accept it. Sign in again.';
+
+/** The DPoP header for one request of a bound device's session; none without a key (or if signing fails: the server then says so). */
+async function proofHeader(method: string, path: string): Promise<Record<string, string>> {
+  try {
+    const key = await currentProofKey();
+    return key ? { DPoP: await dpopProof(key, method, new URL(path, location.href).href) } : {};
+  } catch {
+    return {};
+  }
+}
+
 async function request<S extends z.ZodType>(method: string, path: string, schema: S | null, body?: unknown): Promise<z.output<S>> {
   let res: Response;
   try {
+    const proof = await proofHeader(method, path);
     res = await fetch(path, {
       method,
       credentials: 'same-origin',
-      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      headers: {
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...proof,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -59,7 +85,11 @@ async function request<S extends z.ZodType>(method: string, path: string, schema
       res.headers.get('ratelimit-scope') ?? undefined,
     );
     // Login and register answer 401 for wrong credentials; only other 401s mean "session gone".
-    if (res.status === 401 && err.code === 'unauthenticated') for (const fn of unauthenticatedListeners) fn(err.message);
+    // invalid_proof too: this browser cannot prove its device's key, so the session is no use here.
+    if (res.status === 401 && (err.code === 'unauthenticated' || err.code === 'invalid_proof')) {
+      const message = err.code === 'invalid_proof' ? INVALID_PROOF_MESSAGE : err.message;
+      for (const fn of unauthenticatedListeners) fn(message);
+    }
     throw err;
   }
   if (!schema) return undefined as z.output<S>;
@@ -91,6 +121,8 @@ export function describeError(err: unknown): string {
         return 'That username is taken. Pick another one.';
       case 'name_taken':
         return 'A channel with that name already exists.';
+      case 'invalid_proof':
+        return INVALID_PROOF_MESSAGE;
       case 'forbidden':
         return err.message || 'You are not allowed to do that.';
       default:

@@ -2,7 +2,8 @@
  * This browser's device key (CONTRACT "(v2) Proof of possession"): every sign-in makes a new EC
  * P-256 key pair whose private key cannot be exported, sends its public JWK as `deviceKey`, and
  * keeps the pair in IndexedDB (idb-keyval, database `relay`, store `saved`, record `device-key`)
- * so later page loads prove possession with it: DPoP on token requests, a proof on the socket.
+ * so later page loads prove possession with it: DPoP on every /api request of the session
+ * (currentProofKey, SPEC POP8) and on token requests, a proof on the socket.
  *
  * Guarantees:
  * - The private key is made non-extractable and only ever stored as a CryptoKey (structured
@@ -11,7 +12,7 @@
  *   the next page cannot load. Without WebCrypto (an insecure context) or IndexedDB the sign-in
  *   goes ahead unbound, quietly; if the server requires binding, its refusal says why in words.
  * - The stored key belongs to one device: it is removed on sign-out, when this device is signed
- *   out (4403) and when its session ends (401), and a page only uses a key recorded for its own
+ *   out (4403) and when its session ends (401, `invalid_proof` included), and a page only uses a key recorded for its own
  *   device, so a stale tab never removes or uses the key of a newer sign-in.
  *
  * @example
@@ -99,6 +100,22 @@ export async function loadDeviceKey(deviceId: string): Promise<ProofKey | null> 
   try {
     const stored: unknown = await get(RECORD, store());
     return usable(stored) && stored.deviceId === deviceId ? await proofKeyOf(stored.keys) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * POP8: the key of this browser's current bound device, for the DPoP proof every /api request of
+ * its session carries (api/http.ts). Read per request, not cached: a sign-in in another tab
+ * replaces both the cookies and this record, and the next request must follow. Null while no
+ * device holds the stored key (none kept, or a sign-in still waiting for its answer).
+ */
+export async function currentProofKey(): Promise<ProofKey | null> {
+  if (held) return held.key;
+  try {
+    const stored: unknown = await get(RECORD, store());
+    return usable(stored) && stored.deviceId !== null ? await proofKeyOf(stored.keys) : null;
   } catch {
     return null;
   }

@@ -13,7 +13,7 @@ import os from 'node:os';
 import { LIMITS, type AuthResponse } from '../../../shared/index.js';
 import type { CommandLine } from '../args.js';
 import { deleteLogin, loadLogin, loginPath, saveLogin, type StoredLogin } from '../config-store.js';
-import { newDeviceKey } from '../device-key.js';
+import { newDeviceKey, proofKeyFrom } from '../device-key.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { HttpError, RelayHttp } from '../http.js';
 import { note, print, printJson } from '../output.js';
@@ -82,7 +82,8 @@ export async function login(cl: CommandLine, env: Env = process.env): Promise<nu
   let replaced: string | undefined;
   if (previous) {
     try {
-      await new RelayHttp(previous.server, previous.cookies, 10_000).request('POST', '/api/auth/logout');
+      // With its own key's proof (POP8): without it the server would refuse to sign it out.
+      await new RelayHttp(previous.server, previous.cookies, 10_000, () => proofKeyFrom(previous.deviceKey)).request('POST', '/api/auth/logout');
       replaced = previous.deviceId;
     } catch {
       /* already signed out, or that server is gone: nothing to clean up we can reach */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.js';
 import { DEFAULT_PASSWORD, HttpClient, startTestServer, testSecret, type TestServer } from '../../test/harness.js';
 import { startInstancePair } from '../../test/instance-pair.js';
-import { deviceKey } from '../../test/pop.js';
+import { deviceKey, proving } from '../../test/pop.js';
 import { SoftAuthenticator } from '../../test/webauthn-authenticator.js';
 
 const local = (s: TestServer) => s.url.replace('127.0.0.1', 'localhost');
@@ -359,7 +359,8 @@ describe('passkeys with DEVICE_BINDING=required and tight login limits', () => {
   afterAll(() => server?.close());
 
   it('PK4/POP7: a passkey sign-in without deviceKey is refused (400 naming it); with one, its device is bound', async () => {
-    const kim = await signUp(server, 'kim', { deviceKey: (await deviceKey()).publicJwk });
+    const kimKey = await deviceKey();
+    const kim = proving(await signUp(server, 'kim', { deviceKey: kimKey.publicJwk }), kimKey); // POP8
     const key = new SoftAuthenticator(local(server));
     expect((await enrol(kim, key)).status).toBe(201);
     const without = await passkeySignIn(server, key);
@@ -371,7 +372,8 @@ describe('passkeys with DEVICE_BINDING=required and tight login limits', () => {
   });
 
   it('PK5: passkey sign-in failures are throttled by the login limiters: 429 rate_limited with Retry-After, per address and passkey', async () => {
-    const lee = await signUp(server, 'lee', { deviceKey: (await deviceKey()).publicJwk });
+    const leeKey = await deviceKey();
+    const lee = proving(await signUp(server, 'lee', { deviceKey: leeKey.publicJwk }), leeKey); // POP8
     const key = new SoftAuthenticator(local(server));
     expect((await enrol(lee, key)).status).toBe(201);
     const clone = key.clone();
