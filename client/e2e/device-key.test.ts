@@ -11,6 +11,7 @@
 import { type Browser, type BrowserContext, type Page, type WebSocket as PageSocket } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { deviceKey } from '../../server/test/pop.js';
 import { launchBrowser, live, PASSWORD, shot } from './support.js';
 
 /** Short tokens: a page that stays live past one has refreshed it, with a proof, on its socket. */
@@ -138,6 +139,10 @@ describe('device key in the browser, end to end', () => {
       startTestServer({ env: { TOKEN_TTL: `${TOKEN_TTL_S}s` } }),
       startTestServer({ env: { DEVICE_BINDING: 'required' } }),
     ]);
+    // The administrator exists already (an empty install opens on the first-run screen): the
+    // people here sign up on the Register tab. The strict server takes no unbound sign-up.
+    await server.register('admin');
+    await strict.register('admin', undefined, { deviceKey: (await deviceKey()).publicJwk });
     browser = await launchBrowser();
     page = await newPage();
     sockets = watchSockets(page);
@@ -273,7 +278,7 @@ describe('device key in the browser, end to end', () => {
 
     const elsewhere = await server.login('alice', PASSWORD);
     expect((await elsewhere.post(`/api/devices/${device.id}/revoke`)).status).toBe(200);
-    await page.getByText('This device was signed out.').waitFor({ timeout: 15_000 });
+    await page.getByText('This device was signed out from another of your devices.').waitFor({ timeout: 15_000 });
     await expect.poll(() => storedKey(page)).toBeNull();
   });
 

@@ -7,6 +7,7 @@
  */
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deviceNameFrom } from '../../server/devices/naming.js';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import { launchBrowser, live, PASSWORD, shot } from './support.js';
 
@@ -72,8 +73,10 @@ describe('passkeys, end to end', () => {
 
     await page.getByRole('button', { name: 'Add a passkey' }).click();
     const list = page.getByRole('list', { name: 'Your passkeys' });
-    // Named after the browser it was made in; never used to sign in yet.
-    await list.getByText('Chrome on Linux', { exact: true }).waitFor();
+    // Named after the browser it was made in (as its devices are: "Headless Chrome 1xx on Linux"); never used to sign in yet.
+    const browserName = deviceNameFrom(await page.evaluate(() => navigator.userAgent));
+    expect(browserName).toMatch(/Chrome \d+ on Linux$/);
+    await list.getByText(browserName, { exact: true }).waitFor();
     await list.getByText(/Not used yet/).waitFor();
     await page.getByRole('heading', { name: 'Passkeys (1)' }).waitFor();
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
@@ -81,7 +84,7 @@ describe('passkeys, end to end', () => {
     expect(credentials[0].isResidentCredential).toBe(true);
     expect(credentials[0].rpId).toBe('localhost');
 
-    await page.getByRole('button', { name: 'Rename Chrome on Linux' }).click();
+    await page.getByRole('button', { name: `Rename ${browserName}` }).click();
     const name = page.getByLabel('Passkey name');
     expect(await name.evaluate((el) => el === document.activeElement)).toBe(true);
     await name.fill('   ');

@@ -290,7 +290,7 @@ describe('search, profile and password, end to end', () => {
     await shot(alice, 'profile-password-changed');
 
     // The other page is closed with 4403 password_changed and says so.
-    await alice2.getByRole('alert').filter({ hasText: 'Your password was changed on another device' }).waitFor(WAIT);
+    await alice2.getByRole('alert').filter({ hasText: 'Your password was changed on another of your devices' }).waitFor(WAIT);
     await alice2.getByRole('button', { name: 'Sign in', exact: true }).waitFor(WAIT);
 
     // This page stays signed in and live: a message still reaches bob.
