@@ -22,15 +22,20 @@ describe('deviceNameFrom', () => {
   });
 
   it.each([
-    ['curl/8.5.0', 'relay CLI (curl 8)'],
-    ['python-requests/2.31.0', 'relay CLI (python-requests 2)'],
+    ['curl/8.5.0', 'curl 8'],
+    ['python-requests/2.31.0', 'python-requests 2'],
     // A runtime's default names no program, and no User-Agent at all is a command-line client too.
-    ['node', 'relay CLI'],
-    ['undici', 'relay CLI'],
-    ['', 'relay CLI'],
-    ['   ', 'relay CLI'],
+    ['node', 'Command-line client'],
+    ['undici', 'Command-line client'],
+    ['', 'Command-line client'],
+    ['   ', 'Command-line client'],
   ])('not a browser: %j → %s', (ua, name) => {
     expect(deviceNameFrom(ua)).toBe(name);
+  });
+
+  it('a passkey is named without the browser version, which it outlives', () => {
+    const ua = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+    expect(deviceNameFrom(ua, { version: false })).toBe('Chrome on Linux');
   });
 
   it('fits the device name limit whatever the User-Agent', () => {

@@ -150,7 +150,7 @@ export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandl
           transports: info.credential.transports ?? [],
           deviceType: info.credentialDeviceType,
           backedUp: info.credentialBackedUp,
-          name: body.name ?? deviceNameFrom((req.get('user-agent') ?? '').slice(0, 400)),
+          name: body.name ?? deviceNameFrom((req.get('user-agent') ?? '').slice(0, 400), { version: false }),
         },
       );
       if (!row) throw invalidPasskey('This passkey is registered already');
