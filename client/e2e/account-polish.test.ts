@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type HttpClient, type TestServer } from '../../server/test/harness.js';
 import { expectFocusRingsOnTab, openPage, overlaps, signInLive, type TrackedPage } from './polish-support.js';
-import { launchBrowser, live, PASSWORD, shot } from './support.js';
+import { appGet, launchBrowser, live, PASSWORD, shot } from './support.js';
 
 const signInButton = (page: Page) => page.getByRole('button', { name: 'Sign in', exact: true });
 
@@ -87,7 +87,7 @@ describe('account polish (issue 12), in Chromium', () => {
 
   it('re-enabled, a wrong password shows only “Wrong username or password”, not the old “disabled” notice', async () => {
     const { page } = await signedIn('erin');
-    const erinId = (await page.evaluate(() => fetch('/api/auth/me').then((r) => r.json()))).user.id;
+    const erinId = (await appGet(page, '/api/auth/me')).user.id;
     expect((await root.post(`/api/admin/users/${erinId}/disable`)).status).toBe(200);
     const disabled = page.getByText('This account was disabled by an administrator.');
     await disabled.waitFor();
@@ -103,7 +103,7 @@ describe('account polish (issue 12), in Chromium', () => {
 
   it('a device signed out from another of one’s devices is told so', async () => {
     const { page } = await signedIn('frank');
-    const me = await page.evaluate(() => fetch('/api/auth/me').then((r) => r.json()));
+    const me = await appGet(page, '/api/auth/me');
     const phone = await server.login('frank', PASSWORD);
     expect((await phone.post(`/api/devices/${me.device.id}/revoke`)).status).toBe(200);
     await page.getByText('This device was signed out from another of your devices.').waitFor();

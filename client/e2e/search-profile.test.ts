@@ -10,7 +10,7 @@ import { type Browser, type BrowserContext, type Locator, type Page } from 'play
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type HttpClient, type TestServer } from '../../server/test/harness.js';
 import { connect, type TestSocket } from '../../server/test/ws-client.js';
-import { launchBrowser, live, PASSWORD, shot } from './support.js';
+import { appGet, launchBrowser, live, PASSWORD, shot } from './support.js';
 
 const WAIT = { timeout: 20_000 };
 const TOTAL = 120;
@@ -147,12 +147,8 @@ describe('search, profile and password, end to end', () => {
     await alice.getByRole('button', { name: 'Jump to newest ↓' }).waitFor(WAIT);
     // …and looking at old messages reads nothing: the badge stays, and so does the server's cursor.
     await expect.poll(() => badge(alice, /history/).textContent(), WAIT).toBe('99+');
-    const cursor = () =>
-      alice.evaluate(async (id) => {
-        const r = await fetch('/api/channels');
-        const { channels } = (await r.json()) as { channels: Array<{ id: string; readSeq?: number }> };
-        return channels.find((c) => c.id === id)?.readSeq;
-      }, historyId);
+    const cursor = async () =>
+      (await appGet<{ channels: Array<{ id: string; readSeq?: number }> }>(alice, '/api/channels')).channels.find((c) => c.id === historyId)?.readSeq;
     expect(await cursor()).toBe(0);
 
     // Scrolling down loads newer pages until the window meets the live conversation.
@@ -184,7 +180,7 @@ describe('search, profile and password, end to end', () => {
 
   it('does not find a message of a private channel alice has left', async () => {
     const secretId = (await bobApi.post('/api/channels', { name: 'secret-room', kind: 'private' })).body.channel.id;
-    const aliceId = await alice.evaluate(async () => ((await (await fetch('/api/auth/me')).json()) as { user: { id: string } }).user.id);
+    const aliceId = (await appGet<{ user: { id: string } }>(alice, '/api/auth/me')).user.id;
     expect((await bobApi.post(`/api/channels/${secretId}/members`, { userId: aliceId })).status).toBe(200);
     await bobSays(secretId, 'the platypus password is hidden here');
 

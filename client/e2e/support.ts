@@ -86,3 +86,37 @@ export function savedRecords(page: Page): Promise<Array<[unknown, unknown]>> {
       }),
   );
 }
+
+/**
+ * GET `path` from the page as the app does it: with a DPoP proof signed in the page by the
+ * device key the app keeps in IndexedDB (auth/device-key.ts), since a bound device's session
+ * answers nothing without one (SPEC POP8). Without a stored key it is a plain fetch.
+ */
+export function appGet<T = any>(page: Page, path: string): Promise<T> {
+  return page.evaluate(async (p) => {
+    const stored = await new Promise<{ keys: CryptoKeyPair } | undefined>((resolve, reject) => {
+      const open = indexedDB.open('relay');
+      open.onupgradeneeded = () => open.result.createObjectStore('saved');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const get = open.result.transaction('saved', 'readonly').objectStore('saved').get('device-key');
+        get.onsuccess = () => resolve(get.result);
+        get.onerror = () => reject(get.error);
+      };
+    });
+    const headers: Record<string, string> = {};
+    if (stored) {
+      const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      const json = (v: object) => b64(new TextEncoder().encode(JSON.stringify(v)));
+      const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', stored.keys.publicKey);
+      const url = new URL(p, location.href);
+      url.search = '';
+      const input = `${json({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty, crv, x, y } })}.${json({ htm: 'GET', htu: url.toString(), jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000) })}`;
+      const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, stored.keys.privateKey, new TextEncoder().encode(input));
+      headers.DPoP = `${input}.${b64(new Uint8Array(signature))}`;
+    }
+    const res = await fetch(p, { headers });
+    if (!res.ok) throw new Error(`GET ${p}: ${res.status} ${await res.text()}`);
+    return res.json();
+  }, path);
+}
