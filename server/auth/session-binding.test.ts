@@ -185,3 +185,41 @@ describe('POP8: replay across two instances on one Redis', () => {
     expect((await onA.get('/api/auth/me', { dpop: await key.dpop(`${PUBLIC}/api/auth/me`, { htm: 'GET' }) })).status).toBe(200);
   });
 });
+
+describe('POP8 with DEVICE_BINDING=required', () => {
+  let open: TestServer;
+  let strict: TestServer;
+  beforeAll(async () => {
+    // A device signed in unbound while binding was optional; then the server is restarted with
+    // binding required, on the same database and sessions.
+    open = await startTestServer();
+    strict = await startTestServer({
+      databaseUrl: open.env.DATABASE_URL,
+      env: { DEVICE_BINDING: 'required', JWT_SECRET: open.env.JWT_SECRET, SESSION_SECRET: open.env.SESSION_SECRET },
+    });
+  });
+  afterAll(async () => {
+    await strict?.close();
+    await open?.close();
+  });
+
+  it('a device left unbound from before is refused on every session request, and nothing changes', async () => {
+    const legacy = await open.register('sblegacy');
+    expect((await legacy.get('/api/channels')).status).toBe(200);
+    const onStrict = copyOf(legacy, strict.url);
+    for (const [what, res] of [
+      ['me', await onStrict.get('/api/auth/me')],
+      ['channels', await onStrict.get('/api/channels')],
+      ['create channel', await onStrict.post('/api/channels', { name: 'sb-legacy', kind: 'public' })],
+      ['token', await onStrict.post('/api/auth/token')],
+    ] as const) {
+      expectInvalidProof(res, what);
+    }
+    const made = await strict.ctx.pool.query("SELECT 1 FROM channels WHERE name = 'sb-legacy'");
+    expect(made.rowCount).toBe(0);
+    // A bound device on the same server works.
+    const key = await deviceKey();
+    const bound = proving(await strict.register('sbbound', undefined, { deviceKey: key.publicJwk }), key);
+    expect((await bound.get('/api/channels')).status).toBe(200);
+  });
+});

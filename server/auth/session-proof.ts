@@ -11,7 +11,9 @@
  * - Each request's proof is verified exactly once, here; nothing else verifies it again (a second
  *   check would find its own jti and call it a replay).
  * - A refusal changes nothing: the session stays (its rightful holder's next request works), the
- *   device is not touched. An unbound device needs no proof.
+ *   device is not touched. An unbound device needs no proof, unless DEVICE_BINDING=required:
+ *   then a device left from before (signed in unbound) is refused too, so no unbound device is
+ *   usable, over HTTP as on sockets and token requests.
  * - Cost: one ES256 verify and one replay-cache write per request; the device's key is imported
  *   once per instance (DeviceKeyCache, by thumbprint), never per request.
  *
@@ -43,7 +45,7 @@ export class SessionProofs {
   private readonly replays: ReplayCache;
 
   constructor(
-    private readonly config: Pick<Config, 'publicUrl'>,
+    private readonly config: Pick<Config, 'publicUrl' | 'deviceBinding'>,
     redis?: RedisClient,
   ) {
     // On Redis every instance shares the proof ids, so a proof is good once anywhere.
@@ -51,12 +53,13 @@ export class SessionProofs {
   }
 
   /**
-   * Whether `req` carries a valid, unused proof for `device` (true for an unbound device). Throws
-   * only a 503 when the replay cache cannot answer: an unchecked proof is never admitted.
+   * Whether `req` carries a valid, unused proof for `device` (true for an unbound device, unless
+   * binding is required). Throws only a 503 when the replay cache cannot answer: an unchecked
+   * proof is never admitted.
    */
   async holds(req: Request, device: DeviceRow): Promise<boolean> {
     const jkt = device.keyThumbprint;
-    if (!jkt || !device.publicKey) return true;
+    if (!jkt || !device.publicKey) return this.config.deviceBinding !== 'required';
     const key = await this.keys.get(jkt, device.publicKey);
     try {
       return await verifyDpop(
@@ -71,6 +74,8 @@ export class SessionProofs {
 
   /** Throws 401 `invalid_proof` unless `req` proves `device`'s key (see `holds`). */
   async require(req: Request, device: DeviceRow): Promise<void> {
-    if (!(await this.holds(req, device))) throw invalidProof();
+    if (await this.holds(req, device)) return;
+    if (!device.keyThumbprint) throw invalidProof('This server requires devices bound to a key: sign in again from an up-to-date client');
+    throw invalidProof();
   }
 }
