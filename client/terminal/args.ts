@@ -23,8 +23,8 @@ export const COMMANDS = {
   channels: { usage: 'channels', summary: 'your channels and the public ones, with unread counts', options: {}, args: [0, 0] },
   join: { usage: 'join <channel>', summary: 'join a public channel', options: {}, args: [1, 1] },
   send: {
-    usage: 'send [--id CLIENT_MSG_ID] <channel> <text…|->',
-    summary: 'send a message (- reads it from stdin); prints its seq. Same --id again: no second message',
+    usage: 'send [--id CLIENT_MSG_ID] <channel> <-|text…>',
+    summary: 'send a message; prints its seq. Same --id again: no second message.\n      Prefer - (read the text from stdin): text given as arguments is visible to every user in ps',
     options: { id: { type: 'string' } },
     args: [2, Infinity],
   },

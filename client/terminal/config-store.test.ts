@@ -1,5 +1,5 @@
 /** The login file: where it lives, how it is written, and which files are refused (like ssh). */
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,5 +75,42 @@ describe('config-store', () => {
     expect(() => loadLogin({ RELAY_CONFIG_DIR: dir })).toThrow(/damaged; delete it and run relay login/);
     writeFileSync(path.join(dir, 'login.json'), JSON.stringify({ version: 1, server: 'http://x' }), { mode: 0o600 });
     expect(() => loadLogin({ RELAY_CONFIG_DIR: dir })).toThrow(/damaged/);
+  });
+});
+
+describe('config-store: links and owners', () => {
+  it('refuses a login file that is a symbolic link, without following it', async () => {
+    const env = { RELAY_CONFIG_DIR: tmp() };
+    const elsewhere = path.join(tmp(), 'login.json');
+    writeFileSync(elsewhere, JSON.stringify(await sample()), { mode: 0o600 });
+    symlinkSync(elsewhere, loginPath(env));
+    expect(() => loadLogin(env)).toThrow(/is a symbolic link; refusing/);
+    expect(lstatSync(loginPath(env)).isSymbolicLink()).toBe(true);
+  });
+
+  it('refuses a config directory that is a symbolic link, to read from or to store a key in', async () => {
+    const real = tmp();
+    saveLogin(await sample(), { RELAY_CONFIG_DIR: real });
+    const link = path.join(tmp(), 'relay');
+    symlinkSync(real, link);
+    const env = { RELAY_CONFIG_DIR: link };
+    expect(() => loadLogin(env)).toThrow(/directory .* is a symbolic link/);
+    const login = await sample();
+    expect(() => saveLogin(login, env)).toThrow(/directory .* is a symbolic link/);
+  });
+
+  it('refuses a login path that is not a regular file', () => {
+    const env = { RELAY_CONFIG_DIR: tmp() };
+    mkdirSync(loginPath(env), { mode: 0o700 });
+    expect(() => loadLogin(env)).toThrow(/not a regular file/);
+  });
+
+  it.runIf(process.getuid?.() === 0)('refuses a directory another user owns', async () => {
+    const env = { RELAY_CONFIG_DIR: tmp() };
+    saveLogin(await sample(), env);
+    chownSync(configDir(env), 65534, 65534);
+    expect(() => loadLogin(env)).toThrow(/belongs to another user/);
+    const login = await sample();
+    expect(() => saveLogin(login, env)).toThrow(/belongs to another user/);
   });
 });

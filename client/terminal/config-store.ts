@@ -10,7 +10,11 @@
  *   the old login or the new one, never half of either.
  * - Like ssh with a private key, a file that group or others may read or write, or that another
  *   user owns, is refused with a message saying how to fix it, and is not read; so is a
- *   directory others may write to (they could swap the file).
+ *   directory others may write to (they could swap the file) or that another user owns.
+ * - Neither the directory nor the file may be a symbolic link (checked with lstat, and the file
+ *   is opened with O_NOFOLLOW): a link could lead the key anywhere another user can read.
+ * - The file's permissions are checked on the descriptor it is read from (open, then fstat the
+ *   same fd): nothing can swap it between the check and the read.
  * - Nothing here prints or logs the file's contents.
  *
  * @example
@@ -19,7 +23,7 @@
  * deleteLogin();
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync, chmodSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -66,16 +70,28 @@ export function loginPath(env: Env = process.env): string {
 
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(4, '0');
 
-/** Refuses a file or directory others could read or tamper with (see the header). */
-function checkPermissions(file: string): void {
-  const dir = path.dirname(file);
-  const uid = process.getuid?.();
-  const dirStat = statSync(dir);
-  if (dirStat.mode & 0o022) {
-    throw new CliError(`The directory ${dir} is writable by others (mode ${octal(dirStat.mode)}), so the login in it cannot be trusted.\nFix it with: chmod 700 ${dir}`);
+const uid = () => process.getuid?.();
+
+/**
+ * Refuses a directory that is a symbolic link, belongs to another user or that others may write
+ * to (see the header). Throws ENOENT (as an ErrnoException) when there is no directory.
+ */
+function checkDirectory(dir: string, doing: string): void {
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink()) throw new CliError(`The directory ${dir} is a symbolic link; refusing to ${doing} through it.\nUse a real directory (or set RELAY_CONFIG_DIR to one).`);
+  if (!st.isDirectory()) throw new CliError(`${dir} is not a directory`);
+  const me = uid();
+  if (me !== undefined && st.uid !== me) throw new CliError(`The directory ${dir} belongs to another user; refusing to ${doing} in it.`);
+  if (st.mode & 0o022) {
+    throw new CliError(`The directory ${dir} is writable by others (mode ${octal(st.mode)}), so the login in it cannot be trusted.\nFix it with: chmod 700 ${dir}`);
   }
-  const st = statSync(file);
-  if (uid !== undefined && st.uid !== uid) {
+}
+
+/** Refuses an opened login file that is not a regular file of ours, readable by us alone (see the header). */
+function checkFile(file: string, st: Stats): void {
+  if (!st.isFile()) throw new CliError(`${file} is not a regular file; refusing to use it. Remove it and run relay login.`);
+  const me = uid();
+  if (me !== undefined && st.uid !== me) {
     throw new CliError(`${file} belongs to another user; refusing to use it. Remove it and run relay login.`);
   }
   if (st.mode & 0o077) {
@@ -86,18 +102,39 @@ function checkPermissions(file: string): void {
   }
 }
 
+/** The file's text, read from the descriptor its checks were made on; null when there is no file. */
+function readChecked(file: string): string | null {
+  let fd: number;
+  try {
+    // O_NOFOLLOW: a symbolic link fails with ELOOP instead of being followed.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') throw new CliError(`${file} is a symbolic link; refusing to use it. Remove it and run relay login.`);
+    throw err;
+  }
+  try {
+    checkFile(file, fstatSync(fd));
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The stored login, or null when there is none. Throws a CliError for an unsafe or damaged file. */
 export function loadLogin(env: Env = process.env): StoredLogin | null {
   const file = loginPath(env);
-  let text: string;
+  let text: string | null;
   try {
-    checkPermissions(file);
-    text = readFileSync(file, 'utf8');
+    checkDirectory(path.dirname(file), 'read a login');
+    text = readChecked(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     if (err instanceof CliError) throw err;
     throw new CliError(`Cannot read ${file}: ${(err as Error).message}`);
   }
+  if (text === null) return null;
   let parsed: ReturnType<typeof storedLogin.safeParse>;
   try {
     parsed = storedLogin.safeParse(JSON.parse(text));
@@ -114,9 +151,7 @@ export function saveLogin(login: StoredLogin, env: Env = process.env): void {
   const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
   // mkdir's mode passes through the umask; a directory we made is ours to pin to 0700.
   if (created !== undefined) chmodSync(dir, 0o700);
-  else if (statSync(dir).mode & 0o022) {
-    throw new CliError(`The directory ${dir} is writable by others (mode ${octal(statSync(dir).mode)}); refusing to store a key in it.\nFix it with: chmod 700 ${dir}`);
-  }
+  checkDirectory(dir, 'store a key');
   const file = path.join(dir, FILE_NAME);
   const tmp = path.join(dir, `.${FILE_NAME}.${randomBytes(6).toString('hex')}.tmp`);
   // 'wx': a fresh file, never one an attacker placed; 0600 from its first byte (umask only narrows).

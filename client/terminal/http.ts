@@ -11,6 +11,10 @@
  *   (its method, its URL without query, a new jti), so the cookie jar is no use without the key
  *   file. A request that brings its own proof (the realtime client's token requests) keeps it:
  *   each request carries exactly one.
+ * - Proofs are dated on the server's clock, learnt from every response's `Date` header (`clock`,
+ *   shared/proofs.ts): a machine whose clock is minutes off still proves its key. A request whose
+ *   own proof was refused (401 `invalid_proof`) while that header showed its time was off is sent
+ *   once more with a new proof on the corrected clock; the server refused it before acting on it.
  * - A server that cannot be reached, or does not answer in `timeoutMs`, is reported as such;
  *   401, 429 (with its Retry-After) and the server's own `{error: {code, message}}` are reported
  *   in plain words.
@@ -20,8 +24,9 @@
  * const { channels } = await http.request<{ channels: Channel[] }>('GET', '/api/channels');
  */
 import { parseSetCookie, stringifyCookie } from 'cookie';
-import { dpopProof, type ProofKey } from '../../shared/proofs.js';
+import { dpopProof, serverClock, type ProofKey, type ServerClock } from '../../shared/proofs.js';
 import { CliError, EXIT, sessionEnded } from './errors.js';
+import { safeText } from './output.js';
 
 /** An error answer of the server: its status and snake_case code, for callers that handle one. */
 export class HttpError extends CliError {
@@ -54,6 +59,8 @@ export class RelayHttp {
     private readonly timeoutMs = 30_000,
     /** The login's device key (session.ts); without one, requests carry no proof. */
     private readonly proofKey?: () => Promise<ProofKey>,
+    /** The server's clock as estimated; default: this process's. */
+    readonly clock: ServerClock = serverClock,
   ) {
     this.cookies = new Map(Object.entries(cookies));
   }
@@ -66,12 +73,16 @@ export class RelayHttp {
    * fetch() with the jar: sends the cookies, keeps what the server sets. A failure to reach the
    * server throws a CliError saying so. Also given to the realtime client for its token requests.
    */
-  readonly fetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+  readonly fetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => this.send(input, init, false);
+
+  private async send(input: string | URL | Request, init: RequestInit, retried: boolean): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.cookies.size > 0) headers.set('cookie', this.cookieHeader());
-    if (this.proofKey && !headers.has('dpop')) {
+    const offsetBefore = this.clock.offset;
+    const ownProof = !!this.proofKey && !headers.has('dpop');
+    if (ownProof) {
       const url = typeof input === 'string' || input instanceof URL ? String(input) : input.url;
-      headers.set('dpop', await dpopProof(await this.proofKey(), (init.method ?? 'GET').toUpperCase(), url));
+      headers.set('dpop', await dpopProof(await this.proofKey!(), (init.method ?? 'GET').toUpperCase(), url, this.clock));
     }
     let res: Response;
     try {
@@ -80,8 +91,13 @@ export class RelayHttp {
       throw this.unreachable(err);
     }
     this.takeCookies(res);
+    this.clock.observe(res.headers.get('date'));
+    const resendable = typeof input !== 'object' || input instanceof URL;
+    if (res.status === 401 && ownProof && !retried && resendable && this.clock.movedSince(offsetBefore) && (await errorCode(res)) === 'invalid_proof') {
+      return this.send(input, init, true);
+    }
     return res;
-  };
+  }
 
   /**
    * A JSON request to `path`. Resolves with the parsed body (undefined for 204); rejects with an
@@ -126,10 +142,17 @@ export class RelayHttp {
   }
 }
 
+/** The `error.code` of an error answer, read from a copy (the caller still reads the body). */
+async function errorCode(res: Response): Promise<string | undefined> {
+  const json = (await res.clone().json().catch(() => undefined)) as { error?: { code?: unknown } } | undefined;
+  return typeof json?.error?.code === 'string' ? json.error.code : undefined;
+}
+
 function errorFor(res: Response, json: unknown): HttpError {
   const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof error?.code === 'string' ? error.code : `http_${res.status}`;
-  const message = typeof error?.message === 'string' ? error.message : res.statusText || `HTTP ${res.status}`;
+  const code = typeof error?.code === 'string' ? safeText(error.code) : `http_${res.status}`;
+  // The server's words reach a terminal: no control or bidi character of theirs acts on it.
+  const message = safeText(typeof error?.message === 'string' ? error.message : res.statusText || `HTTP ${res.status}`);
   if (res.status === 429) {
     const retryAfter = Number(res.headers.get('retry-after'));
     const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? `; try again in ${formatWait(retryAfter)}` : '; try again later';

@@ -10,6 +10,7 @@ import { login, logout } from './commands/login.js';
 import { send } from './commands/send.js';
 import { tail } from './commands/tail.js';
 import { CliError, EXIT } from './errors.js';
+import { safeText } from './output.js';
 
 const RUN: Record<CommandName, (cl: CommandLine) => Promise<number>> = {
   login,
@@ -43,9 +44,10 @@ async function main(): Promise<number> {
 
 main().then(exit, (err: unknown) => {
   if (err instanceof CliError) {
-    process.stderr.write(`relay: ${err.message}\n`);
+    // The message may carry the server's words (an error message, a close reason).
+    process.stderr.write(`relay: ${safeText(err.message)}\n`);
     return exit(err.exitCode);
   }
-  process.stderr.write(`relay: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`relay: unexpected error: ${safeText(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
   exit(EXIT.failed);
 });

@@ -6,6 +6,11 @@
  * const session = openSession();
  * const me = await session.http.request('GET', '/api/auth/me');
  * session.persist();   // stores cookies the server changed meanwhile
+ *
+ * `persist()` re-reads the login file just before writing and only puts this process's cookies
+ * into the login it finds there when that is still the device this process started with: a
+ * `send` or `tail` that outlives a `relay login` (or `logout`) never writes the old device's
+ * login back over the new one (or back from the dead).
  */
 import type { ProofKey } from '../../shared/proofs.js';
 import { loadLogin, saveLogin, type StoredLogin } from './config-store.js';
@@ -18,7 +23,7 @@ export interface Session {
   http: RelayHttp;
   /** The device key, imported once (non-extractable). */
   proofKey(): Promise<ProofKey>;
-  /** Stores the cookie jar again if the server changed it. */
+  /** Stores the cookie jar again if the server changed it and the stored login is still this device's. */
   persist(): void;
 }
 
@@ -35,8 +40,16 @@ export function openSession(env: Record<string, string | undefined> = process.en
     proofKey,
     persist() {
       if (!http.changed || http.cookies.size === 0) return;
-      saveLogin({ ...login, cookies: Object.fromEntries(http.cookies) }, env);
       http.changed = false;
+      let current: StoredLogin | null;
+      try {
+        current = loadLogin(env);
+      } catch {
+        return; // unsafe or damaged now: not ours to overwrite
+      }
+      // Another login (or a logout) happened meanwhile: that one is the login now.
+      if (!current || current.deviceId !== login.deviceId || current.server !== login.server) return;
+      saveLogin({ ...current, cookies: Object.fromEntries(http.cookies) }, env);
     },
   };
 }

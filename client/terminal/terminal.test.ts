@@ -62,6 +62,7 @@ describe('relay, the terminal client', () => {
     const out = execFileSync('npm', ['run', '--silent', 'relay', '--', 'help'], { cwd: ROOT, encoding: 'utf8' });
     expect(out).toMatch(/relay login \[--server URL\]/);
     expect(out).toMatch(/relay tail/);
+    expect(out).toMatch(/Prefer - \(read the text from stdin\)[^]*visible to every user in ps/);
   });
 
   it('says so when nobody is logged in (exit 3)', async () => {
@@ -186,6 +187,10 @@ describe('relay, the terminal client', () => {
     await tail.waitFor('stdout', new RegExp(`^\\[#${m.seq} edited [\\d:-\\s]+\\] bob: live from bob \\(fixed\\)$`, 'm'));
     bobSocket.send({ type: 'delete', channelId: general.id, messageId: m.id, ref: 'd1' });
     await tail.waitFor('stdout', new RegExp(`^\\[#${m.seq} deleted\\] bob's message was deleted$`, 'm'));
+    // Control and bidi characters in another user's text never reach the terminal as such.
+    const hostile = await bobSays('x\u001b[2Jy\u009b31m\u202eevil\u2066z');
+    await tail.waitFor('stdout', new RegExp(`^\\[#${hostile.seq} [\\d:-\\s]+\\] bob: x\uFFFD\\[2Jy\uFFFD31m\uFFFDevil\uFFFDz$`, 'm'));
+    expect(tail.stdout()).not.toMatch(/[\u001b\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
 
     tail.child.kill('SIGINT');
     expect((await tail.waitExit()).code).toBe(0);
@@ -194,10 +199,15 @@ describe('relay, the terminal client', () => {
   it('tail --json gives one event per line', async () => {
     const tail = spawnRelay(dir, ['tail', '--json', '--history', '0', 'general']);
     await tail.waitFor('stderr', LIVE);
-    const m = await bobSays('json line');
+    const body = 'json line \u009b31m\u202eevil\u2069';
+    const m = await bobSays(body);
     await tail.waitFor('stdout', new RegExp(`"seq":${m.seq}`));
+    // C1 and bidi characters are \\u escapes in the output: the same JSON, inert on a terminal.
+    expect(tail.stdout()).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(tail.stdout()).toContain('\\u009b31m\\u202eevil\\u2069');
     const lines = tail.stdout().trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.every((l) => l.type === 'message' && l.message.channelId === general.id)).toBe(true);
+    expect(lines.find((l) => l.message.seq === m.seq).message.body).toBe(body);
     tail.child.kill('SIGINT');
     expect((await tail.waitExit()).code).toBe(0);
   });

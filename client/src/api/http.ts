@@ -7,10 +7,16 @@
  * proof made for it alone (its method, its absolute URL without query, a new jti): the session
  * cookie is worth nothing without the key. A 401 `invalid_proof` ends the session like a 401
  * `unauthenticated` does.
+ *
+ * Clock: proofs are dated on the server's clock as estimated from every response's `Date` header
+ * (shared/proofs.ts `serverClock`), so a computer whose clock is minutes off is not signed out.
+ * A 401 `invalid_proof` whose `Date` shows the proof's time was off is sent once more with a new
+ * proof on the corrected clock (safe: the server refused it before doing anything); only if that
+ * fails too does the session end.
  */
 import type { z } from 'zod';
 import { errorBody } from '../../../shared/api.js';
-import { dpopProof } from '../../../shared/proofs.js';
+import { dpopProof, serverClock } from '../../../shared/proofs.js';
 import { currentProofKey } from '../auth/device-key.js';
 
 export class ApiError extends Error {
@@ -50,10 +56,20 @@ async function proofHeader(method: string, path: string): Promise<Record<string,
   }
 }
 
-async function request<S extends z.ZodType>(method: string, path: string, schema: S | null, body?: unknown): Promise<z.output<S>> {
+/** The `error.code` of an error answer, read from a copy (the caller still reads the body). */
+async function errorCode(res: Response): Promise<string | undefined> {
+  const parsed = errorBody.safeParse(await res.clone().json().catch(() => undefined));
+  return parsed.success ? parsed.data.error.code : undefined;
+}
+
+/** One request, learning the server's clock from its answer; retried once if its proof was dated off that clock. */
+async function send(method: string, path: string, body: unknown, retried = false): Promise<Response> {
+  const offsetBefore = serverClock.offset;
   let res: Response;
+  let proved = false;
   try {
     const proof = await proofHeader(method, path);
+    proved = 'DPoP' in proof;
     res = await fetch(path, {
       method,
       credentials: 'same-origin',
@@ -67,6 +83,15 @@ async function request<S extends z.ZodType>(method: string, path: string, schema
   } catch {
     throw new ApiError(0, 'network_error', 'The server cannot be reached. Check your connection and try again.');
   }
+  serverClock.observe(res.headers.get('date'));
+  if (res.status === 401 && proved && !retried && serverClock.movedSince(offsetBefore) && (await errorCode(res)) === 'invalid_proof') {
+    return send(method, path, body, true);
+  }
+  return res;
+}
+
+async function request<S extends z.ZodType>(method: string, path: string, schema: S | null, body?: unknown): Promise<z.output<S>> {
+  const res = await send(method, path, body);
   const text = await res.text();
   let json: unknown;
   try {

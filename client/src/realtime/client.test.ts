@@ -8,7 +8,7 @@ import { nextEvent, nodeRealtime, sleep, waitForState } from '../../test/node-re
 import { backoffCeiling } from './backoff.js';
 import type { RealtimeClient } from './client.js';
 import { exportJWK, generateKeyPair } from 'jose';
-import { publicMembers, type ProofKey } from '../../../shared/proofs.js';
+import { dpopProof, publicMembers, ServerClock, type ProofKey } from '../../../shared/proofs.js';
 
 const clients: RealtimeClient[] = [];
 function track<T extends { rt: RealtimeClient }>(x: T): T {
@@ -285,6 +285,39 @@ describe('RealtimeClient with a device key (proof of possession)', () => {
     for (const r of refreshes) expect(r.proof).toEqual(expect.any(String));
     expect(a.rt.getStatus().state).toBe('live');
     expect(a.rec.sockets).toHaveLength(1);
+  }, 30_000);
+
+  it('CLOCK: a bound client whose clock is 5 minutes fast learns the server time from Date, retries its token request once, and goes live', async () => {
+    const key = await newKey();
+    const dave = await server.register(undefined, undefined, { deviceKey: key.publicJwk });
+    const clock = new ServerClock(() => Date.now() + 5 * 60_000); // the system clock is left alone
+    const tokenAnswers: number[] = [];
+    const d = track(
+      nodeRealtime(server.url, dave, {
+        proofKey: async () => key,
+        clock,
+        fetch: async (input, init) => {
+          const res = await fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), cookie: dave.cookieHeader() } });
+          if (String(input).endsWith('/api/auth/token')) tokenAnswers.push(res.status);
+          return res;
+        },
+      }),
+    );
+    d.rt.connect();
+    const auth = await nextEvent(d.rt, 'authenticated', () => true, 15_000);
+    expect(auth.deviceId).toBe(dave.deviceId);
+    // The first proof was dated 5 minutes ahead: refused, and the answer's Date corrected the clock.
+    expect(tokenAnswers).toEqual([401, 200]);
+    expect(Math.abs(clock.offset + 5 * 60_000)).toBeLessThan(5_000);
+    // The socket proofs are dated on the corrected clock too: refreshes keep the one connection live.
+    await nextEvent(d.rt, 'refreshed', () => true, 15_000);
+    expect(d.rt.getStatus().state).toBe('live');
+    expect(d.rec.sockets).toHaveLength(1);
+    // The session is untouched: an API request with a proof on the corrected clock works.
+    const me = await fetch(server.url + '/api/auth/me', {
+      headers: { cookie: dave.cookieHeader(), dpop: await dpopProof(key, 'GET', server.url + '/api/auth/me', clock) },
+    });
+    expect(me.status).toBe(200);
   }, 30_000);
 
   it('POP: the same cookies with another key (a copied session without the key file) never get live', async () => {

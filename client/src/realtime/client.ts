@@ -147,7 +147,7 @@ export class RealtimeClient {
       { gapTimeoutMs: this.opts.gapTimeoutMs, resubscribeDelayMs: this.opts.resubscribeDelayMs },
     );
     this.probe = new HealthProbe({ url: this.baseUrl + '/healthz', fetch: this.fetchImpl, timers: this.timers, intervalMs: this.opts.probeIntervalMs });
-    this.tokens = new DeviceTokens({ baseUrl: this.baseUrl, fetch: this.fetchImpl, proofKey: options.proofKey, log: this.log });
+    this.tokens = new DeviceTokens({ baseUrl: this.baseUrl, fetch: this.fetchImpl, proofKey: options.proofKey, log: this.log, clock: options.clock });
     this.outbox = new Outbox(options.outboxStorage, this.log);
     this.requests = new Requests(this.timers, this.opts.ackTimeoutMs);
     this.restored = this.outbox.restore().then((added) => {

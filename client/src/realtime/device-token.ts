@@ -9,10 +9,15 @@
  * - With a device key, every token request carries an RFC 9449 DPoP proof, and `proof()` signs a
  *   socket proof over the nonce given. The key stays with `proofKey`; nothing of it is kept here
  *   but the handle for this connection attempt.
- * - A 401 from the token endpoint throws SessionEnded (the session is gone: stop for good); a
- *   server that cannot be reached at all throws Unreachable (worth probing for its return).
+ * - Proofs are dated on the server's clock (`clock`, shared/proofs.ts), learnt from the `Date`
+ *   header of every token answer, so a device whose clock is minutes off still proves its key.
+ *   A token request refused with 401 `invalid_proof` whose `Date` showed the proof's time was
+ *   off is asked once more, with a fresh proof dated on the corrected clock.
+ * - A 401 from the token endpoint (after that one retry) throws SessionEnded (the session is
+ *   gone: stop for good); a server that cannot be reached at all throws Unreachable (worth
+ *   probing for its return).
  */
-import { dpopProof, socketProof, type ProofKey } from '../../../shared/proofs.js';
+import { dpopProof, serverClock, socketProof, type ProofKey, type ServerClock } from '../../../shared/proofs.js';
 
 export class SessionEnded extends Error {}
 /** The server could not be reached at all (not an HTTP error answer). */
@@ -32,8 +37,14 @@ export class DeviceTokens {
       fetch: typeof fetch;
       proofKey?: () => Promise<ProofKey | null>;
       log: (message: string, detail?: unknown) => void;
+      /** The server's clock as estimated; default: the one shared by the page or process. */
+      clock?: ServerClock;
     },
-  ) {}
+  ) {
+    this.clock = opts.clock ?? serverClock;
+  }
+
+  private readonly clock: ServerClock;
 
   /** Whether this connection attempt proves a key (its authenticate then waits for the challenge). */
   get bound(): boolean {
@@ -44,8 +55,8 @@ export class DeviceTokens {
   async forConnection(): Promise<string> {
     this.key = (await this.opts.proofKey?.()) ?? null;
     const held = this.held;
-    // Wall-clock time: the server dates the token's expiry on its own clock.
-    return held && held.expiresAt - Date.now() > TOKEN_REUSE_MARGIN_MS ? held.token : this.fresh();
+    // The server dates the token's expiry on its own clock.
+    return held && held.expiresAt - this.clock.now() > TOKEN_REUSE_MARGIN_MS ? held.token : this.fresh();
   }
 
   /** The held token was refused: the next connection asks for a fresh one. */
@@ -53,19 +64,28 @@ export class DeviceTokens {
     this.held = undefined;
   }
 
-  async fresh(): Promise<string> {
+  async fresh(retried = false): Promise<string> {
     let res: Response;
+    const offsetBefore = this.clock.offset;
     try {
       const url = this.opts.baseUrl + '/api/auth/token';
       const headers: Record<string, string> = { accept: 'application/json' };
       // htu is absolute: resolved against the page when the client runs same-origin.
       const htu = new URL(url, (globalThis as { location?: { href: string } }).location?.href).toString();
-      if (this.key) headers.DPoP = await dpopProof(this.key, 'POST', htu);
+      if (this.key) headers.DPoP = await dpopProof(this.key, 'POST', htu, this.clock);
       res = await this.opts.fetch(url, { method: 'POST', credentials: 'same-origin', headers });
     } catch (err) {
       throw new Unreachable(String(err));
     }
-    if (res.status === 401) throw new SessionEnded();
+    this.clock.observe(res.headers.get('date'));
+    if (res.status === 401) {
+      // Refused for the proof's time, as the server's Date shows: once more on the corrected clock.
+      if (this.key && !retried && this.clock.movedSince(offsetBefore) && (await errorCode(res)) === 'invalid_proof') {
+        this.opts.log('the proof was dated off the server clock; retrying once', this.clock.offset);
+        return this.fresh(true);
+      }
+      throw new SessionEnded();
+    }
     if (!res.ok) throw new Error(`token request: ${res.status}`);
     const body = (await res.json()) as { token?: unknown; expiresAt?: unknown };
     if (typeof body.token !== 'string') throw new Error('token request: no token in the answer');
@@ -81,10 +101,20 @@ export class DeviceTokens {
   async proof(nonce: string | undefined, token: string): Promise<string | undefined> {
     if (!this.key || !nonce) return undefined;
     try {
-      return await socketProof(this.key, nonce, token);
+      return await socketProof(this.key, nonce, token, this.clock);
     } catch (err) {
       this.opts.log('signing the proof failed', err);
       return undefined;
     }
+  }
+}
+
+/** The `error.code` of an error answer, if it has one. */
+async function errorCode(res: Response): Promise<string | undefined> {
+  try {
+    const body = (await res.json()) as { error?: { code?: unknown } };
+    return typeof body?.error?.code === 'string' ? body.error.code : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { ServerFrameOf } from '../../../shared/protocol.js';
 import type { Channel, Message, User } from '../../../shared/api.js';
-import type { ProofKey } from '../../../shared/proofs.js';
+import type { ProofKey, ServerClock } from '../../../shared/proofs.js';
 import type { BackoffPolicy } from './backoff.js';
 import type { OutboxEntry, OutboxStorage } from './outbox.js';
 
@@ -119,4 +119,9 @@ export interface RealtimeOptions {
    * file in the terminal client). Asked once per connection attempt; null: the device is unbound.
    */
   proofKey?: () => Promise<ProofKey | null>;
+  /**
+   * The server's clock as estimated, that proofs are dated with (shared/proofs.ts); default: the
+   * one shared by the page or process. Tests give one over a skewed local clock.
+   */
+  clock?: ServerClock;
 }

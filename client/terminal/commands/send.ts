@@ -13,7 +13,7 @@ import { characterCount, LIMITS, type Message } from '../../../shared/index.js';
 import type { CommandLine } from '../args.js';
 import { findChannel, listChannels, channelLabel } from '../directory.js';
 import { CliError, EXIT, sessionEnded, usageError } from '../errors.js';
-import { print, printJson } from '../output.js';
+import { print, printJson, safeText } from '../output.js';
 import { readStdin } from '../prompt.js';
 import { terminalRealtime } from '../realtime.js';
 import { openSession } from '../session.js';
@@ -58,11 +58,11 @@ export async function send(cl: CommandLine, env: Env = process.env): Promise<num
       });
       rt.on('outbox', (entries) => {
         const mine = entries.find((e) => e.clientMsgId === clientMsgId);
-        if (mine?.status === 'failed') settle(() => reject(new CliError(`Not sent: ${mine.error ?? 'refused'}.\n${retryHint}`)));
+        if (mine?.status === 'failed') settle(() => reject(new CliError(`Not sent: ${safeText(mine.error ?? 'refused')}.\n${retryHint}`)));
       });
       rt.on('status', (s) => {
-        if (s.closeCode) lastClose = ` (last connection closed: ${s.closeCode}${s.closeReason ? ` ${s.closeReason}` : ''})`;
-        if (s.stopped === 'signed_out') settle(() => reject(new CliError(`${signedOutNotice(s.closeReason)} (${s.closeReason ?? 'signed_out'}); run relay login`, EXIT.signedOut)));
+        if (s.closeCode) lastClose = ` (last connection closed: ${s.closeCode}${s.closeReason ? ` ${safeText(s.closeReason)}` : ''})`;
+        if (s.stopped === 'signed_out') settle(() => reject(new CliError(`${signedOutNotice(s.closeReason)} (${safeText(s.closeReason ?? 'signed_out')}); run relay login`, EXIT.signedOut)));
         if (s.stopped === 'session_ended') settle(() => reject(sessionEnded()));
       });
       rt.connect();

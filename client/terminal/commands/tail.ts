@@ -14,7 +14,7 @@ import type { Message } from '../../../shared/api.js';
 import type { CommandLine } from '../args.js';
 import { channelLabel, findChannel, listChannels, UserNames } from '../directory.js';
 import { CliError, EXIT, usageError } from '../errors.js';
-import { deletedLine, editedLine, messageLine, note, print, printJson } from '../output.js';
+import { deletedLine, editedLine, messageLine, note, print, printJson, safeText } from '../output.js';
 import { terminalRealtime } from '../realtime.js';
 import { openSession } from '../session.js';
 import { signedOutNotice } from '../../src/ui/signed-out.js';
@@ -121,17 +121,17 @@ export async function tail(cl: CommandLine, env: Env = process.env): Promise<num
       if (channelId === channel.id) finish(EXIT.failed, `You were removed from ${label}`);
     });
     rt.on('error', (f) => {
-      if (f.ref === `sub:${channel.id}`) finish(EXIT.failed, `The server refused to stream ${label} (${f.code})`);
+      if (f.ref === `sub:${channel.id}`) finish(EXIT.failed, `The server refused to stream ${label} (${safeText(f.code)})`);
     });
     rt.on('status', (s) => {
-      if (s.stopped === 'signed_out') return finish(EXIT.signedOut, `${signedOutNotice(s.closeReason)} (${s.closeReason ?? 'signed_out'}); run relay login`);
+      if (s.stopped === 'signed_out') return finish(EXIT.signedOut, `${signedOutNotice(s.closeReason)} (${safeText(s.closeReason ?? 'signed_out')}); run relay login`);
       if (s.stopped === 'session_ended') return finish(EXIT.signedOut, 'Your session has ended; run relay login');
       if (s.state === 'live' && lost) {
         lost = false;
         then(() => note('-- reconnected --'));
       } else if (s.state === 'disconnected' && s.retryAt !== null && !lost && !first) {
         lost = true;
-        const why = s.closeCode ? ` (${s.closeCode}${s.closeReason ? ` ${s.closeReason}` : ''})` : '';
+        const why = s.closeCode ? ` (${s.closeCode}${s.closeReason ? ` ${safeText(s.closeReason)}` : ''})` : '';
         then(() => note(`-- connection lost${why}; reconnecting… --`));
       }
     });
