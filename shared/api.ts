@@ -265,6 +265,8 @@ export const passkeyAuthenticationResponse = z.looseObject({
 });
 
 const passkeyName = nulFree(z.string().trim().min(1).max(LIMITS.deviceNameMax));
+/** `POST /api/auth/passkeys/options`: the account's current password (only compared, like a password change's). */
+export const passkeyOptionsBody = z.strictObject({ password: z.string().min(1).max(LIMITS.passwordMax) });
 /** `POST /api/auth/passkeys`: the registration response, and a name for the passkey. */
 export const registerPasskeyBody = z.strictObject({ response: passkeyRegistrationResponse, name: passkeyName.optional() });
 /** Added to the contract: `PATCH /api/auth/passkeys/:id`. */

@@ -102,6 +102,22 @@ function storedKey(page: Page) {
   );
 }
 
+/** Whether a sign-in's pending key record (device-key-pending) is in the page's IndexedDB. */
+function pendingKeyExists(page: Page) {
+  return page.evaluate(
+    () =>
+      new Promise<boolean>((resolve, reject) => {
+        const open = indexedDB.open('relay');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const get = open.result.transaction('saved', 'readonly').objectStore('saved').count('device-key-pending');
+          get.onerror = () => reject(get.error);
+          get.onsuccess = () => (open.result.close(), resolve(get.result > 0));
+        };
+      }),
+  );
+}
+
 const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 
 /** A plain fetch from the page, without a proof: what a page holding only the cookies can do. */
@@ -305,6 +321,51 @@ describe('device key in the browser, end to end', () => {
     expect(devices.status()).toBe(401);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.getByRole('alert').filter({ hasText: 'This browser no longer holds the key this sign-in was bound to' }).waitFor();
+  });
+
+  it('a failed sign-in in a second tab leaves the first tab live and its key intact; a good one then takes over', async () => {
+    const first = await newPage();
+    // Another tab of the same browser (cookies and IndexedDB shared), opened while signed out.
+    const second = await first.context().newPage();
+    second.setDefaultTimeout(8_000);
+    await second.goto(server.url);
+    await second.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await first.goto(server.url);
+    await registerInPage(first, 'erin');
+    await live(first);
+    const before = await storedKey(first);
+    expect(before?.deviceId).toEqual(expect.any(String));
+
+    await second.getByLabel('Username').fill('erin');
+    await second.getByLabel('Password').fill('not the password');
+    const [refused] = await Promise.all([second.waitForResponse('**/api/auth/login'), second.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+    expect(refused.status()).toBe(401);
+    await second.getByRole('alert').filter({ hasText: 'Wrong username or password' }).waitFor();
+    // The first tab's key is as it was (same device, same key), and no half-made key is left.
+    expect(await storedKey(first)).toEqual(before);
+    expect(await pendingKeyExists(first)).toBe(false);
+    // Its requests still prove with it: it stays signed in, on its socket.
+    const [devices] = await Promise.all([first.waitForResponse('**/api/devices'), first.getByRole('link', { name: 'My devices' }).click()]);
+    expect(devices.status()).toBe(200);
+    expect(devices.request().headers()['dpop']).toMatch(JWS);
+    expect((await devices.json()).devices.find((d: { current: boolean }) => d.current).id).toBe(before!.deviceId);
+    expect(await first.locator('.connection').getAttribute('data-state')).toBe('live');
+
+    // The right password in the second tab: its new device's key replaces the stored one once the
+    // server answered (the first tab's device, replaced by this sign-in, is signed out).
+    await second.getByLabel('Password').fill(PASSWORD);
+    const [login] = await Promise.all([second.waitForResponse('**/api/auth/login'), second.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+    expect(login.status()).toBe(200);
+    const { device } = (await login.json()) as { device: { id: string } };
+    await live(second);
+    await first.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 15_000 });
+    expect(await storedKey(second)).toMatchObject({ deviceId: device.id, extractable: false });
+    expect(await pendingKeyExists(second)).toBe(false);
+    const me = second.waitForResponse('**/api/auth/me');
+    await second.reload();
+    expect((await me).status()).toBe(200);
+    expect((await (await me).json()).device.id).toBe(device.id);
+    await live(second);
   });
 
   describe('DEVICE_BINDING=required', () => {

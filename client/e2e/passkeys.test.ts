@@ -1,7 +1,7 @@
 /**
- * End to end, passkeys (SPEC PK1–PK6): Chromium's virtual WebAuthn authenticator (over CDP: a
+ * End to end, passkeys (SPEC PK1–PK7): Chromium's virtual WebAuthn authenticator (over CDP: a
  * platform authenticator with resident keys and user verification) stands in for a fingerprint
- * reader. alice adds a passkey on My devices, renames it, signs out and back in with it without
+ * reader. alice adds a passkey on My devices (her password first), renames it, signs out and back in with it without
  * typing a username, removes it with the in-app question, and then cannot sign in with it.
  * The page is opened at http://localhost:<port>: browsers allow no passkey on a bare IP address.
  */
@@ -71,7 +71,24 @@ describe('passkeys, end to end', () => {
     await openDevices();
     await page.getByText('You have no passkeys yet.').waitFor();
 
+    // The password first, in the app's own dialog (PK7): a wrong one is said at the field, and no ceremony starts.
     await page.getByRole('button', { name: 'Add a passkey' }).click();
+    const ask = page.getByRole('dialog', { name: 'Add a passkey' });
+    const password = ask.getByLabel('Your password');
+    expect(await password.evaluate((el) => el === document.activeElement)).toBe(true);
+    await ask.getByRole('button', { name: 'Continue' }).click();
+    await ask.getByText('Enter your password.').waitFor();
+    await password.fill('not my password');
+    const [refused] = await Promise.all([page.waitForResponse('**/api/auth/passkeys/options'), password.press('Enter')]);
+    expect(refused.status()).toBe(401);
+    await ask.getByText('That is not your current password.').waitFor();
+    await shot(page, 'passkey-add-password');
+    expect((await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials).toHaveLength(0);
+    // The password goes in the body only, never in the URL.
+    expect(refused.url()).not.toMatch(/password/);
+    await password.fill(PASSWORD);
+    await ask.getByRole('button', { name: 'Continue' }).click();
+    await ask.waitFor({ state: 'detached' });
     const list = page.getByRole('list', { name: 'Your passkeys' });
     // Named after the browser it was made in, without the version it outlives ("Headless Chrome on Linux"); never used to sign in yet.
     const browserName = deviceNameFrom(await page.evaluate(() => navigator.userAgent), { version: false });

@@ -93,6 +93,12 @@ export const passkeys = pgTable(
     name: text('name').notNull(),
     createdAt: createdAt(),
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    /**
+     * The signed-in device that registered it (null: registered before this was recorded). A
+     * password change or an administrator's "sign out all devices" removes the passkeys of the
+     * devices it signs out, so one an intruder added from a session does not outlive it.
+     */
+    registeredByDeviceId: uuid('registered_by_device_id').references(() => devices.id, { onDelete: 'set null' }),
   },
   (t) => [uniqueIndex('passkeys_credential_id_key').on(t.credentialId), index('passkeys_user_id_idx').on(t.userId)],
 );

@@ -3,7 +3,8 @@ import { Router } from 'express';
 import { changePasswordBody, updateMeBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
 import { endpoint } from '../http/endpoint.js';
-import { authLimiters, userLimiter } from '../http/rate-limit.js';
+import { userLimiter } from '../http/rate-limit.js';
+import { currentPasswordLimits } from './password-check.js';
 import { changePassword, updateDisplayName } from './profile.js';
 
 export function meRoutes(ctx: AppContext): Router {
@@ -20,15 +21,9 @@ export function meRoutes(ctx: AppContext): Router {
   );
 
   // Checking the current password is a password guess like a login: the same limits, counted
-  // per address and per account (a stolen session must not brute-force the password).
-  const limits = authLimiters({
-    name: 'password-change',
-    windowMs: ctx.config.rateLimits.windowMs,
-    perIp: ctx.config.rateLimits.loginPerIp,
-    perUsername: ctx.config.rateLimits.loginPerUsername,
-    perUsernameGlobal: ctx.config.rateLimits.loginPerUsernameGlobal,
-    redis: ctx.redis,
-  });
+  // per address and per account (a stolen session must not brute-force the password), shared
+  // with the check that guards adding a passkey (password-check.ts).
+  const limits = currentPasswordLimits(ctx);
   router.post(
     '/password',
     ...limits,

@@ -5,6 +5,9 @@
  * the new one before any transaction (argon2 must not hold a pooled connection); the new hash,
  * the revocation of every other device of the user (reason `password_changed`) and the audit
  * rows commit together, so no other device stays signed in with the old password's session;
+ * the passkeys those devices registered are removed in the same transaction (audited
+ * `passkey.delete`, reason `password_changed`), so a passkey an intruder added from a session
+ * does not outlive it (the ones this device added stay);
  * the revocation is announced on the bus only after the commit (sockets close 4403). The
  * device that asked stays signed in.
  */
@@ -12,6 +15,7 @@ import { eq } from 'drizzle-orm';
 import type { User } from '../../shared/api.js';
 import type { ServerFrame } from '../../shared/protocol.js';
 import { recordAudit } from '../admin/audit.js';
+import { removePasskeysOfDevicesIn } from '../auth/passkeys/store.js';
 import { checkPassword, hashPassword } from '../auth/passwords.js';
 import { TOPICS } from '../bus/bus.js';
 import { encodeEnvelope } from '../bus/channel-envelope.js';
@@ -48,7 +52,8 @@ export async function updateDisplayName(ctx: Ctx, userId: string, displayName: s
 
 /**
  * Changes the password when `currentPassword` is right (else invalid_credentials), revoking
- * every other device of the user. Returns how many devices were revoked.
+ * every other device of the user and removing the passkeys they registered. Returns how many
+ * devices were revoked.
  */
 export async function changePassword(
   ctx: Ctx,
@@ -60,7 +65,11 @@ export async function changePassword(
   const revoked = await ctx.db.transaction(async (tx) => {
     await tx.update(users).set({ passwordHash }).where(eq(users.id, input.user.id));
     await recordAudit(tx, { actorId: actor.id, action: 'user.password_change', targetType: 'user', targetId: input.user.id, ip: actor.ip });
-    return revokeDevicesIn(tx, { userId: input.user.id, exceptDeviceId: input.deviceId }, 'password_changed', actor);
+    const devices = await revokeDevicesIn(tx, { userId: input.user.id, exceptDeviceId: input.deviceId }, 'password_changed', actor);
+    const ids = devices.map((d) => d.id);
+    const passkeys = await removePasskeysOfDevicesIn(tx, { userId: input.user.id, deviceIds: ids }, 'password_changed', actor);
+    if (passkeys.length) ctx.log.info({ userId: input.user.id, passkeys: passkeys.length }, 'passkeys of signed-out devices removed');
+    return devices;
   });
   await announceRevocation(
     ctx,

@@ -21,7 +21,7 @@ import {
   type DeviceKey,
 } from '../../../shared/api.js';
 import { forgetDeviceKey, signInWithDeviceKey } from '../auth/device-key.js';
-import { http } from './http.js';
+import { ApiError, http } from './http.js';
 
 const channelResponse = z.object({ channel });
 
@@ -51,7 +51,16 @@ export const api = {
     if (opts.limit) params.set('limit', String(opts.limit));
     return http.get(`/api/search?${params}`, searchResponse).then((r) => r.results);
   },
-  logout: () => http.post('/api/auth/logout', null).finally(() => forgetDeviceKey()),
+  // The key goes only once the session is over: signed out (204) or already gone (401). A logout
+  // that did not reach the server (offline) keeps it, or the still-live session could not be proven.
+  logout: () =>
+    http.post('/api/auth/logout', null).then(
+      () => forgetDeviceKey(),
+      async (err: unknown) => {
+        if (err instanceof ApiError && err.status === 401) await forgetDeviceKey();
+        throw err;
+      },
+    ),
 
   devices: () => http.get('/api/devices', z.object({ devices: z.array(device) })).then((r) => r.devices),
   revokeDevice: (id: string) =>
@@ -88,8 +97,9 @@ export const api = {
 
   /** (v2) Passkeys: the options go as they are to @simplewebauthn/browser's startRegistration/startAuthentication. */
   passkeys: {
-    registerOptions: () =>
-      http.post('/api/auth/passkeys/options', passkeyCreationOptions).then((o) => o as unknown as PublicKeyCredentialCreationOptionsJSON),
+    /** The account's current password is asked first (SPEC PK7): a session alone adds no passkey. */
+    registerOptions: (password: string) =>
+      http.post('/api/auth/passkeys/options', passkeyCreationOptions, { password }).then((o) => o as unknown as PublicKeyCredentialCreationOptionsJSON),
     register: (response: RegistrationResponseJSON, name?: string) =>
       http.post('/api/auth/passkeys', passkeyResponse, { response, ...(name ? { name } : {}) }).then((r) => r.passkey),
     list: () => http.get('/api/auth/passkeys', passkeysResponse).then((r) => r.passkeys),

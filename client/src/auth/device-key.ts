@@ -9,7 +9,10 @@
  * - The private key is made non-extractable and only ever stored as a CryptoKey (structured
  *   clone): no page script can read its bytes, and a copy of the cookies is useless without it.
  * - The key is bound only after IndexedDB took it, so a device never ends up bound to a key
- *   the next page cannot load. Without WebCrypto (an insecure context) or IndexedDB the sign-in
+ *   the next page cannot load. A sign-in's new key waits in a record of its own (`device-key-
+ *   pending`) and replaces the live one only once the sign-in succeeded: another tab of this
+ *   browser, signed in meanwhile, goes on proving with the live key, and a failed sign-in
+ *   (a wrong password) leaves it untouched. Without WebCrypto (an insecure context) or IndexedDB the sign-in
  *   goes ahead unbound, quietly; if the server requires binding, its refusal says why in words.
  * - The stored key belongs to one device: it is removed on sign-out, when this device is signed
  *   out (4403) and when its session ends (401, `invalid_proof` included), and a page only uses a key recorded for its own
@@ -26,11 +29,19 @@ import { ApiError, onUnauthenticated } from '../api/http.js';
 import type { RealtimeClient } from '../realtime/client.js';
 
 const RECORD = 'device-key';
+/** A sign-in's new key until the server answered (one at a time; the newest attempt's wins). */
+const PENDING = 'device-key-pending';
 
-/** What IndexedDB holds: the pair, and the device it was bound to (null until the sign-in answered). */
+/** What IndexedDB holds: the pair, and the device it was bound to (null: never, for a record of older code). */
 interface StoredKey {
   keys: CryptoKeyPair;
   deviceId: string | null;
+}
+
+/** The pending record: the pair and a random id of the sign-in attempt that made it. */
+interface PendingKey {
+  keys: CryptoKeyPair;
+  attempt: string;
 }
 
 let db: UseStore | null = null;
@@ -51,31 +62,54 @@ async function proofKeyOf(keys: CryptoKeyPair): Promise<ProofKey> {
   return { privateKey: keys.privateKey, publicJwk: publicMembers((await crypto.subtle.exportKey('jwk', keys.publicKey)) as JWK) };
 }
 
-/** A new key pair, already in IndexedDB; null where this browser cannot make or keep one. */
-async function newDeviceKey(): Promise<{ keys: CryptoKeyPair; key: ProofKey } | null> {
+/** A new key pair, already in IndexedDB's pending record; null where this browser cannot make or keep one. */
+async function newDeviceKey(): Promise<{ keys: CryptoKeyPair; key: ProofKey; attempt: string } | null> {
   if (!globalThis.isSecureContext || !globalThis.crypto?.subtle || typeof indexedDB === 'undefined') return null;
   try {
     const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
-    await set(RECORD, { keys, deviceId: null } satisfies StoredKey, store());
-    return { keys, key: await proofKeyOf(keys) };
+    const attempt = crypto.randomUUID();
+    await set(PENDING, { keys, attempt } satisfies PendingKey, store());
+    return { keys, key: await proofKeyOf(keys), attempt };
   } catch {
     return null;
   }
 }
 
 /**
+ * Deletes `key` unless `keep` claims the value it holds, read and deleted in ONE IndexedDB
+ * transaction: no other tab's write (a sign-in storing its new key) can land in between.
+ */
+function deleteUnless(key: string, keep: (value: unknown) => boolean): Promise<void> {
+  return store()('readwrite', (s) => {
+    const read = s.get(key);
+    read.onsuccess = () => {
+      if (!keep(read.result)) s.delete(key);
+    };
+    return new Promise<void>((resolve, reject) => {
+      s.transaction.oncomplete = () => resolve();
+      s.transaction.onerror = s.transaction.onabort = () => reject(s.transaction.error ?? new Error('IndexedDB transaction failed'));
+    });
+  });
+}
+
+/** Drops the pending record if it is still this attempt's (a newer sign-in's is left alone). */
+async function dropPending(attempt: string): Promise<void> {
+  await deleteUnless(PENDING, (v) => (v as PendingKey | undefined)?.attempt !== attempt).catch(() => {});
+}
+
+/**
  * Signs in (login, register, passkey login) with a new device key: `signIn` gets the public JWK
  * to send as `deviceKey` (undefined: this browser signs in unbound) and answers with the new
- * device. A failed sign-in leaves no key behind.
+ * device. Only then does the new key replace the stored one; a failed sign-in leaves the stored
+ * key (another tab's live device's) as it was, and no new key behind.
  */
 export async function signInWithDeviceKey<T extends { device: { id: string } }>(signIn: (deviceKey: JWK | undefined) => Promise<T>): Promise<T> {
-  held = null;
   const made = await newDeviceKey();
   let res: T;
   try {
     res = await signIn(made?.key.publicJwk);
   } catch (err) {
-    if (made) await del(RECORD, store()).catch(() => {});
+    if (made) await dropPending(made.attempt);
     if (!made && err instanceof ApiError && err.code === 'invalid_request' && /deviceKey/.test(err.message)) {
       throw new ApiError(
         err.status,
@@ -85,11 +119,17 @@ export async function signInWithDeviceKey<T extends { device: { id: string } }>(
     }
     throw err;
   }
+  // The new session is this browser's now: its key is the one every tab proves with.
+  held = null;
   if (made) {
     const deviceId = res.device.id;
     await set(RECORD, { keys: made.keys, deviceId } satisfies StoredKey, store()).catch(() => {
       held = { deviceId, key: made.key };
     });
+    await dropPending(made.attempt);
+  } else {
+    // Signed in unbound: no older device's key may be offered for this session.
+    await del(RECORD, store()).catch(() => {});
   }
   return res;
 }
@@ -108,8 +148,8 @@ export async function loadDeviceKey(deviceId: string): Promise<ProofKey | null> 
 /**
  * POP8: the key of this browser's current bound device, for the DPoP proof every /api request of
  * its session carries (api/http.ts). Read per request, not cached: a sign-in in another tab
- * replaces both the cookies and this record, and the next request must follow. Null while no
- * device holds the stored key (none kept, or a sign-in still waiting for its answer).
+ * replaces both the cookies and this record (once it succeeded), and the next request must
+ * follow. Null while no device holds the stored key.
  */
 export async function currentProofKey(): Promise<ProofKey | null> {
   if (held) return held.key;
@@ -128,11 +168,8 @@ export async function currentProofKey(): Promise<ProofKey | null> {
 export async function forgetDeviceKey(deviceId?: string): Promise<void> {
   if (deviceId === undefined || held?.deviceId === deviceId) held = null;
   try {
-    if (deviceId !== undefined) {
-      const stored: unknown = await get(RECORD, store());
-      if (usable(stored) && stored.deviceId !== deviceId) return;
-    }
-    await del(RECORD, store());
+    if (deviceId === undefined) await del(RECORD, store());
+    else await deleteUnless(RECORD, (stored) => usable(stored) && stored.deviceId !== deviceId);
   } catch {
     /* no IndexedDB: nothing was kept */
   }

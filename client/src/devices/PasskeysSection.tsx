@@ -1,8 +1,9 @@
 /**
- * My passkeys, on the devices page: add one (the browser's authenticator makes it), see when each
- * was added and last used, rename one, and remove one after an in-app question.
+ * My passkeys, on the devices page: add one (the account's password first, in the app's own
+ * dialog, then the browser's authenticator makes it), see when each was added and last used,
+ * rename one, and remove one after an in-app question.
  */
-import { browserSupportsWebAuthn, startRegistration } from '@simplewebauthn/browser';
+import { browserSupportsWebAuthn, startRegistration, type PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/browser';
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import type { Passkey } from '../../../shared/api.js';
 import { LIMITS } from '../../../shared/codes.js';
@@ -12,12 +13,14 @@ import { describePasskeyError } from '../auth/passkey-errors.js';
 import { ConfirmDialog } from '../ui/ConfirmDialog.js';
 import { ErrorNotice, Icon } from '../ui/bits.js';
 import { formatAgo, formatFull } from '../ui/format.js';
+import { AddPasskeyDialog } from './AddPasskeyDialog.js';
 
 export function PasskeysSection() {
   const [supported] = useState(() => browserSupportsWebAuthn());
   const [passkeys, setPasskeys] = useState<Passkey[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [adding, setAdding] = useState(false);
+  const [asking, setAsking] = useState(false);
   const [editing, setEditing] = useState<{ id: string; name: string; error?: string; busy?: boolean } | null>(null);
   const [removing, setRemoving] = useState<Passkey | null>(null);
   const [status, setStatus] = useState('');
@@ -35,11 +38,12 @@ export function PasskeysSection() {
   }, []);
   useEffect(load, [load]);
 
-  const add = async () => {
+  /** Step two, once the password brought the options: the browser's ceremony, then the server's check. */
+  const add = async (optionsJSON: PublicKeyCredentialCreationOptionsJSON) => {
+    setAsking(false);
     setError(null);
     setAdding(true);
     try {
-      const optionsJSON = await api.passkeys.registerOptions();
       const response = await startRegistration({ optionsJSON });
       const added = await api.passkeys.register(response);
       setStatus(`Passkey “${added.name}” added.`);
@@ -84,7 +88,7 @@ export function PasskeysSection() {
           Passkeys{passkeys ? ` (${passkeys.length})` : ''}
         </h2>
         {supported && (
-          <button type="button" className="button small primary" onClick={() => void add()} disabled={adding}>
+          <button type="button" className="button small primary" onClick={() => (setError(null), setAsking(true))} disabled={adding}>
             <Icon name="plus" size={16} />
             {adding ? 'Waiting for your passkey…' : 'Add a passkey'}
           </button>
@@ -153,6 +157,7 @@ export function PasskeysSection() {
           ))}
         </ul>
       )}
+      {asking && <AddPasskeyDialog onOptions={(o) => void add(o)} onCancel={() => setAsking(false)} />}
       {removing && (
         <ConfirmDialog
           title="Remove this passkey?"

@@ -4,9 +4,11 @@
  * signatures (server/test/webauthn-authenticator.ts) in place of a person's device. Clients
  * reach the server as http://localhost:<port>: browsers allow no passkey on a bare IP address.
  */
+import type { Request } from 'express';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.js';
+import { relyingParty } from './relying-party.js';
 import { DEFAULT_PASSWORD, HttpClient, startTestServer, testSecret, type TestServer } from '../../test/harness.js';
 import { startInstancePair } from '../../test/instance-pair.js';
 import { deviceKey, proving } from '../../test/pop.js';
@@ -26,7 +28,7 @@ async function signUp(s: TestServer, username: string, extra: Record<string, unk
 
 /** Options, then the authenticator's answer: the registration's response. */
 async function enrol(c: HttpClient, auth: SoftAuthenticator, name?: string) {
-  const options = await c.post('/api/auth/passkeys/options');
+  const options = await c.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
   expect(options.status, JSON.stringify(options.body)).toBe(200);
   return c.post('/api/auth/passkeys', { response: auth.register(options.body), ...(name ? { name } : {}) });
 }
@@ -60,7 +62,7 @@ describe('passkeys', () => {
   it('PK1/PK6: every passkey route but the sign-in needs a session: 401 unauthenticated', async () => {
     const c = new HttpClient(local(server));
     const answers = await Promise.all([
-      c.post('/api/auth/passkeys/options'),
+      c.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD }),
       c.post('/api/auth/passkeys', { response: {} }),
       c.get('/api/auth/passkeys'),
       c.patch('/api/auth/passkeys/00000000-0000-4000-8000-000000000000', { name: 'x' }),
@@ -74,7 +76,7 @@ describe('passkeys', () => {
 
   it('PK2: reached by a bare IP address, both options answer 400 saying to set WEBAUTHN_RP_ID or use a host name', async () => {
     const byAddress = await server.login('ann'); // http://127.0.0.1:<port>
-    for (const res of [await byAddress.post('/api/auth/passkeys/options'), await server.client().post('/api/auth/passkey/options')]) {
+    for (const res of [await byAddress.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD }), await server.client().post('/api/auth/passkey/options')]) {
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('invalid_request');
       expect(res.body.error.message).toMatch(/WEBAUTHN_RP_ID/);
@@ -84,7 +86,7 @@ describe('passkeys', () => {
   });
 
   it('PK1: registration options are WebAuthn JSON at the top level: resident key and user verification required, no attestation', async () => {
-    const res = await ann.post('/api/auth/passkeys/options');
+    const res = await ann.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       rp: { id: 'localhost', name: 'Relay' },
@@ -98,7 +100,7 @@ describe('passkeys', () => {
   });
 
   it('PK1/PK6: malformed bodies get 400 invalid_request naming the field, and nothing is stored', async () => {
-    const options = await ann.post('/api/auth/passkeys/options');
+    const options = await ann.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     const good = new SoftAuthenticator(local(server)).register(options.body);
     const bad: Array<[unknown, RegExp]> = [
       [{}, /response/],
@@ -138,7 +140,7 @@ describe('passkeys', () => {
   });
 
   it('PK1: a registration verifies and is stored once: 201 {passkey}, listed, audited; its challenge is good once', async () => {
-    const options = await ann.post('/api/auth/passkeys/options');
+    const options = await ann.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     const response = annKey.register(options.body);
     const res = await ann.post('/api/auth/passkeys', { response, name: '  Ann’s laptop ' });
     expect(res.status).toBe(201);
@@ -150,7 +152,7 @@ describe('passkeys', () => {
     expect(again.status).toBe(400);
     expect(again.body.error).toMatchObject({ code: 'invalid_passkey', message: expect.stringMatching(/start again/) });
     // The same authenticator on a fresh challenge: excluded in the options, refused if sent anyway.
-    const next = await ann.post('/api/auth/passkeys/options');
+    const next = await ann.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     expect(next.body.excludeCredentials).toEqual([{ id: annKey.id, type: 'public-key', transports: ['internal'] }]);
     const twice = await ann.post('/api/auth/passkeys', { response: annKey.register(next.body) });
     expect(twice.status).toBe(400);
@@ -168,7 +170,7 @@ describe('passkeys', () => {
       (o) => new SoftAuthenticator(local(server)).register(o, { userVerified: false }),
     ];
     for (const make of cases) {
-      const options = await ann.post('/api/auth/passkeys/options');
+      const options = await ann.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
       const res = await ann.post('/api/auth/passkeys', { response: make(options.body as never) });
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('invalid_passkey');
@@ -176,7 +178,7 @@ describe('passkeys', () => {
     // A challenge is bound to the signed-in device that asked for it.
     const annElsewhere = new HttpClient(local(server));
     annElsewhere.auth = (await annElsewhere.post('/api/auth/login', { username: 'ann', password: DEFAULT_PASSWORD })).body;
-    const options = await ann.post('/api/auth/passkeys/options');
+    const options = await ann.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     const res = await annElsewhere.post('/api/auth/passkeys', { response: new SoftAuthenticator(local(server)).register(options.body) });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_passkey');
@@ -198,7 +200,7 @@ describe('passkeys', () => {
     const cookies = res.headers.getSetCookie();
     expect(cookies.some((k) => /^relay\.sid=.+HttpOnly/i.test(k) && /SameSite=Lax/i.test(k))).toBe(true);
     expect(cookies.some((k) => /^relay_fp=.+HttpOnly/i.test(k))).toBe(true);
-    expect(cookies.some((k) => /^relay_passkey=;/.test(k))).toBe(true); // the ceremony's cookie is cleared
+    expect(cookies.some((k) => /^relay_passkey=;.*Path=\/api\/auth\/passkey(;|$)/i.test(k))).toBe(true); // the ceremony's cookie is cleared
     expect(c.cookies.has('relay_passkey')).toBe(false);
     expect((await c.get('/api/auth/me')).body.device).toMatchObject({ id: res.body.device.id, signedInWith: 'passkey' });
     expect((await c.post('/api/auth/token')).status).toBe(200);
@@ -219,6 +221,7 @@ describe('passkeys', () => {
     const cookie = res.headers.getSetCookie().find((k) => k.startsWith('relay_passkey='))!;
     expect(cookie).toMatch(/HttpOnly/i);
     expect(cookie).toMatch(/SameSite=Strict/i);
+    expect(cookie).toMatch(/; Path=\/api\/auth\/passkey(;|$)/i); // sent to the sign-in ceremony's routes only
     expect(Number(/Max-Age=(\d+)/i.exec(cookie)![1])).toBeLessThanOrEqual(120);
     expect(cookie).not.toContain(res.body.challenge);
   });
@@ -325,6 +328,94 @@ describe('passkeys', () => {
     expect(res.status).toBe(401);
     expect(res.body.error.message).toMatch(/not registered/);
   });
+  it('PK7: options need the current password: missing 400 naming it, wrong 401 invalid_credentials, and no challenge is issued', async () => {
+    const gil = await signUp(server, 'gil');
+    const key = new SoftAuthenticator(local(server));
+    for (const body of [undefined, {}, { password: '' }, { password: 7 }, { password: DEFAULT_PASSWORD, extra: 1 }]) {
+      const res = await gil.post('/api/auth/passkeys/options', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(body && 'extra' in body ? /extra/ : /password/) });
+      expect(res.body.challenge).toBeUndefined();
+    }
+    const wrong = await gil.post('/api/auth/passkeys/options', { password: 'not the password' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.code).toBe('invalid_credentials');
+    expect(wrong.body.challenge).toBeUndefined();
+    // Nothing outstanding: a response made for a challenge of the refused options' shape is refused.
+    const forged = key.register({ challenge: b64u('guessed'), rp: { id: 'localhost', name: 'Relay' }, user: { id: b64u(gil.userId), name: 'gil', displayName: 'gil' } } as never);
+    const res = await gil.post('/api/auth/passkeys', { response: forged });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_passkey', message: expect.stringMatching(/start again/) });
+    expect(await passkeyRows(server, gil.userId)).toEqual([]);
+    // Still signed in: a wrong password here does not end the session.
+    expect((await gil.get('/api/auth/me')).status).toBe(200);
+  });
+
+  it('PK7: a copied session (an unbound device’s cookie jar) cannot add a passkey without the password', async () => {
+    const hal = await signUp(server, 'hal');
+    const thief = new HttpClient(local(server));
+    for (const [k, v] of hal.cookies) thief.cookies.set(k, v);
+    expect((await thief.get('/api/auth/me')).body.user.id).toBe(hal.userId); // the jar works: the device is unbound
+    const key = new SoftAuthenticator(local(server));
+    const none = await thief.post('/api/auth/passkeys/options');
+    expect(none.status).toBe(400);
+    expect(none.body.error.message).toMatch(/password/);
+    const guess = await thief.post('/api/auth/passkeys/options', { password: 'password123' });
+    expect(guess.status).toBe(401);
+    expect(guess.body.error.code).toBe('invalid_credentials');
+    const planted = await thief.post('/api/auth/passkeys', { response: key.register({ challenge: b64u('x'), rp: { id: 'localhost', name: 'Relay' }, user: { id: b64u(hal.userId), name: 'hal', displayName: 'hal' } } as never) });
+    expect(planted.status).toBe(400);
+    expect(await passkeyRows(server, hal.userId)).toEqual([]);
+    expect((await passkeySignIn(server, key)).res.status).toBe(401);
+  });
+
+  it('PK7: a password change removes the passkeys added from the devices it signs out, keeps this device’s, and audits it', async () => {
+    const ida = await signUp(server, 'ida'); // this device: changes the password
+    const other = new HttpClient(local(server)); // another device, signed out by the change
+    other.auth = (await other.post('/api/auth/login', { username: 'ida', password: DEFAULT_PASSWORD })).body;
+    const hereKey = new SoftAuthenticator(local(server));
+    const thereKey = new SoftAuthenticator(local(server));
+    const here = await enrol(ida, hereKey, 'here');
+    const there = await enrol(other, thereKey, 'there');
+    expect([here.status, there.status]).toEqual([201, 201]);
+    const { rows: recorded } = await server.ctx.pool.query('SELECT name, registered_by_device_id FROM passkeys WHERE user_id = $1 ORDER BY name', [ida.userId]);
+    expect(recorded).toEqual([
+      { name: 'here', registered_by_device_id: ida.deviceId },
+      { name: 'there', registered_by_device_id: other.deviceId },
+    ]);
+
+    const changed = await ida.post('/api/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: 'a brand new passphrase' });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toEqual({ revoked: 1 });
+    expect((await ida.get('/api/auth/passkeys')).body.passkeys.map((p: { name: string }) => p.name)).toEqual(['here']);
+    const { rows } = await server.ctx.pool.query(`SELECT actor_id, action, details FROM audit_events WHERE target_type = 'passkey' AND target_id = $1 ORDER BY id`, [there.body.passkey.id]);
+    expect(rows).toEqual([
+      { actor_id: ida.userId, action: 'passkey.register', details: { name: 'there' } },
+      { actor_id: ida.userId, action: 'passkey.delete', details: { name: 'there', reason: 'password_changed', userId: ida.userId, registeredByDeviceId: other.deviceId } },
+    ]);
+    expect((await passkeySignIn(server, thereKey)).res.status).toBe(401);
+    expect((await passkeySignIn(server, hereKey)).res.status).toBe(200);
+    const third = new HttpClient(local(server));
+    third.auth = (await third.post('/api/auth/login', { username: 'ida', password: 'a brand new passphrase' })).body;
+    expect((await third.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD })).status).toBe(401); // the old password adds none
+    expect((await third.post('/api/auth/passkeys/options', { password: 'a brand new passphrase' })).status).toBe(200);
+  });
+
+  it('PK7: an administrator’s “sign out all devices” removes the passkeys those devices added, in the same transaction, audited', async () => {
+    const jo = await signUp(server, 'jon');
+    const joKey = new SoftAuthenticator(local(server));
+    const added = await enrol(jo, joKey);
+    expect(added.status).toBe(201);
+    const res = await ann.post(`/api/admin/users/${jo.userId}/revoke-devices`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ revoked: 1 });
+    expect(await passkeyRows(server, jo.userId)).toEqual([]);
+    const { rows } = await server.ctx.pool.query(`SELECT actor_id, details FROM audit_events WHERE action = 'passkey.delete' AND target_id = $1`, [added.body.passkey.id]);
+    expect(rows).toEqual([{ actor_id: ann.userId, details: expect.objectContaining({ reason: 'revoked_by_admin', userId: jo.userId }) }]);
+    const { res: signIn } = await passkeySignIn(server, joKey);
+    expect(signIn.status).toBe(401);
+    expect(signIn.body.error.message).toMatch(/not registered/);
+  });
 });
 
 describe('passkeys behind PUBLIC_URL', () => {
@@ -334,7 +425,7 @@ describe('passkeys behind PUBLIC_URL', () => {
   it('PK2: the RP id and origin come from PUBLIC_URL (WEBAUTHN_RP_NAME names it); the origin the request reached is not accepted', async () => {
     server = await startTestServer({ env: { PUBLIC_URL: 'https://chat.example.test/relay', WEBAUTHN_RP_NAME: 'Example Chat' } });
     const c = await server.register('pia'); // reached at 127.0.0.1: PUBLIC_URL decides, not the address
-    const options = await c.post('/api/auth/passkeys/options');
+    const options = await c.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     expect(options.status).toBe(200);
     expect(options.body.rp).toEqual({ id: 'chat.example.test', name: 'Example Chat' });
     const wrong = await c.post('/api/auth/passkeys', { response: new SoftAuthenticator(server.url).register(options.body) });
@@ -342,7 +433,7 @@ describe('passkeys behind PUBLIC_URL', () => {
     expect(wrong.body.error.code).toBe('invalid_passkey');
 
     const key = new SoftAuthenticator('https://chat.example.test');
-    const again = await c.post('/api/auth/passkeys/options');
+    const again = await c.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     expect((await c.post('/api/auth/passkeys', { response: key.register(again.body) })).status).toBe(201);
     const login = server.client();
     const loginOptions = await login.post('/api/auth/passkey/options');
@@ -369,6 +460,20 @@ describe('passkeys with DEVICE_BINDING=required and tight login limits', () => {
     const bound = await passkeySignIn(server, key, { deviceKey: (await deviceKey()).publicJwk });
     expect(bound.res.status).toBe(200);
     expect(bound.res.body.device).toMatchObject({ bound: true, signedInWith: 'passkey' });
+  });
+
+  it('PK7: wrong passwords at passkey options count with the password change’s: 2 failures, then both answer 429', async () => {
+    const mayKey = await deviceKey();
+    const may = proving(await signUp(server, 'may', { deviceKey: mayKey.publicJwk }), mayKey);
+    for (let i = 0; i < 2; i++) expect((await may.post('/api/auth/passkeys/options', { password: `guess ${i}` })).status).toBe(401);
+    // The right password now: refused for this account from here, whichever route asks.
+    const options = await may.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
+    expect(options.status).toBe(429);
+    expect(options.body.error.code).toBe('rate_limited');
+    expect(options.body.challenge).toBeUndefined();
+    const change = await may.post('/api/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: 'another long passphrase' });
+    expect(change.status).toBe(429);
+    expect(change.body.error.code).toBe('rate_limited');
   });
 
   it('PK5: passkey sign-in failures are throttled by the login limiters: 429 rate_limited with Retry-After, per address and passkey', async () => {
@@ -409,7 +514,7 @@ describe('passkey challenges in Redis, shared by instances', () => {
   it('PK3: options store the challenge in Redis for 2 minutes at most; a response on another instance takes it, once', async () => {
     const { a, b } = pair;
     const onA = await signUp(a, 'rae');
-    const options = await onA.post('/api/auth/passkeys/options');
+    const options = await onA.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     const key = `relay:webauthn:reg:${onA.deviceId}`;
     expect(await redis.get(key)).toBe(options.body.challenge);
     const ttl = await redis.pTTL(key);
@@ -448,6 +553,13 @@ describe('passkey challenges in Redis, shared by instances', () => {
 
 describe('WEBAUTHN_RP_ID and WEBAUTHN_RP_NAME', () => {
   const env = (extra: Record<string, string>) => ({ NODE_ENV: 'test', JWT_SECRET: testSecret(), SESSION_SECRET: testSecret(), ...extra });
+
+  it('PK2: ALLOWED_ORIGINS are passkey origins outside production only; in production only the app’s own origin is', () => {
+    const config = loadConfig(env({ PUBLIC_URL: 'https://chat.example.com', ALLOWED_ORIGINS: 'http://localhost:5173,https://chat.example.com' }));
+    const req = {} as Request; // PUBLIC_URL decides: the request is not read
+    expect(relyingParty({ config }, req).origins).toEqual(['https://chat.example.com', 'http://localhost:5173']);
+    expect(relyingParty({ config: { ...config, env: 'production' } }, req).origins).toEqual(['https://chat.example.com']);
+  });
 
   it('PK2: a URL, a port or an IP address as the RP id stops the start, naming the variable; a host name is lower-cased', () => {
     for (const rpId of ['https://chat.example.com', 'chat.example.com:8443', '10.0.0.1', '::1', 'chat example']) {

@@ -4,8 +4,10 @@
  *
  * The app's origin is PUBLIC_URL's when set, else the origin the request reached (scheme and
  * host after TRUST_PROXY), the same rule as the DPoP `htu` (auth/routes.ts requestUrl).
- * ALLOWED_ORIGINS, already trusted for cookie requests and the socket, are accepted as well
- * (e.g. the Vite dev server); the browser still refuses any whose host is not under the RP id.
+ * Outside production, ALLOWED_ORIGINS (already trusted for cookie requests and the socket) are
+ * accepted as well, e.g. the Vite dev server; the browser still refuses any whose host is not
+ * under the RP id. In production (NODE_ENV=production) only the app's own origin is: an extra
+ * origin allowed for cross-origin API calls is not thereby allowed to run passkey ceremonies.
  */
 import { isIP } from 'node:net';
 import type { Request } from 'express';
@@ -36,6 +38,6 @@ export function relyingParty(ctx: Pick<AppContext, 'config'>, req: Request): Rel
       `Passkeys need a host name, and this server was reached at the address ${host}: set WEBAUTHN_RP_ID or use a host name`,
     );
   }
-  const origins = [origin, ...ctx.config.allowedOrigins.filter((o) => o !== origin)];
+  const origins = ctx.config.env === 'production' ? [origin] : [origin, ...ctx.config.allowedOrigins.filter((o) => o !== origin)];
   return { rpID, rpName: ctx.config.webauthn.rpName, origins };
 }

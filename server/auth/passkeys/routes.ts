@@ -3,13 +3,18 @@
  * passkeys) and /api/auth/passkey (signing in with one, no username needed).
  *
  * Guarantees:
+ * - Adding a passkey needs the account's current password (options answer 401
+ *   invalid_credentials without it, throttled with the password change's limiters), so a session
+ *   alone (a copied cookie jar of an unbound device) cannot plant a key that outlives it. The
+ *   passkey records the device that registered it: a password change or an administrator's "sign
+ *   out all devices" removes the passkeys of the devices it signs out (store.ts).
  * - User verification is required in both ceremonies, and credentials are discoverable (resident
  *   keys), so a sign-in starts without a username. The origin and RP id are checked
  *   (relying-party.ts); attestation is not asked for.
  * - Every challenge is random, good once and for CHALLENGE_TTL_MS (challenges.ts). A registration
  *   challenge is bound to the signed-in device that asked for it; a sign-in challenge to a random
- *   id in a short-lived HttpOnly, SameSite=Strict cookie (`relay_passkey`) set by the options
- *   answer and cleared by the sign-in, so only the browser that asked can answer it. No
+ *   id in a short-lived HttpOnly, SameSite=Strict cookie (`relay_passkey`, sent to
+ *   /api/auth/passkey/* only) set by the options answer and cleared by the sign-in, so only the browser that asked can answer it. No
  *   challenge, id or assertion is ever put in a URL or a log.
  * - A sign-in counts only when the signature verifies against the stored key, the authenticator
  *   verified the user, any user handle names the passkey's owner, and the counter moves forward
@@ -28,15 +33,17 @@ import {
   type AuthenticatorTransportFuture,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { passkeyLoginBody, registerPasskeyBody, renamePasskeyBody } from '../../../shared/api.js';
+import { passkeyLoginBody, passkeyOptionsBody, registerPasskeyBody, renamePasskeyBody } from '../../../shared/api.js';
 import type { AppContext } from '../../context.js';
 import { deviceNameFrom } from '../../devices/devices.js';
 import { accountDisabled, AppError, invalidRequest, notFound, serviceUnavailable } from '../../errors.js';
 import { endpoint } from '../../http/endpoint.js';
 import { userLimiter } from '../../http/rate-limit.js';
 import { describeError } from '../../logger.js';
+import { currentPasswordLimits } from '../../users/password-check.js';
 import { findUser } from '../../users/users.js';
 import { deviceKeyOf, signIn } from '../login.js';
+import { checkPassword } from '../passwords.js';
 import { CHALLENGE_TTL_MS, MemoryChallengeStore, RedisChallengeStore, type ChallengeStore } from './challenges.js';
 import { relyingParty } from './relying-party.js';
 import {
@@ -53,6 +60,8 @@ import {
 
 /** The cookie naming a sign-in ceremony's challenge (a random id, never the challenge itself). */
 export const PASSKEY_COOKIE = 'relay_passkey';
+/** Where the browser sends it: the sign-in ceremony's routes, nowhere else. */
+const PASSKEY_COOKIE_PATH = '/api/auth/passkey';
 /** What the browser is told it has to answer in: under the challenge's lifetime. */
 const CEREMONY_TIMEOUT_MS = CHALLENGE_TTL_MS - 30_000;
 
@@ -95,8 +104,13 @@ export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandl
   router.post(
     '/passkeys/options',
     optionsLimit,
-    endpoint(ctx, { access: 'session' }, async ({ req, auth }) => {
+    ...currentPasswordLimits(ctx),
+    endpoint(ctx, { access: 'session', body: passkeyOptionsBody }, async ({ req, auth, body }) => {
       const rp = relyingParty(ctx, req);
+      // The password first: no challenge (and no passkey) for a session alone.
+      if (!(await checkPassword(auth.user.passwordHash, body.password))) {
+        throw new AppError('invalid_credentials', 'Wrong password: adding a passkey needs your current password');
+      }
       const existing = await listPasskeys(ctx.db, auth.user.id);
       if (existing.length >= MAX_PASSKEYS_PER_USER) throw invalidRequest(`An account holds at most ${MAX_PASSKEYS_PER_USER} passkeys; remove one first`);
       const options = await generateRegistrationOptions({
@@ -151,6 +165,7 @@ export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandl
           deviceType: info.credentialDeviceType,
           backedUp: info.credentialBackedUp,
           name: body.name ?? deviceNameFrom((req.get('user-agent') ?? '').slice(0, 400), { version: false }),
+          registeredByDeviceId: auth.device.id,
         },
       );
       if (!row) throw invalidPasskey('This passkey is registered already');
@@ -191,7 +206,7 @@ export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandl
       const options = await generateAuthenticationOptions({ rpID: rp.rpID, userVerification: 'required', timeout: CEREMONY_TIMEOUT_MS });
       const ceremony = randomBytes(32).toString('base64url');
       await stored(challenges.put(`login:${ceremony}`, options.challenge));
-      res.cookie(PASSKEY_COOKIE, ceremony, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.secure, maxAge: CHALLENGE_TTL_MS });
+      res.cookie(PASSKEY_COOKIE, ceremony, { httpOnly: true, sameSite: 'strict', path: PASSKEY_COOKIE_PATH, secure: req.secure, maxAge: CHALLENGE_TTL_MS });
       return options;
     }),
   );
@@ -209,7 +224,7 @@ export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandl
 
       // The ceremony's challenge, taken (so consumed) whatever happens next.
       const ceremony = parseCookies(req.get('cookie') ?? '')[PASSKEY_COOKIE];
-      res.clearCookie(PASSKEY_COOKIE, { path: '/' });
+      res.clearCookie(PASSKEY_COOKIE, { path: PASSKEY_COOKIE_PATH });
       const expected = ceremony ? await stored(challenges.take(`login:${ceremony}`)) : null;
       if (!expected) return fail('This passkey sign-in expired or was already used. Try again.');
 

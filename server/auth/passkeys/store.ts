@@ -6,7 +6,7 @@
  * forward, checked and written in one UPDATE, so of two sign-ins racing with one assertion (or an
  * assertion from a cloned authenticator) at most one moves it.
  */
-import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { AuthenticatorTransportFuture } from '@simplewebauthn/server';
 import type { Passkey } from '../../../shared/api.js';
 import { recordAudit } from '../../admin/audit.js';
@@ -60,6 +60,8 @@ export async function addPasskey(
     deviceType: 'singleDevice' | 'multiDevice';
     backedUp: boolean;
     name: string;
+    /** The signed-in device that registered it. */
+    registeredByDeviceId: string;
   },
 ): Promise<PasskeyRow | null> {
   try {
@@ -103,6 +105,36 @@ export async function removePasskey(db: Db, actor: Actor, id: string): Promise<b
     await recordAudit(tx, { actorId: actor.id, action: 'passkey.delete', targetType: 'passkey', targetId: row.id, ip: actor.ip, details: { name: row.name } });
     return true;
   });
+}
+
+/**
+ * Removes, inside `tx`, the user's passkeys registered from any of `deviceIds` (the devices a
+ * password change or an administrator's "sign out all devices" just revoked), one audit row each
+ * (`passkey.delete`, with the reason). Returns the removed rows.
+ */
+export async function removePasskeysOfDevicesIn(
+  tx: Pick<Db, 'delete' | 'insert'>,
+  match: { userId: string; deviceIds: string[] },
+  reason: 'password_changed' | 'revoked_by_admin',
+  actor: { id: string | null; ip: string | null },
+): Promise<PasskeyRow[]> {
+  if (match.deviceIds.length === 0) return [];
+  const removed = await tx
+    .delete(passkeys)
+    .where(and(eq(passkeys.userId, match.userId), inArray(passkeys.registeredByDeviceId, match.deviceIds)))
+    .returning();
+  await recordAudit(
+    tx,
+    removed.map((row) => ({
+      actorId: actor.id,
+      action: 'passkey.delete',
+      targetType: 'passkey' as const,
+      targetId: row.id,
+      ip: actor.ip,
+      details: { name: row.name, reason, userId: row.userId, registeredByDeviceId: row.registeredByDeviceId },
+    })),
+  );
+  return removed;
 }
 
 /**

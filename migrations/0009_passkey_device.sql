@@ -1,0 +1,2 @@
+ALTER TABLE "passkeys" ADD COLUMN "registered_by_device_id" uuid;--> statement-breakpoint
+ALTER TABLE "passkeys" ADD CONSTRAINT "passkeys_registered_by_device_id_devices_id_fk" FOREIGN KEY ("registered_by_device_id") REFERENCES "public"."devices"("id") ON DELETE set null ON UPDATE no action;
