@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { changePasswordBody, updateMeBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { endpoint } from '../http/endpoint.js';
+import { endpoint, limitedSession } from '../http/endpoint.js';
 import { authLimiters, userLimiter } from '../http/rate-limit.js';
 import { changePassword, updateDisplayName } from './profile.js';
 
@@ -13,14 +13,16 @@ export function meRoutes(ctx: AppContext): Router {
   const renames = userLimiter({ name: 'rename', windowMs: ctx.config.rateLimits.windowMs, limit: ctx.config.rateLimits.renames, redis: ctx.redis });
   router.patch(
     '/',
-    renames,
+    limitedSession(ctx, renames),
     endpoint(ctx, { access: 'session', body: updateMeBody }, async ({ req, auth, body }) => ({
       user: await updateDisplayName(ctx, auth.user.id, body.displayName, { id: auth.user.id, ip: req.ip ?? null }),
     })),
   );
 
   // Checking the current password is a password guess like a login: the same limits, counted
-  // per address and per account (a stolen session must not brute-force the password).
+  // per address and per account (a stolen session must not brute-force the password). The
+  // session is checked first (limitedSession): a request it refuses, e.g. a copied cookie jar's
+  // without the device's proof, counts per address only, so copies cannot lock the owner out.
   const limits = authLimiters({
     name: 'password-change',
     windowMs: ctx.config.rateLimits.windowMs,
@@ -31,7 +33,7 @@ export function meRoutes(ctx: AppContext): Router {
   });
   router.post(
     '/password',
-    ...limits,
+    limitedSession(ctx, ...limits),
     endpoint(ctx, { access: 'session', body: changePasswordBody }, async ({ req, auth, body }) => {
       const revoked = await changePassword(ctx, {
         user: auth.user,

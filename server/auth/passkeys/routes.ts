@@ -32,7 +32,7 @@ import { passkeyLoginBody, registerPasskeyBody, renamePasskeyBody } from '../../
 import type { AppContext } from '../../context.js';
 import { deviceNameFrom } from '../../devices/devices.js';
 import { accountDisabled, AppError, invalidRequest, notFound, serviceUnavailable } from '../../errors.js';
-import { endpoint } from '../../http/endpoint.js';
+import { endpoint, limitedSession } from '../../http/endpoint.js';
 import { userLimiter } from '../../http/rate-limit.js';
 import { describeError } from '../../logger.js';
 import { findUser } from '../../users/users.js';
@@ -94,7 +94,7 @@ export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandl
 
   router.post(
     '/passkeys/options',
-    optionsLimit,
+    limitedSession(ctx, optionsLimit),
     endpoint(ctx, { access: 'session' }, async ({ req, auth }) => {
       const rp = relyingParty(ctx, req);
       const existing = await listPasskeys(ctx.db, auth.user.id);
