@@ -12,6 +12,8 @@
  *   check would find its own jti and call it a replay).
  * - A refusal changes nothing: the session stays (its rightful holder's next request works), the
  *   device is not touched. An unbound device needs no proof.
+ * - One device sends at most `DPOP_PROOFS_PER_DEVICE` proofs per replay window; past it, its
+ *   requests are 429 `rate_limited` with Retry-After, every other device unaffected.
  * - Cost: one ES256 verify and one replay-cache write per request; the device's key is imported
  *   once per instance (DeviceKeyCache, by thumbprint), never per request.
  *
@@ -22,9 +24,9 @@
 import type { Request } from 'express';
 import type { Config } from '../config.js';
 import type { devices } from '../db/schema.js';
-import { AppError, serviceUnavailable } from '../errors.js';
+import { AppError, rateLimited, serviceUnavailable } from '../errors.js';
 import type { RedisClient } from '../redis.js';
-import { DeviceKeyCache, MemoryReplayCache, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
+import { DeviceKeyCache, MemoryReplayCache, ProofQuotaExceeded, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
 
 type DeviceRow = typeof devices.$inferSelect;
 
@@ -43,16 +45,18 @@ export class SessionProofs {
   private readonly replays: ReplayCache;
 
   constructor(
-    private readonly config: Pick<Config, 'publicUrl'>,
+    private readonly config: Pick<Config, 'publicUrl'> & { rateLimits: Pick<Config['rateLimits'], 'proofsPerDevice'> },
     redis?: RedisClient,
   ) {
     // On Redis every instance shares the proof ids, so a proof is good once anywhere.
-    this.replays = redis ? new RedisReplayCache(redis) : new MemoryReplayCache();
+    const perKey = config.rateLimits.proofsPerDevice;
+    this.replays = redis ? new RedisReplayCache(redis, perKey) : new MemoryReplayCache(undefined, perKey);
   }
 
   /**
    * Whether `req` carries a valid, unused proof for `device` (true for an unbound device). Throws
-   * only a 503 when the replay cache cannot answer: an unchecked proof is never admitted.
+   * a 429 when the device is past its proofs per window (PROOFS_PER_KEY), and a 503 when the
+   * replay cache cannot answer: an unchecked proof is never admitted.
    */
   async holds(req: Request, device: DeviceRow): Promise<boolean> {
     const jkt = device.keyThumbprint;
@@ -64,7 +68,8 @@ export class SessionProofs {
         { method: req.method, url: requestUrl(this.config.publicUrl, req), device: { jkt, publicKey: device.publicKey, key } },
         this.replays,
       );
-    } catch {
+    } catch (err) {
+      if (err instanceof ProofQuotaExceeded) throw rateLimited(err.retryAfterS, 'user');
       throw serviceUnavailable('Proofs cannot be checked right now; try again shortly');
     }
   }

@@ -66,7 +66,7 @@ const userHandle = (userId: string) => new TextEncoder().encode(userId);
 
 export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandler[] }): Router {
   const router = Router();
-  const challenges: ChallengeStore = ctx.redis ? new RedisChallengeStore(ctx.redis) : new MemoryChallengeStore();
+  const challenges: ChallengeStore = ctx.redis ? new RedisChallengeStore(ctx.redis) : new MemoryChallengeStore(ctx.config.rateLimits.passkeyCeremonies);
   // Options cost a stored challenge each: per address (or user), as many as login attempts.
   const optionsLimit = userLimiter({
     name: 'passkey-options',
