@@ -91,8 +91,12 @@ export function authLimiters(
   });
   // Only failures count per username, so a user who logs in often is never locked out by success.
   // No username (a malformed login, a password change the session check refused): per address only.
+  // No RateLimit headers from these: their remaining count would tell anyone how many failures a
+  // username has had (from every address, for the global one). A 429 still says Retry-After and
+  // RateLimit-Scope; the headers a response carries are the per-address limit's, the caller's own.
   const failures = {
     ...common('username'),
+    standardHeaders: false as const,
     skipSuccessfulRequests: true,
     requestWasSuccessful: checkedNoPassword,
     skip: (req: Request) => usernameOf(req) === '',
