@@ -90,6 +90,10 @@ export const envSchema = z.object({
   SEARCH_RATE_LIMIT: int(300, 1),
   /** Display-name changes per user per window (each one is announced to every channel of the user). */
   RENAME_RATE_LIMIT: int(20, 1),
+  /** DPoP proofs one device key may have in the replay window (~130 s); past it, 429 for that device only. */
+  DPOP_PROOFS_PER_DEVICE: int(3_000, 1),
+  /** Passkey ceremonies in progress held in memory (no Redis); past it the oldest is forgotten. */
+  PASSKEY_CEREMONIES_MAX: int(10_000, 1),
   PRESENCE_TTL_MS: int(30_000, 1000),
   WORKERS: int(1, 1),
   MAX_SOCKETS_PER_USER: int(20, 1),
@@ -146,6 +150,10 @@ export interface Config {
     channelWrites: number;
     searches: number;
     renames: number;
+    /** DPoP proofs per device key per replay window (auth/pop.ts). */
+    proofsPerDevice: number;
+    /** Passkey challenges held in memory without Redis; the oldest is dropped past it. */
+    passkeyCeremonies: number;
   };
   presenceTtlMs: number;
   workers: number;
@@ -328,6 +336,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       channelWrites: e.CHANNEL_WRITE_RATE_LIMIT,
       searches: e.SEARCH_RATE_LIMIT,
       renames: e.RENAME_RATE_LIMIT,
+      proofsPerDevice: e.DPOP_PROOFS_PER_DEVICE,
+      passkeyCeremonies: e.PASSKEY_CEREMONIES_MAX,
     },
     presenceTtlMs: e.PRESENCE_TTL_MS,
     workers: e.WORKERS,

@@ -16,6 +16,7 @@ import type { AppContext } from './context.js';
 import { connectDatabase } from './db/client.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
+import { limitedSession } from './http/endpoint.js';
 import { userLimiter } from './http/rate-limit.js';
 import { createSessionStore } from './http/session.js';
 import { createLogger, describeError, type Logger } from './logger.js';
@@ -96,13 +97,17 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       proofs: new SessionProofs(config, redis),
     };
 
-    // One budget per user for creating channels and memberships (shared state everyone lists).
-    const channelWrites = userLimiter({
-      name: 'channel-writes',
-      windowMs: config.rateLimits.windowMs,
-      limit: config.rateLimits.channelWrites,
-      redis,
-    });
+    // One budget per user for creating channels and memberships (shared state everyone lists),
+    // counted after the session check: a refused request never spends the user's budget.
+    const channelWrites = limitedSession(
+      ctx,
+      userLimiter({
+        name: 'channel-writes',
+        windowMs: config.rateLimits.windowMs,
+        limit: config.rateLimits.channelWrites,
+        redis,
+      }),
+    );
     const app = createApp(ctx, [
       ['/channels', channelRoutes(ctx, channelWrites)],
       ['/direct', directRoutes(ctx, channelWrites)],

@@ -9,13 +9,16 @@
  * - A DPoP proof (RFC 9449) counts only when it is signed by the device's stored key, its header
  *   key is that key (the same thumbprint, no private part), its `htm`/`htu` name this request,
  *   its `iat` is within 60 s, and its `jti` was never seen: the replay cache is Redis (`SET NX PX`, shared by every instance) when there is one, else a
- *   bounded map in this process. A full or unreachable cache refuses (503), never admits.
+ *   bounded map in this process. A full or unreachable cache refuses (503), never admits. These
+ *   cheap checks run on the decoded proof before its one signature check.
+ * - One device key has at most PROOFS_PER_KEY proofs per replay window (429 past it, for that
+ *   device only), so no single device can fill the cache and deny every other.
  * - A socket proof counts only when it is signed by the device's stored key over the nonce this
  *   socket was given last, the hash of the token it accompanies, and an `iat` within 60 s; the
  *   caller consumes the nonce before verifying, so each one is good once.
  */
 import { createHash, randomBytes, type webcrypto } from 'node:crypto';
-import { calculateJwkThumbprint, importJWK, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWK, type ProtectedHeaderParameters } from 'jose';
 import type { DeviceKey } from '../../shared/api.js';
 import { DPOP_TYP, SOCKET_PROOF_TYP } from '../../shared/proofs.js';
 export { DPOP_TYP, SOCKET_PROOF_TYP };
@@ -110,16 +113,47 @@ export async function verifySocketProof(
   }
 }
 
-/** Remembers proof ids: true the first time an id is seen within its TTL. */
-export interface ReplayCache {
-  firstUse(id: string, ttlMs: number): Promise<boolean>;
+/** A device key sent more proofs in one replay window than its cap: 429 for that device only. */
+export class ProofQuotaExceeded extends Error {
+  constructor(readonly retryAfterS: number) {
+    super('too many proofs from one device key in the replay window');
+  }
 }
 
-/** Shared by every instance on one Redis. */
+/**
+ * Remembers proof ids per device key: true the first time `jti` is seen for `jkt` within `ttlMs`.
+ * Throws ProofQuotaExceeded when `jkt` has had `perKey` proofs in its current window (one device
+ * cannot fill the cache for every other), and ReplayCacheFull when the cache as a whole is full.
+ */
+export interface ReplayCache {
+  firstUse(jkt: string, jti: string, ttlMs: number): Promise<boolean>;
+}
+
+/** The default per-key cap: ~23 proved requests a second, sustained over the window. */
+export const PROOFS_PER_KEY = 3_000;
+
+/** One fixed window per key: INCR, and the window's expiry set by whoever opens it. */
+const COUNT_SCRIPT = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}`;
+
+/** Shared by every instance on one Redis: the proof ids and each key's count in its window. */
 export class RedisReplayCache implements ReplayCache {
-  constructor(private readonly redis: RedisClient) {}
-  async firstUse(id: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(`relay:dpop:${id}`, '1', { NX: true, PX: ttlMs })) === 'OK';
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly perKey = PROOFS_PER_KEY,
+  ) {}
+  async firstUse(jkt: string, jti: string, ttlMs: number): Promise<boolean> {
+    // One round trip for both: a proof refused for the quota leaves its id behind, which is harmless.
+    const [counted, set] = await Promise.all([
+      this.redis.eval(COUNT_SCRIPT, { keys: [`relay:dpop-n:${jkt}`], arguments: [String(ttlMs)] }) as Promise<[number, number]>,
+      this.redis.set(`relay:dpop:${jkt}:${jti}`, '1', { NX: true, PX: ttlMs }),
+    ]);
+    const [n, remainingMs] = counted;
+    if (n > this.perKey) throw new ProofQuotaExceeded(Math.max(1, Math.ceil(remainingMs / 1000)));
+    return set === 'OK';
   }
 }
 
@@ -128,21 +162,35 @@ export class ReplayCacheFull extends Error {}
 /**
  * One process's proof ids. Entries expire in insertion order (one TTL for all), so expired ones
  * are dropped from the front; at `max` live entries it refuses rather than forget one that may be
- * replayed.
+ * replayed. Each key may hold `perKey` of them per window, so filling it takes many devices.
  */
 export class MemoryReplayCache implements ReplayCache {
   private readonly seen = new Map<string, number>();
-  constructor(private readonly max = 100_000) {}
-  async firstUse(id: string, ttlMs: number): Promise<boolean> {
+  /** Per key: proofs counted in its current window and when that window ends (window-start order). */
+  private readonly counts = new Map<string, { n: number; resetAt: number }>();
+  constructor(
+    private readonly max = 100_000,
+    private readonly perKey = PROOFS_PER_KEY,
+  ) {}
+  async firstUse(jkt: string, jti: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
     for (const [key, expires] of this.seen) {
       if (expires > now) break;
       this.seen.delete(key);
     }
+    for (const [key, count] of this.counts) {
+      if (count.resetAt > now) break;
+      this.counts.delete(key);
+    }
+    let count = this.counts.get(jkt);
+    if (count && count.n >= this.perKey) throw new ProofQuotaExceeded(Math.max(1, Math.ceil((count.resetAt - now) / 1000)));
+    const id = `${jkt}:${jti}`;
     const expires = this.seen.get(id);
     if (expires !== undefined && expires > now) return false;
     if (this.seen.size >= this.max) throw new ReplayCacheFull('too many proofs in the replay window');
     this.seen.set(id, now + ttlMs);
+    if (!count) this.counts.set(jkt, (count = { n: 0, resetAt: now + ttlMs }));
+    count.n++;
     return true;
   }
 }
@@ -168,21 +216,30 @@ export async function verifyDpop(
 ): Promise<boolean> {
   if (!proof || proof.length > 4096) return false;
   const { device } = expected;
-  let payload: Record<string, unknown>;
-  let jwk: JWK | undefined;
+  // The cheap checks first, on the decoded (not yet trusted) header and claims: a proof that
+  // could not count anyway costs no signature check. The signature then vouches for all of them.
+  let header: ProtectedHeaderParameters;
+  let claims: Record<string, unknown>;
   try {
-    const verified = await jwtVerify(proof, device.key, { algorithms: ALGORITHMS, typ: DPOP_TYP });
-    payload = verified.payload;
-    jwk = verified.protectedHeader.jwk;
+    header = decodeProtectedHeader(proof);
+    claims = decodeJwt(proof);
   } catch {
     return false;
   }
-  if (!jwk || !isDeviceKey(jwk, device.publicKey)) return false;
-  if (payload.htm !== expected.method || typeof payload.htu !== 'string' || !sameUrl(payload.htu, expected.url)) return false;
-  if (!fresh(payload.iat, Date.now() / 1000)) return false;
-  const { jti } = payload;
+  if (header.typ !== DPOP_TYP || header.alg !== 'ES256') return false;
+  if (!header.jwk || !isDeviceKey(header.jwk, device.publicKey)) return false;
+  if (claims.htm !== expected.method || typeof claims.htu !== 'string' || !sameUrl(claims.htu, expected.url)) return false;
+  if (!fresh(claims.iat, Date.now() / 1000)) return false;
+  const { jti } = claims;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) return false;
-  return replays.firstUse(`${device.jkt}:${jti}`, DPOP_JTI_TTL_MS);
+  try {
+    const verified = await jwtVerify(proof, device.key, { algorithms: ALGORITHMS, typ: DPOP_TYP });
+    // Verified over the same bytes as decoded; read the claims from the verified result all the same.
+    if (verified.payload.jti !== jti) return false;
+  } catch {
+    return false;
+  }
+  return replays.firstUse(device.jkt, jti, DPOP_JTI_TTL_MS);
 }
 
 /**

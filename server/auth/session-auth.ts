@@ -6,7 +6,8 @@
  * user is disabled, or that is past SESSION_MAX_AGE is destroyed and the request is 401.
  * A bound device's request must also carry a DPoP proof of its key (POP8, session-proof.ts):
  * without one it is 401 `invalid_proof` and the session stays, so a copied cookie jar is useless
- * and cannot sign its rightful holder out either.
+ * and cannot sign its rightful holder out either, nor keep it alive: a refused request does not
+ * push the session's idle expiry (no store touch, no renewed cookie).
  */
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Request } from 'express';
@@ -38,6 +39,16 @@ export async function destroySession(req: Request): Promise<void> {
 }
 
 /**
+ * A refused request must not extend the session it could not prove (rolling: express-session
+ * would otherwise touch the store's expiry and send a fresh cookie on every response). Without
+ * `req.session`, and with `unset: 'keep'` (http/session.ts), express-session neither saves,
+ * touches nor sets the cookie, and the stored session stays as it was for its rightful holder.
+ */
+function forgetForThisRequest(req: Request): void {
+  (req as { session?: unknown }).session = undefined;
+}
+
+/**
  * The caller of a session-authenticated request: the one check every such route goes through
  * (http/endpoint.ts), POP8's proof included. Throws 401 (or 503 when proofs cannot be checked).
  */
@@ -63,7 +74,12 @@ export async function authenticateSession(req: Request, ctx: Pick<AppContext, 'd
   }
   // POP8: after the checks above (a revoked device's session ends whoever asks), before anything
   // is written: a request without the device's proof leaves no trace, not even last_seen_at.
-  await ctx.proofs.require(req, row.device);
+  try {
+    await ctx.proofs.require(req, row.device);
+  } catch (err) {
+    forgetForThisRequest(req);
+    throw err;
+  }
   // last_seen_at is refreshed at most once a minute per device; the write never delays the reply.
   if (Date.now() - row.device.lastSeenAt.getTime() > TOUCH_INTERVAL_SECONDS * 1000) {
     db.update(devices)

@@ -14,6 +14,8 @@
  *   device is not touched. An unbound device needs no proof, unless DEVICE_BINDING=required:
  *   then a device left from before (signed in unbound) is refused too, so no unbound device is
  *   usable, over HTTP as on sockets and token requests.
+ * - One device sends at most `DPOP_PROOFS_PER_DEVICE` proofs per replay window; past it, its
+ *   requests are 429 `rate_limited` with Retry-After, every other device unaffected.
  * - Cost: one ES256 verify and one replay-cache write per request; the device's key is imported
  *   once per instance (DeviceKeyCache, by thumbprint), never per request.
  *
@@ -24,9 +26,9 @@
 import type { Request } from 'express';
 import type { Config } from '../config.js';
 import type { devices } from '../db/schema.js';
-import { AppError, serviceUnavailable } from '../errors.js';
+import { AppError, rateLimited, serviceUnavailable } from '../errors.js';
 import type { RedisClient } from '../redis.js';
-import { DeviceKeyCache, MemoryReplayCache, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
+import { DeviceKeyCache, MemoryReplayCache, ProofQuotaExceeded, RedisReplayCache, verifyDpop, type ReplayCache } from './pop.js';
 
 type DeviceRow = typeof devices.$inferSelect;
 
@@ -45,17 +47,19 @@ export class SessionProofs {
   private readonly replays: ReplayCache;
 
   constructor(
-    private readonly config: Pick<Config, 'publicUrl' | 'deviceBinding'>,
+    private readonly config: Pick<Config, 'publicUrl' | 'deviceBinding'> & { rateLimits: Pick<Config['rateLimits'], 'proofsPerDevice'> },
     redis?: RedisClient,
   ) {
     // On Redis every instance shares the proof ids, so a proof is good once anywhere.
-    this.replays = redis ? new RedisReplayCache(redis) : new MemoryReplayCache();
+    const perKey = config.rateLimits.proofsPerDevice;
+    this.replays = redis ? new RedisReplayCache(redis, perKey) : new MemoryReplayCache(undefined, perKey);
   }
 
   /**
    * Whether `req` carries a valid, unused proof for `device` (true for an unbound device, unless
-   * binding is required). Throws only a 503 when the replay cache cannot answer: an unchecked
-   * proof is never admitted.
+   * binding is required). Throws a 429 when the device is past its proofs per window
+   * (DPOP_PROOFS_PER_DEVICE), and a 503 when the replay cache cannot answer: an unchecked proof
+   * is never admitted.
    */
   async holds(req: Request, device: DeviceRow): Promise<boolean> {
     const jkt = device.keyThumbprint;
@@ -67,7 +71,8 @@ export class SessionProofs {
         { method: req.method, url: requestUrl(this.config.publicUrl, req), device: { jkt, publicKey: device.publicKey, key } },
         this.replays,
       );
-    } catch {
+    } catch (err) {
+      if (err instanceof ProofQuotaExceeded) throw rateLimited(err.retryAfterS, 'user');
       throw serviceUnavailable('Proofs cannot be checked right now; try again shortly');
     }
   }

@@ -42,3 +42,36 @@ describe('RateLimit-Scope on a refused sign-in', () => {
     expect(refused.headers.get('ratelimit-scope')).toBe('address');
   });
 });
+
+describe('RateLimit headers on sign-in', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({
+      env: { LOGIN_RATE_LIMIT_PER_IP: '1000', LOGIN_RATE_LIMIT_PER_USERNAME: '3', LOGIN_RATE_LIMIT_PER_USERNAME_GLOBAL: '7' },
+    });
+  });
+  afterAll(() => server?.close());
+
+  /** The limits a response's RateLimit headers describe (draft-7: `limit=N, …` and `N;w=…`). */
+  const advertised = (res: { headers: Headers }) =>
+    [res.headers.get('ratelimit'), res.headers.get('ratelimit-policy')]
+      .filter((h): h is string => h !== null)
+      .map((h) => Number(/^(?:limit=)?(\d+)/.exec(h)?.[1]));
+
+  it("the headers are the address's own limit, never a username's failure count; a 429 still says Retry-After and its scope", async () => {
+    const responses = [];
+    for (let i = 0; i < 3; i++) responses.push(await fail(server, 'target'));
+    expect(responses.map((r) => r.status)).toEqual([401, 401, 401]);
+    const refused = await fail(server, 'target');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('ratelimit-scope')).toBe('username');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    for (const res of [...responses, refused]) {
+      const limits = advertised(res);
+      expect(limits.length).toBeGreaterThan(0);
+      // 1000 per address; the per-username limits (3 and 7) are never advertised.
+      for (const limit of limits) expect(limit).toBe(1000);
+      expect(res.headers.get('ratelimit')).not.toMatch(/limit=(3|7)\b/);
+    }
+  });
+});

@@ -34,8 +34,9 @@ function usernameOf(req: Request): string {
   // A passkey sign-in names no username: its credential id stands in for one (auth/passkeys/).
   const credential = body?.response && typeof body.response === 'object' ? body.response.id : undefined;
   if (typeof credential === 'string') return `passkey:${credential.slice(0, 256)}`;
-  // A signed-in password check (POST /api/me/password) names no username: count it per account.
-  return req.session?.userId ? `id:${req.session.userId}` : '';
+  // A signed-in password check (POST /api/me/password) names no username: count it per account,
+  // the account the session proved (req.auth, set by limitedSession), never a refused request's.
+  return req.auth ? `id:${req.auth.user.id}` : '';
 }
 
 const addressKey = (req: Request) => ipKeyGenerator(req.ip ?? '');
@@ -89,7 +90,17 @@ export function authLimiters(
     keyGenerator: (req) => `ip:${addressKey(req)}`,
   });
   // Only failures count per username, so a user who logs in often is never locked out by success.
-  const failures = { ...common('username'), skipSuccessfulRequests: true, requestWasSuccessful: checkedNoPassword };
+  // No username (a malformed login, a password change the session check refused): per address only.
+  // No RateLimit headers from these: their remaining count would tell anyone how many failures a
+  // username has had (from every address, for the global one). A 429 still says Retry-After and
+  // RateLimit-Scope; the headers a response carries are the per-address limit's, the caller's own.
+  const failures = {
+    ...common('username'),
+    standardHeaders: false as const,
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: checkedNoPassword,
+    skip: (req: Request) => usernameOf(req) === '',
+  };
   const perUsernameAndAddress = rateLimit({
     ...failures,
     limit: opts.perUsername,
@@ -108,8 +119,10 @@ export function authLimiters(
 }
 
 /**
- * A per-user limit on a kind of write (keyed by the session's user, or the address without one),
- * so one account cannot flood shared state, e.g. thousands of public channels in everyone's list.
+ * A per-user limit on a kind of write, so one account cannot flood shared state, e.g. thousands
+ * of public channels in everyone's list. Keyed by the user the session proved (`req.auth`: mount
+ * it through endpoint.ts's `limitedSession`, which authenticates first), else by the address: a
+ * request refused by authentication never spends the user's budget.
  */
 export function userLimiter(opts: LimiterOptions & { limit: number }): RequestHandler {
   const { store, common } = limiterParts(opts);
@@ -118,7 +131,7 @@ export function userLimiter(opts: LimiterOptions & { limit: number }): RequestHa
       ...common('user'),
       limit: opts.limit,
       store: store('user'),
-      keyGenerator: (req) => (req.session?.userId ? `user:${req.session.userId}` : `ip:${addressKey(req)}`),
+      keyGenerator: (req) => (req.auth ? `user:${req.auth.user.id}` : `ip:${addressKey(req)}`),
     }),
   );
 }

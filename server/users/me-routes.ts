@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { changePasswordBody, updateMeBody } from '../../shared/api.js';
 import type { AppContext } from '../context.js';
-import { endpoint } from '../http/endpoint.js';
+import { endpoint, limitedSession } from '../http/endpoint.js';
 import { userLimiter } from '../http/rate-limit.js';
 import { currentPasswordLimits } from './password-check.js';
 import { changePassword, updateDisplayName } from './profile.js';
@@ -14,7 +14,7 @@ export function meRoutes(ctx: AppContext): Router {
   const renames = userLimiter({ name: 'rename', windowMs: ctx.config.rateLimits.windowMs, limit: ctx.config.rateLimits.renames, redis: ctx.redis });
   router.patch(
     '/',
-    renames,
+    limitedSession(ctx, renames),
     endpoint(ctx, { access: 'session', body: updateMeBody }, async ({ req, auth, body }) => ({
       user: await updateDisplayName(ctx, auth.user.id, body.displayName, { id: auth.user.id, ip: req.ip ?? null }),
     })),
@@ -22,11 +22,13 @@ export function meRoutes(ctx: AppContext): Router {
 
   // Checking the current password is a password guess like a login: the same limits, counted
   // per address and per account (a stolen session must not brute-force the password), shared
-  // with the check that guards adding a passkey (password-check.ts).
+  // with the check that guards adding a passkey (password-check.ts). The session is checked
+  // first (limitedSession): a request it refuses, e.g. a copied cookie jar's without the
+  // device's proof, counts per address only, so copies cannot lock the owner out.
   const limits = currentPasswordLimits(ctx);
   router.post(
     '/password',
-    ...limits,
+    limitedSession(ctx, ...limits),
     endpoint(ctx, { access: 'session', body: changePasswordBody }, async ({ req, auth, body }) => {
       const revoked = await changePassword(ctx, {
         user: auth.user,

@@ -6,8 +6,9 @@
  *   shared by every instance when REDIS_URL is set; else a map in this process), so two requests
  *   racing with one response cannot both see it.
  * - A challenge lives CHALLENGE_TTL_MS at most.
- * - The in-process map is bounded: when full of live challenges it refuses a new one (503)
- *   rather than forget one that is in use.
+ * - The in-process map is bounded: when full of live challenges it forgets the oldest (that
+ *   ceremony fails as expired and is started again) rather than refuse every new one: a flood of
+ *   sign-in options (anonymous, limited per address only) cannot stop everyone else's sign-in.
  * - Keys are chosen by the caller: a registration's is the signed-in device's, a sign-in's is a
  *   random id held in a short-lived HttpOnly cookie (see routes.ts). Nothing here is in a URL.
  */
@@ -35,8 +36,6 @@ export class RedisChallengeStore implements ChallengeStore {
   }
 }
 
-export class ChallengeStoreFull extends Error {}
-
 /**
  * One process's challenges. Every entry has the same TTL and a replaced one moves to the end,
  * so the map is in expiry order: expired entries are dropped from the front.
@@ -56,7 +55,8 @@ export class MemoryChallengeStore implements ChallengeStore {
     const now = Date.now();
     this.sweep(now);
     this.entries.delete(key);
-    if (this.entries.size >= this.max) throw new ChallengeStoreFull('too many passkey ceremonies in progress');
+    // Full of live ones: the oldest goes (the map is in expiry order, so it is the first).
+    while (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(key, { challenge, expires: now + CHALLENGE_TTL_MS });
   }
 

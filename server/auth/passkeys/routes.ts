@@ -37,7 +37,7 @@ import { passkeyLoginBody, passkeyOptionsBody, registerPasskeyBody, renamePasske
 import type { AppContext } from '../../context.js';
 import { deviceNameFrom } from '../../devices/devices.js';
 import { accountDisabled, AppError, invalidRequest, notFound, serviceUnavailable } from '../../errors.js';
-import { endpoint } from '../../http/endpoint.js';
+import { endpoint, limitedSession } from '../../http/endpoint.js';
 import { userLimiter } from '../../http/rate-limit.js';
 import { describeError } from '../../logger.js';
 import { currentPasswordLimits } from '../../users/password-check.js';
@@ -75,7 +75,7 @@ const userHandle = (userId: string) => new TextEncoder().encode(userId);
 
 export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandler[] }): Router {
   const router = Router();
-  const challenges: ChallengeStore = ctx.redis ? new RedisChallengeStore(ctx.redis) : new MemoryChallengeStore();
+  const challenges: ChallengeStore = ctx.redis ? new RedisChallengeStore(ctx.redis) : new MemoryChallengeStore(ctx.config.rateLimits.passkeyCeremonies);
   // Options cost a stored challenge each: per address (or user), as many as login attempts.
   const optionsLimit = userLimiter({
     name: 'passkey-options',
@@ -103,8 +103,7 @@ export function passkeyRoutes(ctx: AppContext, opts: { loginLimits: RequestHandl
 
   router.post(
     '/passkeys/options',
-    optionsLimit,
-    ...currentPasswordLimits(ctx),
+    limitedSession(ctx, optionsLimit, ...currentPasswordLimits(ctx)),
     endpoint(ctx, { access: 'session', body: passkeyOptionsBody }, async ({ req, auth, body }) => {
       const rp = relyingParty(ctx, req);
       // The password first: no challenge (and no passkey) for a session alone.
