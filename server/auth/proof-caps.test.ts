@@ -91,7 +91,7 @@ describe('passkey ceremonies held in memory', () => {
     const registered = await ann.post('/api/auth/register', { username: 'ceremann', password: DEFAULT_PASSWORD });
     expect(registered.status).toBe(201);
     const authenticator = new SoftAuthenticator(local);
-    const regOptions = await ann.post('/api/auth/passkeys/options');
+    const regOptions = await ann.post('/api/auth/passkeys/options', { password: DEFAULT_PASSWORD });
     expect(regOptions.status).toBe(200);
     expect((await ann.post('/api/auth/passkeys', { response: authenticator.register(regOptions.body) })).status).toBe(201);
 
