@@ -6,7 +6,7 @@ import { Router, type Request } from 'express';
 import { asc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { auditQuery, registrationBody, role } from '../../shared/api.js';
-import { removePasskeysOfDevicesIn } from '../auth/passkeys/store.js';
+import { removePasskeysIn } from '../auth/passkeys/store.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/client.js';
 import { users } from '../db/schema.js';
@@ -84,11 +84,10 @@ export function adminRoutes(ctx: AppContext): Router {
     endpoint(ctx, { access: 'admin' }, async ({ req, auth }) => {
       const u = await loadUser(String(req.params.id));
       // The admin action is audited even when no device was active (then no device.revoke row exists).
-      // The passkeys those devices registered go with them (an intruder's must not outlive the sign-out).
+      // The user's passkeys go with them (an intruder's must not outlive the sign-out).
       const revoked = await ctx.db.transaction(async (tx) => {
         const r = await revokeDevicesIn(tx, { userId: u.id }, 'revoked_by_admin', actor(req, auth.user.id));
-        const ids = r.map((d) => d.id);
-        await removePasskeysOfDevicesIn(tx, { userId: u.id, deviceIds: ids }, 'revoked_by_admin', actor(req, auth.user.id));
+        await removePasskeysIn(tx, { userId: u.id }, 'revoked_by_admin', actor(req, auth.user.id));
         await recordAudit(tx, {
           actorId: auth.user.id,
           action: 'user.revoke_devices',

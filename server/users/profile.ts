@@ -15,7 +15,7 @@ import { eq } from 'drizzle-orm';
 import type { User } from '../../shared/api.js';
 import type { ServerFrame } from '../../shared/protocol.js';
 import { recordAudit } from '../admin/audit.js';
-import { removePasskeysOfDevicesIn } from '../auth/passkeys/store.js';
+import { removePasskeysIn } from '../auth/passkeys/store.js';
 import { checkPassword, hashPassword } from '../auth/passwords.js';
 import { TOPICS } from '../bus/bus.js';
 import { encodeEnvelope } from '../bus/channel-envelope.js';
@@ -52,7 +52,8 @@ export async function updateDisplayName(ctx: Ctx, userId: string, displayName: s
 
 /**
  * Changes the password when `currentPassword` is right (else invalid_credentials), revoking
- * every other device of the user and removing the passkeys they registered. Returns how many
+ * every other device of the user and removing every passkey not registered from this device
+ * (also those of devices signed out earlier: see removePasskeysIn). Returns how many
  * devices were revoked.
  */
 export async function changePassword(
@@ -66,9 +67,8 @@ export async function changePassword(
     await tx.update(users).set({ passwordHash }).where(eq(users.id, input.user.id));
     await recordAudit(tx, { actorId: actor.id, action: 'user.password_change', targetType: 'user', targetId: input.user.id, ip: actor.ip });
     const devices = await revokeDevicesIn(tx, { userId: input.user.id, exceptDeviceId: input.deviceId }, 'password_changed', actor);
-    const ids = devices.map((d) => d.id);
-    const passkeys = await removePasskeysOfDevicesIn(tx, { userId: input.user.id, deviceIds: ids }, 'password_changed', actor);
-    if (passkeys.length) ctx.log.info({ userId: input.user.id, passkeys: passkeys.length }, 'passkeys of signed-out devices removed');
+    const passkeys = await removePasskeysIn(tx, { userId: input.user.id, keepRegisteredBy: input.deviceId }, 'password_changed', actor);
+    if (passkeys.length) ctx.log.info({ userId: input.user.id, passkeys: passkeys.length }, 'passkeys not registered from this device removed');
     return devices;
   });
   await announceRevocation(

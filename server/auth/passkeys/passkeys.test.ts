@@ -401,6 +401,20 @@ describe('passkeys', () => {
     expect((await third.post('/api/auth/passkeys/options', { password: 'a brand new passphrase' })).status).toBe(200);
   });
 
+  it('PK7: a passkey added from a device that signed out before the password change goes too (the intruder logged out first)', async () => {
+    const kim = await signUp(server, 'kim');
+    const intruder = new HttpClient(local(server));
+    intruder.auth = (await intruder.post('/api/auth/login', { username: 'kim', password: DEFAULT_PASSWORD })).body;
+    const intruderKey = new SoftAuthenticator(local(server));
+    expect((await enrol(intruder, intruderKey, 'looks like mine')).status).toBe(201);
+    expect((await intruder.post('/api/auth/logout')).status).toBe(204); // its device is already signed out
+    const changed = await kim.post('/api/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: 'another new passphrase' });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toEqual({ revoked: 0 });
+    expect(await passkeyRows(server, kim.userId)).toEqual([]);
+    expect((await passkeySignIn(server, intruderKey)).res.status).toBe(401);
+  });
+
   it('PK7: an administrator’s “sign out all devices” removes the passkeys those devices added, in the same transaction, audited', async () => {
     const jo = await signUp(server, 'jon');
     const joKey = new SoftAuthenticator(local(server));

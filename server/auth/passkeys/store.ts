@@ -6,7 +6,7 @@
  * forward, checked and written in one UPDATE, so of two sign-ins racing with one assertion (or an
  * assertion from a cloned authenticator) at most one moves it.
  */
-import { and, asc, count, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
 import type { AuthenticatorTransportFuture } from '@simplewebauthn/server';
 import type { Passkey } from '../../../shared/api.js';
 import { recordAudit } from '../../admin/audit.js';
@@ -108,20 +108,27 @@ export async function removePasskey(db: Db, actor: Actor, id: string): Promise<b
 }
 
 /**
- * Removes, inside `tx`, the user's passkeys registered from any of `deviceIds` (the devices a
- * password change or an administrator's "sign out all devices" just revoked), one audit row each
- * (`passkey.delete`, with the reason). Returns the removed rows.
+ * Removes, inside `tx`, the user's passkeys that a recovery must not leave behind: every one not
+ * registered from `keepRegisteredBy` (the device changing its password), or all of them (an
+ * administrator's "sign out all devices"). That includes passkeys whose registering device was
+ * already signed out: an intruder who added one and then logged out (or signed in with it) must
+ * not keep it through the owner's password change. One audit row each (`passkey.delete`, with
+ * the reason). Returns the removed rows.
  */
-export async function removePasskeysOfDevicesIn(
+export async function removePasskeysIn(
   tx: Pick<Db, 'delete' | 'insert'>,
-  match: { userId: string; deviceIds: string[] },
+  match: { userId: string; keepRegisteredBy?: string },
   reason: 'password_changed' | 'revoked_by_admin',
   actor: { id: string | null; ip: string | null },
 ): Promise<PasskeyRow[]> {
-  if (match.deviceIds.length === 0) return [];
   const removed = await tx
     .delete(passkeys)
-    .where(and(eq(passkeys.userId, match.userId), inArray(passkeys.registeredByDeviceId, match.deviceIds)))
+    .where(
+      and(
+        eq(passkeys.userId, match.userId),
+        match.keepRegisteredBy ? sql`${passkeys.registeredByDeviceId} IS DISTINCT FROM ${match.keepRegisteredBy}` : undefined,
+      ),
+    )
     .returning();
   await recordAudit(
     tx,
