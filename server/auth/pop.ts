@@ -132,12 +132,21 @@ export interface ReplayCache {
 /** The default per-key cap: ~23 proved requests a second, sustained over the window. */
 export const PROOFS_PER_KEY = 3_000;
 
-/** One fixed window per key: INCR, and the window's expiry set by whoever opens it. */
-const COUNT_SCRIPT = `
-local n = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}`;
+/**
+ * A proof id's first use and its key's count, in one atomic step: over the cap → {-1, ms left};
+ * a replayed id → {0, 0} (not counted: replays of a captured proof must not spend its device's
+ * budget); a first use → {1, ms left}, counted in a fixed window whose expiry is set by whoever
+ * opens it. Both keys carry the thumbprint as a hash tag, so they share one Cluster slot.
+ */
+const FIRST_USE_SCRIPT = `
+local cap = tonumber(ARGV[2])
+local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n >= cap then return {-1, redis.call('PTTL', KEYS[2])} end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return {0, 0} end
+redis.call('INCR', KEYS[2])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {1, ttl}`;
 
 /** Shared by every instance on one Redis: the proof ids and each key's count in its window. */
 export class RedisReplayCache implements ReplayCache {
@@ -146,14 +155,12 @@ export class RedisReplayCache implements ReplayCache {
     private readonly perKey = PROOFS_PER_KEY,
   ) {}
   async firstUse(jkt: string, jti: string, ttlMs: number): Promise<boolean> {
-    // One round trip for both: a proof refused for the quota leaves its id behind, which is harmless.
-    const [counted, set] = await Promise.all([
-      this.redis.eval(COUNT_SCRIPT, { keys: [`relay:dpop-n:${jkt}`], arguments: [String(ttlMs)] }) as Promise<[number, number]>,
-      this.redis.set(`relay:dpop:${jkt}:${jti}`, '1', { NX: true, PX: ttlMs }),
-    ]);
-    const [n, remainingMs] = counted;
-    if (n > this.perKey) throw new ProofQuotaExceeded(Math.max(1, Math.ceil(remainingMs / 1000)));
-    return set === 'OK';
+    const [outcome, remainingMs] = (await this.redis.eval(FIRST_USE_SCRIPT, {
+      keys: [`relay:dpop:{${jkt}}:${jti}`, `relay:dpop-n:{${jkt}}`],
+      arguments: [String(ttlMs), String(this.perKey)],
+    })) as [number, number];
+    if (outcome === -1) throw new ProofQuotaExceeded(Math.max(1, Math.ceil(remainingMs / 1000)));
+    return outcome === 1;
   }
 }
 

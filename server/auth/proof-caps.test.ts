@@ -66,6 +66,17 @@ function proofCapSuite(name: string, env: () => Promise<{ env: Record<string, st
       for (let i = 0; i < PER_DEVICE; i++) expect((await dev.get('/api/auth/me')).status, `proof ${i}`).toBe(200);
       expectRateLimited(await dev.get('/api/auth/me'));
     });
+
+    it('replays of one captured proof are refused and spend nothing of its device\'s budget', async () => {
+      const key = await deviceKey();
+      const dev = await server.register('capdee', undefined, { deviceKey: key.publicJwk });
+      const captured = await key.dpop(`${server.url}/api/auth/me`, { htm: 'GET' });
+      expect((await dev.get('/api/auth/me', { dpop: captured })).status).toBe(200);
+      for (let i = 0; i < PER_DEVICE * 3; i++) expect((await dev.get('/api/auth/me', { dpop: captured })).body.error.code, `replay ${i}`).toBe('invalid_proof');
+      proving(dev, key);
+      for (let i = 0; i < PER_DEVICE - 1; i++) expect((await dev.get('/api/auth/me')).status, `proof ${i}`).toBe(200);
+      expectRateLimited(await dev.get('/api/auth/me'));
+    });
   });
 }
 
