@@ -59,7 +59,9 @@ async function previousSession(
   const deviceId = req.session?.deviceId;
   if (!userId || !deviceId) return undefined;
   const [device] = await ctx.db.select().from(devices).where(eq(devices.id, deviceId)).limit(1);
-  if (device && !device.revokedAt && !(await ctx.proofs.holds(req, device))) return { keep: true };
+  // Only a bound device is kept: an unbound one left from before DEVICE_BINDING=required (refused
+  // everywhere now, logout included) is replaced, so signing in again really retires it.
+  if (device && !device.revokedAt && device.keyThumbprint && !(await ctx.proofs.holds(req, device))) return { keep: true };
   return { replace: { userId, deviceId } };
 }
 

@@ -6,7 +6,7 @@
  */
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpClient, startTestServer, type TestServer } from '../test/harness.js';
+import { DEFAULT_PASSWORD, HttpClient, startTestServer, type TestServer } from '../test/harness.js';
 import { startInstancePair } from '../test/instance-pair.js';
 import { deviceKey, proving, type TestDeviceKey } from '../test/pop.js';
 
@@ -221,5 +221,11 @@ describe('POP8 with DEVICE_BINDING=required', () => {
     const key = await deviceKey();
     const bound = proving(await strict.register('sbbound', undefined, { deviceKey: key.publicJwk }), key);
     expect((await bound.get('/api/channels')).status).toBe(200);
+    // Signing in again, as the refusal asks, retires the legacy device (its session is replaced).
+    const newKey = await deviceKey();
+    const again = await onStrict.post('/api/auth/login', { username: 'sblegacy', password: DEFAULT_PASSWORD, deviceKey: newKey.publicJwk });
+    expect(again.status).toBe(200);
+    const old = await strict.ctx.pool.query('SELECT revoked_at FROM devices WHERE id = $1', [legacy.deviceId]);
+    expect(old.rows[0].revoked_at).not.toBeNull();
   });
 });

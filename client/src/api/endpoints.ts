@@ -21,7 +21,7 @@ import {
   type DeviceKey,
 } from '../../../shared/api.js';
 import { forgetDeviceKey, signInWithDeviceKey } from '../auth/device-key.js';
-import { ApiError, http } from './http.js';
+import { http } from './http.js';
 
 const channelResponse = z.object({ channel });
 
@@ -51,16 +51,11 @@ export const api = {
     if (opts.limit) params.set('limit', String(opts.limit));
     return http.get(`/api/search?${params}`, searchResponse).then((r) => r.results);
   },
-  // The key goes only once the session is over: signed out (204) or already gone (401). A logout
-  // that did not reach the server (offline) keeps it, or the still-live session could not be proven.
-  logout: () =>
-    http.post('/api/auth/logout', null).then(
-      () => forgetDeviceKey(),
-      async (err: unknown) => {
-        if (err instanceof ApiError && err.status === 401) await forgetDeviceKey();
-        throw err;
-      },
-    ),
+  // The key goes only once the session is over: signed out (204), or already gone (401: the
+  // session-end watcher removes it, for its own device only, so a newer sign-in's key in another
+  // tab stays). A logout that did not reach the server (offline) keeps it, or the still-live
+  // session could not be proven.
+  logout: () => http.post('/api/auth/logout', null).then(() => forgetDeviceKey()),
 
   devices: () => http.get('/api/devices', z.object({ devices: z.array(device) })).then((r) => r.devices),
   revokeDevice: (id: string) =>
