@@ -30,14 +30,13 @@ export function meRoutes(ctx: AppContext): Router {
     '/password',
     limitedSession(ctx, ...limits),
     endpoint(ctx, { access: 'session', body: changePasswordBody }, async ({ req, auth, body }) => {
-      const revoked = await changePassword(ctx, {
+      return changePassword(ctx, {
         user: auth.user,
         deviceId: auth.device.id,
         currentPassword: body.currentPassword,
         newPassword: body.newPassword,
         ip: req.ip ?? null,
       });
-      return { revoked };
     }),
   );
   return router;

@@ -53,28 +53,28 @@ export async function updateDisplayName(ctx: Ctx, userId: string, displayName: s
 /**
  * Changes the password when `currentPassword` is right (else invalid_credentials), revoking
  * every other device of the user and removing every passkey not registered from this device
- * (also those of devices signed out earlier: see removePasskeysIn). Returns how many
- * devices were revoked.
+ * (also those of devices signed out earlier: see removePasskeysIn). Returns how many devices
+ * were revoked and how many passkeys removed.
  */
 export async function changePassword(
   ctx: Ctx,
   input: { user: UserRow; deviceId: string; currentPassword: string; newPassword: string; ip: string | null },
-): Promise<number> {
+): Promise<{ revoked: number; passkeysRemoved: number }> {
   if (!(await checkPassword(input.user.passwordHash, input.currentPassword))) throw invalidCredentials();
   const passwordHash = await hashPassword(input.newPassword);
   const actor = { id: input.user.id, ip: input.ip };
-  const revoked = await ctx.db.transaction(async (tx) => {
+  const changed = await ctx.db.transaction(async (tx) => {
     await tx.update(users).set({ passwordHash }).where(eq(users.id, input.user.id));
     await recordAudit(tx, { actorId: actor.id, action: 'user.password_change', targetType: 'user', targetId: input.user.id, ip: actor.ip });
     const devices = await revokeDevicesIn(tx, { userId: input.user.id, exceptDeviceId: input.deviceId }, 'password_changed', actor);
     const passkeys = await removePasskeysIn(tx, { userId: input.user.id, keepRegisteredBy: input.deviceId }, 'password_changed', actor);
     if (passkeys.length) ctx.log.info({ userId: input.user.id, passkeys: passkeys.length }, 'passkeys not registered from this device removed');
-    return devices;
+    return { devices, passkeys: passkeys.length };
   });
   await announceRevocation(
     ctx,
-    revoked.map((d) => d.id),
+    changed.devices.map((d) => d.id),
     'password_changed',
   );
-  return revoked.length;
+  return { revoked: changed.devices.length, passkeysRemoved: changed.passkeys };
 }

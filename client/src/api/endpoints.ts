@@ -43,7 +43,7 @@ export const api = {
   setup: () => http.get('/api/setup', setupResponse),
   updateMe: (displayName: string) => http.patch('/api/me', z.object({ user }), { displayName }).then((r) => r.user),
   changePassword: (currentPassword: string, newPassword: string) =>
-    http.post('/api/me/password', z.object({ revoked: z.number() }), { currentPassword, newPassword }),
+    http.post('/api/me/password', z.object({ revoked: z.number(), passkeysRemoved: z.number().default(0) }), { currentPassword, newPassword }),
   search: (q: string, opts: { channelId?: string; before?: string; limit?: number } = {}) => {
     const params = new URLSearchParams({ q });
     if (opts.channelId) params.set('channelId', opts.channelId);

@@ -7,10 +7,10 @@ import { password as passwordSchema } from '../../../shared/api.js';
 import { api } from '../api/endpoints.js';
 import { ApiError, describeError } from '../api/http.js';
 
-/** "Signed out 2 other devices." */
-export function revokedSentence(n: number): string {
-  if (n === 0) return 'No other device was signed in.';
-  return `Signed out ${n} other device${n === 1 ? '' : 's'}.`;
+/** "Signed out 2 other devices." (+ "Removed 1 passkey added from another device.") */
+export function revokedSentence(n: number, passkeys = 0): string {
+  const devices = n === 0 ? 'No other device was signed in.' : `Signed out ${n} other device${n === 1 ? '' : 's'}.`;
+  return passkeys === 0 ? devices : `${devices} Removed ${passkeys} passkey${passkeys === 1 ? '' : 's'} added from another device.`;
 }
 
 type Field = 'current' | 'next' | 'confirm';
@@ -42,9 +42,9 @@ export function PasswordForm() {
     if (Object.values(fieldErrors).some(Boolean)) return;
     setBusy(true);
     try {
-      const { revoked } = await api.changePassword(values.current, values.next);
+      const { revoked, passkeysRemoved } = await api.changePassword(values.current, values.next);
       setValues({ current: '', next: '', confirm: '' });
-      setDone(`Password changed. ${revokedSentence(revoked)}`);
+      setDone(`Password changed. ${revokedSentence(revoked, passkeysRemoved)}`);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'invalid_credentials') setErrors({ current: 'That is not your current password.' });
       else setError(describeError(err));

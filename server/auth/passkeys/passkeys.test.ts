@@ -386,7 +386,7 @@ describe('passkeys', () => {
 
     const changed = await ida.post('/api/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: 'a brand new passphrase' });
     expect(changed.status).toBe(200);
-    expect(changed.body).toEqual({ revoked: 1 });
+    expect(changed.body).toEqual({ revoked: 1, passkeysRemoved: 1 });
     expect((await ida.get('/api/auth/passkeys')).body.passkeys.map((p: { name: string }) => p.name)).toEqual(['here']);
     const { rows } = await server.ctx.pool.query(`SELECT actor_id, action, details FROM audit_events WHERE target_type = 'passkey' AND target_id = $1 ORDER BY id`, [there.body.passkey.id]);
     expect(rows).toEqual([
@@ -410,7 +410,7 @@ describe('passkeys', () => {
     expect((await intruder.post('/api/auth/logout')).status).toBe(204); // its device is already signed out
     const changed = await kim.post('/api/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: 'another new passphrase' });
     expect(changed.status).toBe(200);
-    expect(changed.body).toEqual({ revoked: 0 });
+    expect(changed.body).toEqual({ revoked: 0, passkeysRemoved: 1 });
     expect(await passkeyRows(server, kim.userId)).toEqual([]);
     expect((await passkeySignIn(server, intruderKey)).res.status).toBe(401);
   });
