@@ -24,7 +24,7 @@ import { clientFrame, type ClientFrame, type ClientFrameOf } from '../../shared/
 import type { CloseReason } from '../../shared/codes.js';
 import { TOPICS, type Unsubscribe } from '../bus/bus.js';
 import type { AppContext } from '../context.js';
-import { DeviceKeyCache, newNonce, verifySocketProof } from '../auth/pop.js';
+import { newNonce, verifySocketProof } from '../auth/pop.js';
 import type { BoundKey } from '../auth/tokens.js';
 import { describeError } from '../logger.js';
 import type { PresenceTracker } from '../presence/presence.js';
@@ -40,7 +40,7 @@ import { Revocations } from './revocations.js';
 import { Subscriptions } from './subscriptions.js';
 import type { ConnectionHandle, ConnectionInfo, GatewaySocket } from './socket.js';
 
-type Ctx = Pick<AppContext, 'config' | 'log' | 'db' | 'pool' | 'bus' | 'tokens' | 'metrics'>;
+type Ctx = Pick<AppContext, 'config' | 'log' | 'db' | 'pool' | 'bus' | 'tokens' | 'metrics' | 'proofs'>;
 
 const MAX_TOKEN_WARNING_MS = 60_000;
 /** Granularity of token_expiring / token_expired: one shared timer for every socket. */
@@ -73,8 +73,6 @@ export class Gateway {
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byDevice = new Map<string, Set<Connection>>();
   private readonly pendingByIp = new Map<string, number>();
-  /** POP5: bound devices' imported keys, by thumbprint, the most recently used kept. */
-  private readonly deviceKeys = new DeviceKeyCache();
   private readonly all = new Set<Connection>();
   private readonly revocations: Revocations;
   private readonly announcer: PresenceAnnouncer;
@@ -230,7 +228,7 @@ export class Gateway {
     if (!bound) return this.ctx.config.deviceBinding === 'required' ? false : null;
     let key;
     try {
-      key = await this.deviceKeys.get(bound.jkt, bound.jwk);
+      key = await this.ctx.proofs.keys.get(bound.jkt, bound.jwk); // POP5: the instance's one cache, shared with POP8
     } catch {
       return false;
     }
