@@ -1,7 +1,7 @@
 /** Proofs are dated on the server's clock as learnt from its Date headers. */
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { dpopProof, publicMembers, ServerClock, serverClock, setServerTimeOffset, socketProof, STALE_SHIFT_MS, type ProofKey } from './proofs.js';
+import { dpopProof, publicMembers, ServerClock, serverClock, socketProof, STALE_SHIFT_MS, type ProofKey } from './proofs.js';
 
 const T0 = Date.UTC(2026, 0, 31, 12, 0, 0);
 
@@ -47,7 +47,7 @@ describe('ServerClock', () => {
     expect(clock.movedSince(before)).toBe(true);
   });
 
-  it('dates DPoP and socket proofs on the clock given, else the shared one (setServerTimeOffset)', async () => {
+  it('dates DPoP and socket proofs on the clock given, else the shared one (serverClock)', async () => {
     const key = await newKey();
     const clock = new ServerClock(() => T0);
     clock.setOffset(-120_000);
@@ -57,12 +57,12 @@ describe('ServerClock', () => {
     expect(decodeJwt(await socketProof(key, 'n1', 'tok', clock)).iat).toBe((T0 - 120_000) / 1000);
 
     try {
-      setServerTimeOffset(10 * 60_000);
+      serverClock.setOffset(10 * 60_000);
       expect(serverClock.offset).toBe(10 * 60_000);
       const iat = decodeJwt(await dpopProof(key, 'GET', 'https://chat.example/api/x')).iat!;
       expect(Math.abs(iat - (Date.now() + 10 * 60_000) / 1000)).toBeLessThan(5);
     } finally {
-      setServerTimeOffset(0);
+      serverClock.setOffset(0);
     }
   });
 });

@@ -80,11 +80,6 @@ export class ServerClock {
 /** The clock every proof is dated with unless a caller passes its own (one per page or process). */
 export const serverClock = new ServerClock();
 
-/** Sets the default clock's offset (server time minus local time, ms). */
-export function setServerTimeOffset(ms: number): void {
-  serverClock.setOffset(ms);
-}
-
 const nowS = (clock: ServerClock) => Math.floor(clock.now() / 1000);
 
 /** Only the public members of an EC key: what a `deviceKey` or a DPoP header carries. */
